@@ -1,0 +1,1 @@
+"""What both APIs share: API clients and their tokens, scopes, correlation ids and problem details."""

@@ -1,0 +1,1 @@
+"""The write side: commands through the mediator pipeline into aggregates and outbox rows."""

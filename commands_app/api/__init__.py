@@ -1,0 +1,1 @@
+"""The write side over HTTP: POST /api/commands/<command>."""

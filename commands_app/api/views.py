@@ -1,0 +1,107 @@
+"""Command endpoints: thin views (input serializer -> mediator -> outcome), one per command."""
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+from uuid import UUID
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api_common.consistency import HEADER as CONSISTENCY_HEADER
+from api_common.correlation import current_correlation_id, new_correlation_id
+from api_common.models import ApiClient
+from api_common.problems import Problem, problem_response
+from commands_app import commands
+from commands_app.api import serializers as io
+from commands_app.bootstrap import mediator
+from commands_app.mediator import CommandContext, CommandOutcome
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.UUID,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="A UUID chosen by the client; retries with the same key and body return the first response.",
+)
+PROBLEM = OpenApiResponse(description="RFC 9457 problem details (application/problem+json) with a stable code.")
+
+
+def idempotency_key(request: Request) -> UUID:
+    raw = request.headers.get("Idempotency-Key")
+    if not raw:
+        raise Problem(status_code=400, code="IDEMPOTENCY_KEY_MISSING", detail="Send an Idempotency-Key header (a UUID).")
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise Problem(status_code=400, code="IDEMPOTENCY_KEY_INVALID", detail="Idempotency-Key must be a UUID.") from None
+
+
+def command_context(request: Request) -> CommandContext:
+    client = request.user
+    assert isinstance(client, ApiClient)
+    return CommandContext(
+        client_id=str(client.id),
+        scopes=frozenset(client.scopes),
+        correlation_id=current_correlation_id() or new_correlation_id(),
+    )
+
+
+def to_response(outcome: CommandOutcome, request: Request) -> Response:
+    if outcome.error is not None:
+        errors = []
+        if "field" in outcome.error.details:
+            errors.append({"field": str(outcome.error.details["field"]), "code": outcome.error.code, "message": outcome.error.message})
+        return problem_response(
+            status_code=outcome.status_code,
+            code=outcome.error.code,
+            detail=outcome.error.message,
+            instance=request.path,
+            errors=errors,
+            headers=outcome.headers,
+        )
+    return Response(outcome.body, status=outcome.status_code, headers=outcome.headers)
+
+
+class CommandView(APIView):
+    input_serializer: ClassVar[type[serializers.Serializer[Any]]]
+    build_command: ClassVar[Callable[..., commands.Command]]
+
+    def post(self, request: Request) -> Response:
+        key = idempotency_key(request)
+        serializer = self.input_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        command = type(self).build_command(idempotency_key=key, **serializer.validated_data)
+        return to_response(mediator().send(command, command_context(request)), request)
+
+
+def command_schema(input_serializer: Any, output_serializer: Any, success_status: int, summary: str) -> Any:
+    return extend_schema(
+        summary=summary,
+        request=input_serializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            success_status: OpenApiResponse(
+                output_serializer,
+                description=f"Applied. The {CONSISTENCY_HEADER} header lets a query read this write.",
+            ),
+            400: PROBLEM,
+            401: PROBLEM,
+            403: PROBLEM,
+            409: PROBLEM,
+            422: PROBLEM,
+        },
+        tags=["commands"],
+    )
+
+
+class RegisterCustomerView(CommandView):
+    input_serializer = io.RegisterCustomerInput
+    build_command = commands.RegisterCustomer
+
+    @command_schema(io.RegisterCustomerInput, io.RegisterCustomerOutput, 201, "Register a customer")
+    def post(self, request: Request) -> Response:
+        return super().post(request)

@@ -1,0 +1,42 @@
+"""The Customer aggregate."""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from commands_app.domain.aggregate import Aggregate
+from commands_app.events import CustomerRegistered
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+@dataclass(kw_only=True)
+class Customer(Aggregate):
+    aggregate_type = "Customer"
+    customer_id: UUID
+    first_name: str
+    last_name: str
+    email: str
+
+    @property
+    def aggregate_id(self) -> str:
+        return str(self.customer_id)
+
+    @classmethod
+    def register(cls, *, customer_id: UUID, first_name: str, last_name: str, email: str) -> "Customer":
+        customer = cls(
+            customer_id=customer_id,
+            first_name=first_name.strip(),
+            last_name=last_name.strip(),
+            email=normalize_email(email),
+        )
+        customer.record(
+            CustomerRegistered(
+                customer_id=customer.customer_id,
+                first_name=customer.first_name,
+                last_name=customer.last_name,
+                email=customer.email,
+            )
+        )
+        return customer

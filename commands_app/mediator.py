@@ -1,0 +1,101 @@
+"""The mediator: sends a command through its middlewares to the one handler registered for its type.
+
+A middleware is `(command, context, call_next) -> CommandOutcome`; the chain runs outermost first.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from commands_app.commands import Command
+from commands_app.result import Error, Result
+from commands_app.unit_of_work import UnitOfWork, WrittenVersion
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """Who sends the command and in answer to what: the API client, its scopes, the trace ids."""
+
+    client_id: str
+    scopes: frozenset[str]
+    correlation_id: str
+    causation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """A handler's Result mapped for the caller: a status code and a JSON body, or an Error."""
+
+    status_code: int
+    body: dict[str, Any] = field(default_factory=dict)
+    error: Error | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    written: tuple[WrittenVersion, ...] = ()
+    replayed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+Next = Callable[[Command, CommandContext], CommandOutcome]
+
+
+class Middleware(Protocol):
+    def __call__(self, command: Command, context: CommandContext, call_next: Next) -> CommandOutcome: ...
+
+
+@dataclass(frozen=True)
+class HandlerCall:
+    """What a handler receives besides its command."""
+
+    uow: UnitOfWork
+    context: CommandContext
+
+
+Handler = Callable[[Any, HandlerCall], Result[Any]]
+
+
+class HandlerAlreadyRegistered(Exception):
+    pass
+
+
+class NoHandler(Exception):
+    pass
+
+
+class HandlerRegistry:
+    def __init__(self) -> None:
+        self._handlers: dict[type[Command], Handler] = {}
+
+    def register(self, command_type: type[Command], handler: Handler) -> None:
+        if command_type in self._handlers:
+            raise HandlerAlreadyRegistered(f"{command_type.__name__} has a handler already.")
+        self._handlers[command_type] = handler
+
+    def handler_for(self, command: Command) -> Handler:
+        try:
+            return self._handlers[type(command)]
+        except KeyError:
+            raise NoHandler(f"No handler for {type(command).__name__}.") from None
+
+    def command_types(self) -> list[type[Command]]:
+        return list(self._handlers)
+
+
+class Mediator:
+    def __init__(self, *, middlewares: Sequence[Middleware], innermost: Next) -> None:
+        self.middlewares = tuple(middlewares)
+        self._chain = innermost
+        for middleware in reversed(self.middlewares):
+            self._chain = _link(middleware, self._chain)
+
+    def send(self, command: Command, context: CommandContext) -> CommandOutcome:
+        return self._chain(command, context)
+
+
+def _link(middleware: Middleware, call_next: Next) -> Next:
+    def step(command: Command, context: CommandContext) -> CommandOutcome:
+        return middleware(command, context, call_next)
+
+    return step

@@ -1,0 +1,1 @@
+"""The mediator's middlewares, one module each, in pipeline order (see commands_app/bootstrap.py)."""

@@ -1,0 +1,146 @@
+"""Idempotency in two tiers: a fast claim in Redis, and a durable record in the command's transaction.
+
+Same key and payload: the stored response again, nothing new written. Same key, other payload: 422
+IDEMPOTENCY_KEY_REUSED. Same key while the first still runs: 409 IDEMPOTENCY_IN_PROGRESS. Keys are
+scoped per API client. Only successful outcomes are stored: a command that failed wrote nothing, so its
+key may be retried. With Redis down the durable record alone decides: a concurrent duplicate waits on
+the record's unique index and then replays the committed response.
+"""
+
+import dataclasses
+import hashlib
+import json
+from datetime import timedelta
+
+import structlog
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from commands_app.commands import Command
+from commands_app.mediator import CommandContext, CommandOutcome, Next
+from commands_app.middleware.idempotency_store import Claim, FastPath, FastPathUnavailable
+from commands_app.models import IdempotencyRecord
+from commands_app.result import Error
+
+log = structlog.get_logger("commands.idempotency")
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def fingerprint(command: Command) -> str:
+    fields = {
+        f.name: getattr(command, f.name)
+        for f in dataclasses.fields(command)
+        if f.name not in ("command_id", "idempotency_key")
+    }
+    canonical = json.dumps({"type": type(command).__name__, "fields": fields}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _reused() -> CommandOutcome:
+    error = Error("IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was used with a different request.")
+    return CommandOutcome(status_code=422, error=error)
+
+
+def _replay(status_code: int, body: dict[str, object], headers: dict[str, str]) -> CommandOutcome:
+    return CommandOutcome(
+        status_code=status_code, body=dict(body), headers={**headers, REPLAYED_HEADER: "true"}, replayed=True
+    )
+
+
+class IdempotencyMiddleware:
+    def __init__(self, *, fast_path: FastPath, window_seconds: int, claim_seconds: int) -> None:
+        self.fast_path = fast_path
+        self.window_seconds = window_seconds
+        self.claim_seconds = claim_seconds
+
+    def __call__(self, command: Command, context: CommandContext, call_next: Next) -> CommandOutcome:
+        key = f"{context.client_id}:{command.idempotency_key}"
+        request_hash = fingerprint(command)
+        claim = self._claim_fast(key, request_hash)
+        if claim is not None and claim.state != "claimed":
+            return self._answer_from_fast_path(claim, request_hash)
+        try:
+            outcome = self._run_durably(command, context, call_next, request_hash)
+        except BaseException:
+            if claim is not None:
+                self._quietly(self.fast_path.release, key, request_hash)
+            raise
+        if claim is not None:
+            if outcome.ok:
+                headers = {k: v for k, v in outcome.headers.items() if k != REPLAYED_HEADER}
+                self._quietly(
+                    self.fast_path.complete,
+                    key,
+                    request_hash,
+                    outcome.status_code,
+                    outcome.body,
+                    headers,
+                    self.window_seconds,
+                )
+            else:
+                self._quietly(self.fast_path.release, key, request_hash)
+        return outcome
+
+    def _claim_fast(self, key: str, request_hash: str) -> Claim | None:
+        try:
+            return self.fast_path.claim(key, request_hash, self.claim_seconds)
+        except FastPathUnavailable as error:
+            log.warning("idempotency.degraded", reason=str(error))
+            return None
+
+    def _answer_from_fast_path(self, claim: Claim, request_hash: str) -> CommandOutcome:
+        if claim.request_hash != request_hash:
+            return _reused()
+        if claim.state == "done" and claim.status_code is not None:
+            return _replay(claim.status_code, claim.body or {}, claim.headers or {})
+        error = Error("IDEMPOTENCY_IN_PROGRESS", "A request with this Idempotency-Key is still running.")
+        return CommandOutcome(status_code=409, error=error, headers={"Retry-After": "1"})
+
+    def _run_durably(
+        self, command: Command, context: CommandContext, call_next: Next, request_hash: str
+    ) -> CommandOutcome:
+        with transaction.atomic():
+            record, created = self._claim_durable(command, context, request_hash)
+            if not created:
+                if record.request_hash != request_hash:
+                    return _reused()
+                assert record.status_code is not None and record.response_body is not None
+                return _replay(record.status_code, record.response_body, record.response_headers)
+            outcome = call_next(command, context)
+            if outcome.ok:
+                record.status_code = outcome.status_code
+                record.response_body = outcome.body
+                record.response_headers = outcome.headers
+                record.save(update_fields=["status_code", "response_body", "response_headers"])
+            else:
+                transaction.set_rollback(True)
+            return outcome
+
+    def _claim_durable(
+        self, command: Command, context: CommandContext, request_hash: str
+    ) -> tuple[IdempotencyRecord, bool]:
+        now = timezone.now()
+        lookup = {"client_id": context.client_id, "key": command.idempotency_key}
+        for _ in range(2):
+            try:
+                with transaction.atomic():
+                    record = IdempotencyRecord.objects.create(
+                        **lookup,
+                        command_type=type(command).__name__,
+                        request_hash=request_hash,
+                        expires_at=now + timedelta(seconds=self.window_seconds),
+                    )
+                return record, True
+            except IntegrityError:
+                existing = IdempotencyRecord.objects.get(**lookup)
+                if existing.expires_at > now:
+                    return existing, False
+                existing.delete()
+        raise RuntimeError("Could not claim an expired idempotency record twice in a row.")
+
+    @staticmethod
+    def _quietly(operation: object, *args: object) -> None:
+        try:
+            operation(*args)  # type: ignore[operator]
+        except FastPathUnavailable as error:
+            log.warning("idempotency.degraded", reason=str(error))

@@ -1,0 +1,21 @@
+"""Tracing: binds correlation and causation ids to every log line the command produces.
+
+The command's own id becomes the causation id of the events it writes (see the unit of work metadata).
+"""
+
+import structlog
+
+from commands_app.commands import Command
+from commands_app.mediator import CommandContext, CommandOutcome, Next
+
+
+class TracingMiddleware:
+    def __call__(self, command: Command, context: CommandContext, call_next: Next) -> CommandOutcome:
+        bound = {
+            "correlation_id": context.correlation_id,
+            "causation_id": context.causation_id,
+            "command_id": str(command.command_id),
+            "client_id": context.client_id,
+        }
+        with structlog.contextvars.bound_contextvars(**bound):
+            return call_next(command, context)

@@ -1,0 +1,39 @@
+"""The write model's tables: aggregates as rows, and the durable idempotency records."""
+
+from django.db import models
+
+
+class CustomerRecord(models.Model):
+    customer_id = models.UUIDField(primary_key=True)
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    email = models.CharField(max_length=254, unique=True)
+    version = models.PositiveIntegerField()
+
+    class Meta:
+        db_table = "write_customer"
+        verbose_name = "customer (write model)"
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name} <{self.email}>"
+
+
+class IdempotencyRecord(models.Model):
+    """A command's response, stored in the transaction that applied it: the tier Redis cannot lose."""
+
+    client_id = models.CharField(max_length=64)
+    key = models.UUIDField()
+    command_type = models.CharField(max_length=100)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    response_headers = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "write_idempotency_record"
+        constraints = [models.UniqueConstraint(fields=["client_id", "key"], name="idempotency_unique_client_key")]
+
+    def __str__(self) -> str:
+        return f"{self.command_type} {self.key}"

@@ -1,0 +1,111 @@
+"""The unit of work: one database transaction around a handler, with its aggregates' events as outbox rows."""
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from types import TracebackType
+from typing import Any
+from uuid import UUID
+
+from django.db import connection, transaction
+
+from commands_app.domain.aggregate import Aggregate
+from commands_app.events import DomainEvent
+from commands_app.repositories import CustomerRepository
+from outbox_app import outbox
+
+
+@dataclass(frozen=True)
+class WrittenVersion:
+    aggregate_type: str
+    aggregate_id: str
+    version: int
+
+
+def to_json_value(value: Any) -> Any:
+    if isinstance(value, UUID | Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list | tuple):
+        return [to_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json_value(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return value
+
+
+def event_payload(event: DomainEvent) -> dict[str, Any]:
+    payload = to_json_value(event)
+    assert isinstance(payload, dict)
+    return payload
+
+
+def advisory_lock_key(namespace: str, key: str) -> int:
+    """A stable signed 64-bit key for pg_advisory_xact_lock (Python's hash() varies per process)."""
+    digest = hashlib.blake2b(f"{namespace}:{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class UnitOfWork:
+    """`with uow: ... uow.commit()`; leaving the block without commit() rolls everything back."""
+
+    def __init__(self, *, metadata: dict[str, Any]) -> None:
+        self.metadata = metadata
+        self.customers = CustomerRepository()
+        self.written: list[WrittenVersion] = []
+        self._atomic: Any = None
+        self._committed = False
+
+    def __enter__(self) -> "UnitOfWork":
+        self._atomic = transaction.atomic()
+        self._atomic.__enter__()
+        self._committed = False
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None and not self._committed:
+            transaction.set_rollback(True)
+        self._atomic.__exit__(exc_type, exc, tb)
+
+    def lock(self, namespace: str, key: str) -> None:
+        """Serialize every transaction on this aggregate (or unique key) until this one ends."""
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_lock_key(namespace, key)])
+        # SQLite (the embedded default) takes one database-wide write lock per transaction already.
+
+    def commit(self) -> None:
+        new_events: list[outbox.NewEvent] = []
+        for aggregate in self._seen():
+            for version, event in aggregate.pending_events:
+                new_events.append(
+                    outbox.NewEvent(
+                        event_type=type(event).__name__,
+                        schema_version=event.schema_version,
+                        aggregate_type=aggregate.aggregate_type,
+                        aggregate_id=aggregate.aggregate_id,
+                        aggregate_version=version,
+                        payload=event_payload(event),
+                        metadata=self.metadata,
+                    )
+                )
+            if aggregate.pending_events:
+                self.written.append(
+                    WrittenVersion(aggregate.aggregate_type, aggregate.aggregate_id, aggregate.version)
+                )
+            aggregate.pending_events.clear()
+        if new_events:
+            outbox.append(new_events)
+        self._committed = True
+
+    def _seen(self) -> list[Aggregate]:
+        return list(self.customers.seen)

@@ -1,0 +1,87 @@
+"""The outbox table: one row per event, the source of truth until published and the event log after."""
+
+from typing import Any
+
+from django.db import models
+from django.db.models import Q
+from django.db.models.expressions import Func
+
+
+class ClockTimestamp(Func):
+    """The database clock at the moment of the insert (not the transaction start, as now() would be).
+
+    Events of one aggregate are written under an advisory lock, so the wall clock at insert time keeps
+    their created_at in version order even when a transaction waited for the lock.
+    """
+
+    function = "clock_timestamp"
+    template = "clock_timestamp()"
+    output_field = models.DateTimeField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        return self.as_sql(compiler, connection, template="STRFTIME('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%f', 'NOW')")
+
+
+class OutboxEvent(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PUBLISHED = "published"
+        DEAD = "dead"
+
+    event_id = models.UUIDField(primary_key=True, editable=False)
+    event_type = models.CharField(max_length=100)
+    schema_version = models.PositiveSmallIntegerField(default=1)
+    aggregate_type = models.CharField(max_length=50)
+    aggregate_id = models.CharField(max_length=64)
+    aggregate_version = models.PositiveIntegerField()
+    payload = models.JSONField()
+    metadata = models.JSONField(default=dict)
+    created_at = models.DateTimeField(db_default=ClockTimestamp(), editable=False)
+    published_at = models.DateTimeField(null=True, blank=True)
+    dead_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["aggregate_type", "aggregate_id", "aggregate_version"],
+                name="outbox_unique_aggregate_version",
+            ),
+        ]
+        indexes = [
+            # The relay's claim query reads only this small index, however long the event log grows.
+            models.Index(
+                fields=["created_at"],
+                name="outbox_unpublished_idx",
+                condition=Q(published_at__isnull=True),
+            ),
+            models.Index(fields=["event_type"], name="outbox_event_type_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.aggregate_type}/{self.aggregate_id} v{self.aggregate_version}"
+
+    @property
+    def status(self) -> "OutboxEvent.Status":
+        if self.published_at is not None:
+            return self.Status.PUBLISHED
+        if self.dead_at is not None:
+            return self.Status.DEAD
+        return self.Status.PENDING
+
+    def to_envelope(self) -> dict[str, Any]:
+        """The event as it travels on the bus: plain JSON, described in ARCHITECTURE.md."""
+        return {
+            "event_id": str(self.event_id),
+            "event_type": self.event_type,
+            "schema_version": self.schema_version,
+            "aggregate_type": self.aggregate_type,
+            "aggregate_id": self.aggregate_id,
+            "aggregate_version": self.aggregate_version,
+            "occurred_at": self.created_at.isoformat(),
+            "correlation_id": self.metadata.get("correlation_id"),
+            "causation_id": self.metadata.get("causation_id"),
+            "payload": self.payload,
+        }

@@ -1,0 +1,63 @@
+"""The write side's door into the outbox: append events inside the caller's transaction."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import structlog
+from django.core.cache import cache
+from django.db import transaction
+from uuid_utils.compat import uuid7
+
+from outbox_app.models import OutboxEvent
+
+log = structlog.get_logger(__name__)
+NUDGE_KEY = "outbox:relay-nudge-pending"
+NUDGE_TTL_SECONDS = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewEvent:
+    event_type: str
+    aggregate_type: str
+    aggregate_id: str
+    aggregate_version: int
+    payload: dict[str, Any]
+    schema_version: int = 1
+    metadata: dict[str, Any] = field(default_factory=dict)
+    event_id: UUID = field(default_factory=uuid7)
+
+
+def append(events: Sequence[NewEvent]) -> list[UUID]:
+    """Write events as outbox rows in the current transaction; nudge the relay once it commits."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("Outbox rows must be written inside the transaction that changes the aggregate.")
+    rows = [
+        OutboxEvent(
+            event_id=event.event_id,
+            event_type=event.event_type,
+            schema_version=event.schema_version,
+            aggregate_type=event.aggregate_type,
+            aggregate_id=event.aggregate_id,
+            aggregate_version=event.aggregate_version,
+            payload=event.payload,
+            metadata=event.metadata,
+        )
+        for event in events
+    ]
+    OutboxEvent.objects.bulk_create(rows)
+    transaction.on_commit(nudge_relay)
+    return [row.event_id for row in rows]
+
+
+def nudge_relay() -> None:
+    """Ask for a relay run now, at most one pending request at a time (beat is the safety net)."""
+    from outbox_app.tasks import relay_outbox
+
+    try:
+        if cache.add(NUDGE_KEY, 1, timeout=NUDGE_TTL_SECONDS):
+            relay_outbox.apply_async(retry=False)
+    except Exception:
+        # The broker or Redis is down: the event is safe in the outbox and beat will relay it.
+        log.warning("outbox.nudge_failed", exc_info=True)

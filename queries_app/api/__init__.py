@@ -1,0 +1,1 @@
+"""The read side over HTTP: GET endpoints answered from read tables only."""

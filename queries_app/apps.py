@@ -1,0 +1,19 @@
+"""App configuration for the read side; subscribes the projections to the events they consume."""
+
+from django.apps import AppConfig
+
+PROJECT_EVENTS_TASK = "queries_app.project_events"
+
+
+class QueriesAppConfig(AppConfig):
+    name = "queries_app"
+    verbose_name = "Read models"
+
+    def ready(self) -> None:
+        from outbox_app import registry
+        from queries_app import tasks  # noqa: F401  (registers the task, so eager mode runs it in-process)
+        from queries_app.projections import PROJECTIONS
+
+        for projection in PROJECTIONS:
+            for event_type in projection.handles:
+                registry.subscribe(event_type, PROJECT_EVENTS_TASK)

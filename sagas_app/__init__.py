@@ -1,0 +1,1 @@
+"""Sagas: persisted multi-step business processes that send commands only through the mediator."""
