@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from django.http import HttpRequest
 from rest_framework import authentication, exceptions
+from rest_framework.request import Request
 
 from api_common.models import ApiClient, hash_token
 
@@ -11,7 +11,7 @@ from api_common.models import ApiClient, hash_token
 class ApiTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Token"
 
-    def authenticate(self, request: HttpRequest) -> tuple[ApiClient, str] | None:
+    def authenticate(self, request: Request) -> tuple[ApiClient, str] | None:
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None

@@ -11,7 +11,7 @@ from django.core.cache import cache as django_cache
 
 from commands_app import commands
 from commands_app.handlers.register_customer import register_customer
-from commands_app.mediator import HandlerRegistry, Mediator
+from commands_app.mediator import Handler, HandlerRegistry, Mediator
 from commands_app.middleware.authorization import AuthorizationMiddleware
 from commands_app.middleware.idempotency import IdempotencyMiddleware
 from commands_app.middleware.idempotency_store import CacheFastPath, FastPath, RedisFastPath
@@ -21,7 +21,7 @@ from commands_app.middleware.result_mapper import ResultMapper, UnitOfWorkFactor
 from commands_app.middleware.tracing import TracingMiddleware
 
 # Command type -> (handler, scope it needs, HTTP status on success).
-COMMANDS = {
+COMMANDS: dict[type[commands.Command], tuple[Handler, str, int]] = {
     commands.RegisterCustomer: (register_customer, "write", 201),
 }
 

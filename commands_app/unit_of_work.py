@@ -99,9 +99,7 @@ class UnitOfWork:
                     )
                 )
             if aggregate.pending_events:
-                self.written.append(
-                    WrittenVersion(aggregate.aggregate_type, aggregate.aggregate_id, aggregate.version)
-                )
+                self.written.append(WrittenVersion(aggregate.aggregate_type, aggregate.aggregate_id, aggregate.version))
             aggregate.pending_events.clear()
         if new_events:
             outbox.append(new_events)

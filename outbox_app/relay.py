@@ -86,9 +86,7 @@ def _in_aggregate_order(claimed: list[OutboxEvent]) -> list[OutboxEvent]:
         by_aggregate[(event.aggregate_type, event.aggregate_id)][event.aggregate_version] = event
     condition = Q()
     for (aggregate_type, aggregate_id), versions in by_aggregate.items():
-        condition |= Q(
-            aggregate_type=aggregate_type, aggregate_id=aggregate_id, aggregate_version__lt=max(versions)
-        )
+        condition |= Q(aggregate_type=aggregate_type, aggregate_id=aggregate_id, aggregate_version__lt=max(versions))
     unpublished: dict[tuple[str, str], set[int]] = defaultdict(set)
     for aggregate_type, aggregate_id, version in OutboxEvent.objects.filter(
         condition, published_at__isnull=True

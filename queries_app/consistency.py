@@ -1,9 +1,9 @@
 """Consistency levels: every query declares one, and the API documents it."""
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Consistency(str, Enum):
+class Consistency(StrEnum):
     STRONG = "STRONG"
     EVENTUAL = "EVENTUAL"
     HIGHLY_EVENTUAL = "HIGHLY_EVENTUAL"

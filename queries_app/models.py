@@ -35,6 +35,9 @@ class ProcessedEvent(models.Model):
             models.UniqueConstraint(fields=["projection", "event_id"], name="processed_event_unique"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.projection} {self.event_id}"
+
 
 class AggregatePosition(models.Model):
     """The last version of each aggregate a projection applied: N+1 waits until N is here."""
@@ -51,6 +54,9 @@ class AggregatePosition(models.Model):
                 fields=["projection", "aggregate_type", "aggregate_id"], name="aggregate_position_unique"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.projection} {self.aggregate_type}/{self.aggregate_id} v{self.version}"
 
 
 class ProjectionCheckpoint(models.Model):

@@ -28,6 +28,6 @@ def project_events(self: Task, envelopes: list[dict[str, Any]]) -> int:
         attempt = self.request.retries + 1
         log.info("projection.waiting_for_gap", waiting=len(run.waiting), attempt=attempt)
         if attempt < settings.PROJECTION_MAX_ATTEMPTS:
-            raise self.retry(args=[list(run.waiting)], countdown=settings.PROJECTION_GAP_RETRY_SECONDS)
+            raise self.retry(args=(list(run.waiting),), countdown=settings.PROJECTION_GAP_RETRY_SECONDS)
         log.error("projection.gap_not_filled", event_ids=[e["event_id"] for e in run.waiting])
     return run.applied

@@ -33,11 +33,15 @@ PROBLEM = OpenApiResponse(description="RFC 9457 problem details (application/pro
 def idempotency_key(request: Request) -> UUID:
     raw = request.headers.get("Idempotency-Key")
     if not raw:
-        raise Problem(status_code=400, code="IDEMPOTENCY_KEY_MISSING", detail="Send an Idempotency-Key header (a UUID).")
+        raise Problem(
+            status_code=400, code="IDEMPOTENCY_KEY_MISSING", detail="Send an Idempotency-Key header (a UUID)."
+        )
     try:
         return UUID(raw)
     except ValueError:
-        raise Problem(status_code=400, code="IDEMPOTENCY_KEY_INVALID", detail="Idempotency-Key must be a UUID.") from None
+        raise Problem(
+            status_code=400, code="IDEMPOTENCY_KEY_INVALID", detail="Idempotency-Key must be a UUID."
+        ) from None
 
 
 def command_context(request: Request) -> CommandContext:
@@ -54,7 +58,13 @@ def to_response(outcome: CommandOutcome, request: Request) -> Response:
     if outcome.error is not None:
         errors = []
         if "field" in outcome.error.details:
-            errors.append({"field": str(outcome.error.details["field"]), "code": outcome.error.code, "message": outcome.error.message})
+            errors.append(
+                {
+                    "field": str(outcome.error.details["field"]),
+                    "code": outcome.error.code,
+                    "message": outcome.error.message,
+                }
+            )
         return problem_response(
             status_code=outcome.status_code,
             code=outcome.error.code,

@@ -73,7 +73,9 @@ class RedisFastPath:
 
     def claim(self, key: str, request_hash: str, ttl_seconds: int) -> Claim:
         try:
-            state, stored_hash, status, response = self._claim(keys=[self.prefix + key], args=[request_hash, ttl_seconds])
+            state, stored_hash, status, response = self._claim(
+                keys=[self.prefix + key], args=[request_hash, ttl_seconds]
+            )
         except RedisError as error:
             raise FastPathUnavailable(str(error)) from error
         state, stored_hash = _text(state), _text(stored_hash)

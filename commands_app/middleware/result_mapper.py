@@ -6,7 +6,8 @@ This is the one place where error codes meet HTTP statuses.
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from api_common.consistency import AggregateVersion, HEADER as CONSISTENCY_HEADER, encode_token
+from api_common.consistency import HEADER as CONSISTENCY_HEADER
+from api_common.consistency import AggregateVersion, encode_token
 from commands_app.commands import Command
 from commands_app.mediator import CommandContext, CommandOutcome, HandlerCall, HandlerRegistry
 from commands_app.result import Error, Ok

@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make run` (embedded default) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+
+# The test suite runs on the real stack; each of these can be overridden from the environment.
+DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cqrs
+REDIS_URL ?= redis://127.0.0.1:6379/14
+CELERY_BROKER_URL ?= redis://127.0.0.1:6379/15
+STACK_ENV = DATABASE_URL=$(DATABASE_URL) REDIS_URL=$(REDIS_URL) CELERY_BROKER_URL=$(CELERY_BROKER_URL)
+# The embedded default: no services, SQLite under var/, Celery tasks in-process.
+EMBEDDED_ENV = env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL
+
+.PHONY: run test lint typecheck contracts pytest install clean
+
+$(VENV)/.installed: requirements/base.txt requirements/local.txt requirements/production.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements/local.txt -r requirements/production.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(EMBEDDED_ENV) $(PY) manage.py migrate --noinput
+	@echo "Create an API client with: $(EMBEDDED_ENV) $(PY) manage.py create_api_client demo --scopes read,write,catalog"
+	$(EMBEDDED_ENV) $(PY) manage.py runserver 0.0.0.0:8000 --insecure
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+contracts: install
+	$(BIN)/lint-imports
+
+pytest: install
+	$(STACK_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck contracts pytest
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache

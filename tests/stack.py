@@ -1,0 +1,114 @@
+"""The real stack for integration and end-to-end tests: a Celery worker and beat as separate processes.
+
+They run against the same PostgreSQL test database and Redis broker as the test process; tests that use
+them must commit (transactional_db) so the worker sees their writes.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    logs: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", *args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes[name] = process
+        return process
+
+    def start_worker(self, name: str = "worker", concurrency: int = 2) -> subprocess.Popen[bytes]:
+        process = self.start(
+            name,
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            f"--hostname={name}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        )
+        self.wait_for_log(name, "ready.")
+        return process
+
+    def start_beat(self) -> subprocess.Popen[bytes]:
+        return self.start("beat", "beat", "--loglevel=INFO", f"--schedule={self.logs / 'beat-schedule'}")
+
+    def wait_for_log(self, name: str, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        path = self.logs / f"{name}.log"
+        while time.monotonic() < deadline:
+            if path.exists() and text in path.read_text(errors="replace"):
+                return
+            if self.processes[name].poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"{name} did not log {text!r}:\n{path.read_text(errors='replace')[-4000:]}")
+
+    def stop(self, name: str, sig: int = 15) -> None:
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+
+
+def database_url() -> str:
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def stack_env(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    if settings.EMBEDDED:
+        pytest.skip("the real stack needs CELERY_BROKER_URL (run through `make test`)")
+    for url in (settings.REDIS_URL, settings.CELERY_BROKER_URL):
+        redis.Redis.from_url(url).flushdb()
+    data_dir = tmp_path_factory.mktemp("stack")
+    return {**os.environ, "DATABASE_URL": database_url(), "DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="module")
+def celery_stack(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A worker and beat for one test module, stopped before the next module (or the database teardown)."""
+    stack = Stack(env=stack_env, logs=tmp_path_factory.mktemp("stack-logs"))
+    stack.start_worker()
+    stack.start_beat()
+    yield stack
+    stack.stop_all()
+
+
+@pytest.fixture
+def own_stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+    """Processes that one test starts, kills and restarts itself; all stopped when it ends."""
+    stack = Stack(env=stack_env, logs=tmp_path)
+    yield stack
+    stack.stop_all()
