@@ -10,7 +10,16 @@ from django.conf import settings
 from django.core.cache import cache as django_cache
 
 from commands_app import commands
+from commands_app.handlers.add_product import add_product
+from commands_app.handlers.cancel_order import cancel_order
+from commands_app.handlers.change_customer_email import change_customer_email
+from commands_app.handlers.change_product_price import change_product_price
+from commands_app.handlers.confirm_order import confirm_order
+from commands_app.handlers.place_order import place_order
 from commands_app.handlers.register_customer import register_customer
+from commands_app.handlers.release_inventory import release_inventory
+from commands_app.handlers.reserve_inventory import reserve_inventory
+from commands_app.handlers.restock_product import restock_product
 from commands_app.mediator import Handler, HandlerRegistry, Mediator
 from commands_app.middleware.authorization import AuthorizationMiddleware
 from commands_app.middleware.idempotency import IdempotencyMiddleware
@@ -20,9 +29,21 @@ from commands_app.middleware.metrics import MetricsMiddleware
 from commands_app.middleware.result_mapper import ResultMapper, UnitOfWorkFactory, default_unit_of_work
 from commands_app.middleware.tracing import TracingMiddleware
 
-# Command type -> (handler, scope it needs, HTTP status on success).
-COMMANDS: dict[type[commands.Command], tuple[Handler, str, int]] = {
-    commands.RegisterCustomer: (register_customer, "write", 201),
+WRITE, CATALOG, SYSTEM = frozenset({"write"}), frozenset({"catalog"}), frozenset({"system"})
+
+# Command type -> (handler, scopes any of which may send it, HTTP status on success). Saga steps are
+# sent with the "system" scope, which no API client can hold.
+COMMANDS: dict[type[commands.Command], tuple[Handler, frozenset[str], int]] = {
+    commands.RegisterCustomer: (register_customer, WRITE, 201),
+    commands.ChangeCustomerEmail: (change_customer_email, WRITE, 200),
+    commands.AddProduct: (add_product, CATALOG, 201),
+    commands.RestockProduct: (restock_product, CATALOG, 200),
+    commands.ChangeProductPrice: (change_product_price, CATALOG, 200),
+    commands.PlaceOrder: (place_order, WRITE, 202),
+    commands.CancelOrder: (cancel_order, WRITE | SYSTEM, 202),
+    commands.ReserveInventory: (reserve_inventory, SYSTEM, 200),
+    commands.ReleaseInventory: (release_inventory, SYSTEM, 200),
+    commands.ConfirmOrder: (confirm_order, SYSTEM, 200),
 }
 
 

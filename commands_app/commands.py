@@ -1,6 +1,7 @@
-"""Commands: what a client asks the write side to do. Frozen dataclasses, standard library only."""
+"""Commands: what a client (or a saga step) asks the write side to do. Frozen dataclasses, standard library only."""
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from uuid import UUID
 
 from uuid_utils.compat import uuid7
@@ -12,8 +13,80 @@ class Command:
     command_id: UUID = field(default_factory=uuid7)
 
 
+# --- customers ------------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
 class RegisterCustomer(Command):
     first_name: str
     last_name: str
     email: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeCustomerEmail(Command):
+    customer_id: UUID
+    email: str
+    expected_version: int | None = None
+
+
+# --- catalog --------------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class AddProduct(Command):
+    sku: str
+    name: str
+    description: str
+    price: Decimal
+    stock: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class RestockProduct(Command):
+    sku: str
+    quantity: int
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeProductPrice(Command):
+    sku: str
+    price: Decimal
+    expected_version: int | None = None
+
+
+# --- orders ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OrderLineRequest:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlaceOrder(Command):
+    customer_id: UUID
+    lines: tuple[OrderLineRequest, ...]
+    payment_token: str
+    order_id: UUID = field(default_factory=uuid7)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelOrder(Command):
+    """Cancel an order that is not confirmed yet; the fulfilment saga compensates what it did."""
+
+    order_id: UUID
+    reason: str
+    note: str = ""
+
+
+# --- saga steps (sent through the same mediator, not public over HTTP) -----------------------------
+@dataclass(frozen=True, kw_only=True)
+class ReserveInventory(Command):
+    order_id: UUID
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReleaseInventory(Command):
+    order_id: UUID
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmOrder(Command):
+    order_id: UUID

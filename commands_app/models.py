@@ -37,3 +37,47 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.command_type} {self.key}"
+
+
+class ProductRecord(models.Model):
+    sku = models.CharField(max_length=64, primary_key=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(max_length=5000, blank=True)
+    price = models.DecimalField(max_digits=12, decimal_places=2)
+    stock = models.PositiveIntegerField()
+    reserved = models.PositiveIntegerField(default=0)
+    sold = models.PositiveIntegerField(default=0)
+    version = models.PositiveIntegerField()
+
+    class Meta:
+        db_table = "write_product"
+        verbose_name = "product (write model)"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(stock__gte=models.F("reserved") + models.F("sold")),
+                name="product_stock_covers_holds",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.sku
+
+
+class OrderRecord(models.Model):
+    order_id = models.UUIDField(primary_key=True)
+    customer_id = models.UUIDField(db_index=True)
+    lines = models.JSONField()
+    total = models.DecimalField(max_digits=14, decimal_places=2)
+    payment_token = models.CharField(max_length=100)
+    status = models.CharField(max_length=20)
+    cancellation_reason = models.CharField(max_length=30, blank=True)
+    reserved = models.BooleanField(default=False)
+    payment_status = models.CharField(max_length=20, default="none")
+    version = models.PositiveIntegerField()
+
+    class Meta:
+        db_table = "write_order"
+        verbose_name = "order (write model)"
+
+    def __str__(self) -> str:
+        return str(self.order_id)

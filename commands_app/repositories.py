@@ -1,20 +1,44 @@
 """Repositories map aggregates to write-model rows and remember which aggregates they handed out."""
 
+from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from commands_app.domain.aggregate import Aggregate
 from commands_app.domain.customer import Customer
-from commands_app.models import CustomerRecord
+from commands_app.domain.order import Order
+from commands_app.domain.product import Product
+from commands_app.events import OrderLine
+from commands_app.models import CustomerRecord, OrderRecord, ProductRecord
+from commands_app.serialization import to_json_value
 
 
 class ConcurrencyError(Exception):
     """The row changed under us although its aggregate lock was held: a bug, never a business error."""
 
 
-class CustomerRepository:
+def _loaded_version(aggregate: Aggregate) -> int:
+    return aggregate.version - len(aggregate.pending_events)
+
+
+class Repository:
     def __init__(self) -> None:
         self.seen: list[Aggregate] = []
+        self._stored: set[int] = set()
 
+    def _track(self, aggregate: Any) -> Any:
+        self.seen.append(aggregate)
+        return aggregate
+
+    def _stored_now(self, aggregate: Aggregate) -> None:
+        self._stored.add(id(aggregate))
+
+    def unsaved(self) -> list[Aggregate]:
+        """Aggregates with events that were never written: the unit of work refuses to commit them."""
+        return [a for a in self.seen if a.pending_events and id(a) not in self._stored]
+
+
+class CustomerRepository(Repository):
     def add(self, customer: Customer) -> None:
         CustomerRecord.objects.create(
             customer_id=customer.customer_id,
@@ -23,32 +47,137 @@ class CustomerRepository:
             email=customer.email,
             version=customer.version,
         )
-        self.seen.append(customer)
+        self._stored_now(self._track(customer))
 
     def get(self, customer_id: UUID) -> Customer | None:
         row = CustomerRecord.objects.filter(customer_id=customer_id).first()
         if row is None:
             return None
-        customer = Customer(
-            customer_id=row.customer_id,
-            first_name=row.first_name,
-            last_name=row.last_name,
-            email=row.email,
-            version=row.version,
+        return self._track(
+            Customer(
+                customer_id=row.customer_id,
+                first_name=row.first_name,
+                last_name=row.last_name,
+                email=row.email,
+                version=row.version,
+            )
         )
-        self.seen.append(customer)
-        return customer
+
+    def exists(self, customer_id: UUID) -> bool:
+        return CustomerRecord.objects.filter(customer_id=customer_id).exists()
 
     def save(self, customer: Customer) -> None:
-        loaded_version = customer.version - len(customer.pending_events)
-        updated = CustomerRecord.objects.filter(customer_id=customer.customer_id, version=loaded_version).update(
-            first_name=customer.first_name,
-            last_name=customer.last_name,
-            email=customer.email,
-            version=customer.version,
-        )
+        updated = CustomerRecord.objects.filter(
+            customer_id=customer.customer_id, version=_loaded_version(customer)
+        ).update(email=customer.email, version=customer.version)
         if updated != 1:
-            raise ConcurrencyError(f"Customer {customer.customer_id} is not at version {loaded_version}.")
+            raise ConcurrencyError(f"Customer {customer.customer_id} moved under its lock.")
+        self._stored_now(customer)
 
     def email_taken(self, email: str) -> bool:
         return CustomerRecord.objects.filter(email=email).exists()
+
+
+class ProductRepository(Repository):
+    def add(self, product: Product) -> None:
+        ProductRecord.objects.create(
+            sku=product.sku,
+            name=product.name,
+            description=product.description,
+            price=product.price,
+            stock=product.stock,
+            reserved=product.reserved,
+            sold=product.sold,
+            version=product.version,
+        )
+        self._stored_now(self._track(product))
+
+    def get(self, sku: str) -> Product | None:
+        row = ProductRecord.objects.filter(sku=sku).first()
+        if row is None:
+            return None
+        return self._track(
+            Product(
+                sku=row.sku,
+                name=row.name,
+                description=row.description,
+                price=row.price,
+                stock=row.stock,
+                reserved=row.reserved,
+                sold=row.sold,
+                version=row.version,
+            )
+        )
+
+    def exists(self, sku: str) -> bool:
+        return ProductRecord.objects.filter(sku=sku).exists()
+
+    def save(self, product: Product) -> None:
+        updated = ProductRecord.objects.filter(sku=product.sku, version=_loaded_version(product)).update(
+            price=product.price,
+            stock=product.stock,
+            reserved=product.reserved,
+            sold=product.sold,
+            version=product.version,
+        )
+        if updated != 1:
+            raise ConcurrencyError(f"Product {product.sku} moved under its lock.")
+        self._stored_now(product)
+
+
+class OrderRepository(Repository):
+    def add(self, order: Order) -> None:
+        OrderRecord.objects.create(
+            order_id=order.order_id,
+            customer_id=order.customer_id,
+            lines=to_json_value(order.lines),
+            total=order.total,
+            payment_token=order.payment_token,
+            status=order.status,
+            cancellation_reason=order.cancellation_reason,
+            reserved=order.reserved,
+            payment_status=order.payment_status,
+            version=order.version,
+        )
+        self._stored_now(self._track(order))
+
+    def get(self, order_id: UUID) -> Order | None:
+        row = OrderRecord.objects.filter(order_id=order_id).first()
+        if row is None:
+            return None
+        lines = tuple(
+            OrderLine(
+                sku=line["sku"],
+                name=line["name"],
+                quantity=int(line["quantity"]),
+                unit_price=Decimal(line["unit_price"]),
+                line_total=Decimal(line["line_total"]),
+            )
+            for line in row.lines
+        )
+        return self._track(
+            Order(
+                order_id=row.order_id,
+                customer_id=row.customer_id,
+                lines=lines,
+                total=row.total,
+                payment_token=row.payment_token,
+                status=row.status,
+                cancellation_reason=row.cancellation_reason,
+                reserved=row.reserved,
+                payment_status=row.payment_status,
+                version=row.version,
+            )
+        )
+
+    def save(self, order: Order) -> None:
+        updated = OrderRecord.objects.filter(order_id=order.order_id, version=_loaded_version(order)).update(
+            status=order.status,
+            cancellation_reason=order.cancellation_reason,
+            reserved=order.reserved,
+            payment_status=order.payment_status,
+            version=order.version,
+        )
+        if updated != 1:
+            raise ConcurrencyError(f"Order {order.order_id} moved under its lock.")
+        self._stored_now(order)

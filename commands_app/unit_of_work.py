@@ -1,20 +1,16 @@
 """The unit of work: one database transaction around a handler, with its aggregates' events as outbox rows."""
 
-import dataclasses
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
-from enum import Enum
 from types import TracebackType
 from typing import Any
-from uuid import UUID
 
 from django.db import connection, transaction
 
 from commands_app.domain.aggregate import Aggregate
 from commands_app.events import DomainEvent
-from commands_app.repositories import CustomerRepository
+from commands_app.repositories import CustomerRepository, OrderRepository, ProductRepository
+from commands_app.serialization import to_json_value
 from outbox_app import outbox
 
 
@@ -23,22 +19,6 @@ class WrittenVersion:
     aggregate_type: str
     aggregate_id: str
     version: int
-
-
-def to_json_value(value: Any) -> Any:
-    if isinstance(value, UUID | Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, list | tuple):
-        return [to_json_value(v) for v in value]
-    if isinstance(value, dict):
-        return {k: to_json_value(v) for k, v in value.items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    return value
 
 
 def event_payload(event: DomainEvent) -> dict[str, Any]:
@@ -59,6 +39,8 @@ class UnitOfWork:
     def __init__(self, *, metadata: dict[str, Any]) -> None:
         self.metadata = metadata
         self.customers = CustomerRepository()
+        self.products = ProductRepository()
+        self.orders = OrderRepository()
         self.written: list[WrittenVersion] = []
         self._atomic: Any = None
         self._committed = False
@@ -84,6 +66,9 @@ class UnitOfWork:
         # SQLite (the embedded default) takes one database-wide write lock per transaction already.
 
     def commit(self) -> None:
+        unsaved = [a for repo in (self.customers, self.products, self.orders) for a in repo.unsaved()]
+        if unsaved:
+            raise RuntimeError(f"Changed aggregates were not saved: {unsaved}")
         new_events: list[outbox.NewEvent] = []
         for aggregate in self._seen():
             for version, event in aggregate.pending_events:
@@ -106,4 +91,4 @@ class UnitOfWork:
         self._committed = True
 
     def _seen(self) -> list[Aggregate]:
-        return list(self.customers.seen)
+        return [*self.customers.seen, *self.products.seen, *self.orders.seen]

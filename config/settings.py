@@ -8,6 +8,8 @@ CELERY_BROKER_URL moves it onto PostgreSQL, Redis and real Celery workers and be
 from pathlib import Path
 
 import environ
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from config.logging import configure_logging
 
@@ -86,8 +88,10 @@ if REDIS_URL:
             "OPTIONS": {
                 "SOCKET_CONNECT_TIMEOUT": 1,
                 "SOCKET_TIMEOUT": 1,
-                # A Redis outage degrades the cache to misses instead of failing requests.
+                # A Redis outage degrades the cache to misses instead of failing requests, and fast:
+                # redis-py's default retries with backoff would stall every request for seconds.
                 "IGNORE_EXCEPTIONS": True,
+                "CONNECTION_POOL_KWARGS": {"retry": Retry(NoBackoff(), 1)},
             },
         }
     }
@@ -130,6 +134,7 @@ OUTBOX_BACKOFF_MAX_SECONDS = env.float("OUTBOX_BACKOFF_MAX_SECONDS", default=300
 
 CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "outbox_app.relay_outbox", "schedule": OUTBOX_RELAY_INTERVAL},
+    "prune-idempotency-records": {"task": "commands_app.prune_idempotency_records", "schedule": 3600.0},
 }
 
 # --- Projections ----------------------------------------------------------------------------------

@@ -112,6 +112,71 @@ class RegisterCustomerView(CommandView):
     input_serializer = io.RegisterCustomerInput
     build_command = commands.RegisterCustomer
 
-    @command_schema(io.RegisterCustomerInput, io.RegisterCustomerOutput, 201, "Register a customer")
+    @command_schema(io.RegisterCustomerInput, io.CustomerVersionOutput, 201, "Register a customer")
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+class ChangeCustomerEmailView(CommandView):
+    input_serializer = io.ChangeCustomerEmailInput
+    build_command = commands.ChangeCustomerEmail
+
+    @command_schema(io.ChangeCustomerEmailInput, io.CustomerVersionOutput, 200, "Change a customer's email")
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+class AddProductView(CommandView):
+    input_serializer = io.AddProductInput
+    build_command = commands.AddProduct
+
+    @command_schema(io.AddProductInput, io.ProductVersionOutput, 201, "Add a product (scope: catalog)")
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+class RestockProductView(CommandView):
+    input_serializer = io.RestockProductInput
+    build_command = commands.RestockProduct
+
+    @command_schema(io.RestockProductInput, io.ProductVersionOutput, 200, "Restock a product (scope: catalog)")
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+class ChangeProductPriceView(CommandView):
+    input_serializer = io.ChangeProductPriceInput
+    build_command = commands.ChangeProductPrice
+
+    @command_schema(io.ChangeProductPriceInput, io.ProductVersionOutput, 200, "Change a price (scope: catalog)")
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+def build_place_order(*, idempotency_key: UUID, lines: list[dict[str, Any]], **fields: Any) -> commands.Command:
+    requested = tuple(commands.OrderLineRequest(sku=line["sku"], quantity=line["quantity"]) for line in lines)
+    return commands.PlaceOrder(idempotency_key=idempotency_key, lines=requested, **fields)
+
+
+class PlaceOrderView(CommandView):
+    input_serializer = io.PlaceOrderInput
+    build_command = build_place_order
+
+    @command_schema(io.PlaceOrderInput, io.OrderAcceptedOutput, 202, "Place an order (fulfilment continues in a saga)")
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+def build_cancel_order(*, idempotency_key: UUID, order_id: UUID, reason: str) -> commands.Command:
+    return commands.CancelOrder(
+        idempotency_key=idempotency_key, order_id=order_id, reason="customer_request", note=reason
+    )
+
+
+class CancelOrderView(CommandView):
+    input_serializer = io.CancelOrderInput
+    build_command = build_cancel_order
+
+    @command_schema(io.CancelOrderInput, io.OrderAcceptedOutput, 202, "Cancel an order not yet confirmed")
     def post(self, request: Request) -> Response:
         return super().post(request)

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from commands_app.events import DomainEvent
+from commands_app.result import Error
 
 
 @dataclass(kw_only=True)
@@ -18,3 +19,13 @@ class Aggregate:
     def record(self, event: DomainEvent) -> None:
         self.version += 1
         self.pending_events.append((self.version, event))
+
+    def check_version(self, expected: int | None) -> Error | None:
+        """Optimistic concurrency for clients: a command may say which version it decided on."""
+        if expected is not None and expected != self.version:
+            return Error(
+                "VERSION_CONFLICT",
+                f"Expected version {expected}, but the {self.aggregate_type.lower()} is at version {self.version}.",
+                {"expected_version": expected, "current_version": self.version},
+            )
+        return None

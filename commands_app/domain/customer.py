@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from commands_app.domain.aggregate import Aggregate
-from commands_app.events import CustomerRegistered
+from commands_app.events import CustomerEmailChanged, CustomerRegistered
 
 
 def normalize_email(email: str) -> str:
@@ -40,3 +40,7 @@ class Customer(Aggregate):
             )
         )
         return customer
+
+    def change_email(self, email: str) -> None:
+        previous, self.email = self.email, normalize_email(email)
+        self.record(CustomerEmailChanged(customer_id=self.customer_id, email=self.email, previous_email=previous))

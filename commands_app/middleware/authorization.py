@@ -1,4 +1,4 @@
-"""Authorization: each command type names the scope it needs; a missing policy denies (fail closed)."""
+"""Authorization: each command type names the scopes that may send it; a missing policy denies (fail closed)."""
 
 from collections.abc import Mapping
 
@@ -8,16 +8,17 @@ from commands_app.result import Error
 
 
 class AuthorizationMiddleware:
-    def __init__(self, policy: Mapping[type[Command], str]) -> None:
+    def __init__(self, policy: Mapping[type[Command], frozenset[str]]) -> None:
         self.policy = dict(policy)
 
     def __call__(self, command: Command, context: CommandContext, call_next: Next) -> CommandOutcome:
-        required = self.policy.get(type(command))
-        if required is None or required not in context.scopes:
+        allowed = self.policy.get(type(command), frozenset())
+        if not allowed & context.scopes:
+            names = " or ".join(sorted(allowed)) or "no"
             error = Error(
                 "FORBIDDEN",
-                f"{type(command).__name__} needs the {required!r} scope." if required else "Command not allowed.",
-                {"required_scope": required},
+                f"{type(command).__name__} needs the {names} scope.",
+                {"required_scopes": sorted(allowed)},
             )
             return CommandOutcome(status_code=403, error=error)
         return call_next(command, context)

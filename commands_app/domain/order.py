@@ -1,0 +1,87 @@
+"""The Order aggregate: placed, then confirmed or cancelled; its saga drives the steps in between."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from uuid import UUID
+
+from commands_app.domain.aggregate import Aggregate
+from commands_app.events import (
+    InventoryReservationFailed,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderLine,
+    OrderPlaced,
+    Shortage,
+    SoldLine,
+)
+from commands_app.result import Error
+
+PENDING, CONFIRMED, CANCELLED = "pending", "confirmed", "cancelled"
+CANCELLATION_REASONS = ("insufficient_stock", "payment_declined", "payment_timeout", "customer_request")
+
+
+@dataclass(kw_only=True)
+class Order(Aggregate):
+    aggregate_type = "Order"
+    order_id: UUID
+    customer_id: UUID
+    lines: tuple[OrderLine, ...]
+    total: Decimal
+    payment_token: str
+    status: str = PENDING
+    cancellation_reason: str = ""
+    reserved: bool = False
+    payment_status: str = "none"
+
+    @property
+    def aggregate_id(self) -> str:
+        return str(self.order_id)
+
+    @classmethod
+    def place(cls, *, order_id: UUID, customer_id: UUID, lines: tuple[OrderLine, ...], payment_token: str) -> "Order":
+        total = sum((line.line_total for line in lines), Decimal("0.00"))
+        order = cls(order_id=order_id, customer_id=customer_id, lines=lines, total=total, payment_token=payment_token)
+        order.record(
+            OrderPlaced(
+                order_id=order_id, customer_id=customer_id, lines=lines, total=total, payment_token=payment_token
+            )
+        )
+        return order
+
+    def reservation_failed(self, shortages: tuple[Shortage, ...]) -> None:
+        self.record(
+            InventoryReservationFailed(order_id=self.order_id, reason="insufficient_stock", shortages=shortages)
+        )
+
+    def ensure_pending(self) -> Error | None:
+        if self.status != PENDING:
+            return Error("ORDER_NOT_PENDING", f"The order is {self.status}.", {"status": self.status})
+        return None
+
+    def confirm(self) -> Error | None:
+        if error := self.ensure_pending():
+            return error
+        if not self.reserved:
+            return Error("INVENTORY_NOT_RESERVED", "The order's inventory is not reserved.")
+        self.status = CONFIRMED
+        self.record(
+            OrderConfirmed(
+                order_id=self.order_id,
+                customer_id=self.customer_id,
+                total=self.total,
+                lines=tuple(SoldLine(line.sku, line.quantity) for line in self.lines),
+            )
+        )
+        return None
+
+    def cancel(self, reason: str, note: str = "") -> Error | None:
+        if reason not in CANCELLATION_REASONS:
+            return Error("INVALID_REASON", f"Unknown cancellation reason {reason!r}.", {"field": "reason"})
+        if self.status == CONFIRMED:
+            return Error("ORDER_ALREADY_CONFIRMED", "A confirmed order can no longer be cancelled.")
+        if self.status == CANCELLED:
+            return Error("ORDER_ALREADY_CANCELLED", "The order is cancelled already.")
+        self.status = CANCELLED
+        self.cancellation_reason = reason
+        self.record(OrderCancelled(order_id=self.order_id, customer_id=self.customer_id, reason=reason, note=note))
+        return None

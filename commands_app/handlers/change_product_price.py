@@ -1,0 +1,21 @@
+"""ChangeProductPrice: a new price for future orders (placed orders keep theirs)."""
+
+from typing import Any
+
+from commands_app.commands import ChangeProductPrice
+from commands_app.mediator import HandlerCall
+from commands_app.result import Error, Ok, Result
+
+
+def change_product_price(command: ChangeProductPrice, call: HandlerCall) -> Result[dict[str, Any]]:
+    with call.uow as uow:
+        uow.lock("product", command.sku)
+        product = uow.products.get(command.sku)
+        if product is None:
+            return Error("PRODUCT_NOT_FOUND", f"No product with sku {command.sku}.", {"field": "sku"})
+        if error := product.check_version(command.expected_version):
+            return error
+        product.change_price(command.price)
+        uow.products.save(product)
+        uow.commit()
+    return Ok({"sku": product.sku, "version": product.version})

@@ -1,0 +1,80 @@
+"""Aggregates are plain Python: their invariants return errors as values and record versioned events."""
+
+import uuid
+from decimal import Decimal
+
+from commands_app.domain.customer import Customer
+from commands_app.domain.order import Order
+from commands_app.domain.product import Product
+from commands_app.events import CustomerRegistered, InventoryReserved, OrderLine, ProductAdded
+
+
+def a_product(stock: int = 3) -> Product:
+    return Product.add(sku="SKU-1", name="Lamp", description="", price=Decimal("10.00"), stock=stock)
+
+
+def an_order() -> Order:
+    line = OrderLine(sku="SKU-1", name="Lamp", quantity=2, unit_price=Decimal("10.00"), line_total=Decimal("20.00"))
+    return Order.place(order_id=uuid.uuid4(), customer_id=uuid.uuid4(), lines=(line,), payment_token="tok_ok")
+
+
+def test_registering_a_customer_records_version_one():
+    customer = Customer.register(customer_id=uuid.uuid4(), first_name=" Ada ", last_name="L", email="A@B.C")
+
+    assert customer.version == 1
+    assert customer.email == "a@b.c"
+    assert [(v, type(e)) for v, e in customer.pending_events] == [(1, CustomerRegistered)]
+
+
+def test_each_event_advances_the_version_by_one():
+    product = a_product()
+    product.restock(2)
+    product.change_price(Decimal("12.50"))
+
+    assert [v for v, _ in product.pending_events] == [1, 2, 3]
+    assert isinstance(product.pending_events[0][1], ProductAdded)
+
+
+def test_a_reservation_beyond_availability_is_an_error_and_changes_nothing():
+    product = a_product(stock=1)
+
+    error = product.reserve(uuid.uuid4(), 2)
+
+    assert error is not None and error.code == "INSUFFICIENT_STOCK"
+    assert (product.available, product.version) == (1, 1)
+
+
+def test_available_is_stock_minus_reserved_minus_sold():
+    product = a_product(stock=5)
+    order_id = uuid.uuid4()
+    assert product.reserve(order_id, 3) is None
+    product.sell_reserved(2)
+    product.release(order_id, 1)
+
+    assert (product.stock, product.reserved, product.sold, product.available) == (5, 0, 2, 3)
+    assert isinstance(product.pending_events[1][1], InventoryReserved)
+
+
+def test_a_confirmed_order_cannot_be_cancelled():
+    order = an_order()
+    order.reserved = True
+    assert order.confirm() is None
+
+    error = order.cancel("customer_request")
+
+    assert error is not None and error.code == "ORDER_ALREADY_CONFIRMED"
+    assert order.total == Decimal("20.00")
+
+
+def test_an_order_cannot_be_confirmed_without_its_reservation():
+    error = an_order().confirm()
+
+    assert error is not None and error.code == "INVENTORY_NOT_RESERVED"
+
+
+def test_expected_version_mismatch_is_a_version_conflict():
+    product = a_product()
+
+    assert product.check_version(1) is None
+    conflict = product.check_version(0)
+    assert conflict is not None and conflict.code == "VERSION_CONFLICT"
