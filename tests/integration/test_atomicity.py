@@ -5,9 +5,9 @@ import uuid
 import pytest
 from uuid_utils.compat import uuid7
 
+from commands_app.bootstrap import build_mediator
 from commands_app.commands import RegisterCustomer
 from commands_app.domain.customer import Customer
-from commands_app.bootstrap import build_mediator
 from commands_app.mediator import CommandContext, HandlerCall, HandlerRegistry
 from commands_app.middleware.idempotency_store import CacheFastPath
 from commands_app.models import CustomerRecord, IdempotencyRecord
