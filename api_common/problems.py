@@ -66,6 +66,9 @@ def flatten_validation_errors(detail: Any, prefix: str = "") -> list[dict[str, s
     if isinstance(detail, dict):
         flat: list[dict[str, str]] = []
         for key, value in detail.items():
+            if isinstance(key, int) or str(key).isdigit():
+                flat.extend(flatten_validation_errors(value, f"{prefix}[{key}]"))
+                continue
             name = str(key) if key != "non_field_errors" else ""
             flat.extend(flatten_validation_errors(value, f"{prefix}.{name}" if prefix and name else prefix or name))
         return flat
