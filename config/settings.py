@@ -141,6 +141,10 @@ CELERY_BEAT_SCHEDULE = {
 PROJECTION_GAP_RETRY_SECONDS = env.float("PROJECTION_GAP_RETRY_SECONDS", default=0.2)
 PROJECTION_MAX_ATTEMPTS = env.int("PROJECTION_MAX_ATTEMPTS", default=50)
 
+# --- Readiness -----------------------------------------------------------------------------------
+READY_MAX_OUTBOX_AGE_SECONDS = env.float("READY_MAX_OUTBOX_AGE_SECONDS", default=60.0)
+READY_MAX_PROJECTION_LAG_SECONDS = env.float("READY_MAX_PROJECTION_LAG_SECONDS", default=60.0)
+
 # --- Commands -------------------------------------------------------------------------------------
 IDEMPOTENCY_WINDOW_SECONDS = env.int("IDEMPOTENCY_WINDOW_SECONDS", default=24 * 3600)
 IDEMPOTENCY_CLAIM_SECONDS = env.int("IDEMPOTENCY_CLAIM_SECONDS", default=30)

@@ -1,16 +1,12 @@
 """Top-level URLs: commands, queries, schema and docs, admin, health."""
 
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from api_common.problems import json_problem_view
-
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"status": "ok"})
-
+from config.health import healthz, readyz
+from config.metrics import metrics
 
 urlpatterns = [
     path("api/commands/", include("commands_app.api.urls")),
@@ -20,6 +16,8 @@ urlpatterns = [
     path("api/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
 ]
 
 handler404 = json_problem_view(404, "NOT_FOUND", "No such resource.")

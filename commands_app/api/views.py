@@ -15,6 +15,7 @@ from api_common.consistency import HEADER as CONSISTENCY_HEADER
 from api_common.correlation import current_correlation_id, new_correlation_id
 from api_common.models import ApiClient
 from api_common.problems import Problem, problem_response
+from api_common.schema import problem_responses
 from commands_app import commands
 from commands_app.api import serializers as io
 from commands_app.bootstrap import mediator
@@ -27,7 +28,6 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     required=True,
     description="A UUID chosen by the client; retries with the same key and body return the first response.",
 )
-PROBLEM = OpenApiResponse(description="RFC 9457 problem details (application/problem+json) with a stable code.")
 
 
 def idempotency_key(request: Request) -> UUID:
@@ -88,21 +88,35 @@ class CommandView(APIView):
         return to_response(mediator().send(command, command_context(request)), request)
 
 
+def consistency_token(success_status: int) -> OpenApiParameter:
+    return OpenApiParameter(
+        CONSISTENCY_HEADER,
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[success_status],
+        description="Send it back on a query to read this write (the query waits until the read model has it).",
+    )
+
+
+CORRELATION_ID = OpenApiParameter(
+    "X-Correlation-ID",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Optional; generated when absent, echoed back, and carried by every event and log line.",
+)
+
+
 def command_schema(input_serializer: Any, output_serializer: Any, success_status: int, summary: str) -> Any:
     return extend_schema(
         summary=summary,
         request=input_serializer,
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY, CORRELATION_ID, consistency_token(success_status)],
         responses={
             success_status: OpenApiResponse(
                 output_serializer,
                 description=f"Applied. The {CONSISTENCY_HEADER} header lets a query read this write.",
             ),
-            400: PROBLEM,
-            401: PROBLEM,
-            403: PROBLEM,
-            409: PROBLEM,
-            422: PROBLEM,
+            **problem_responses(400, 401, 403, 409, 413, 415, 422, 429),
         },
         tags=["commands"],
     )

@@ -1,0 +1,63 @@
+"""OpenAPI pieces both APIs share: the token security scheme and the problem+json error schema."""
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+
+from api_common.problems import PROBLEM_CONTENT_TYPE
+
+
+class TokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    target_class = "api_common.authentication.ApiTokenAuthentication"
+    name = "ApiToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <token>`; create one with `manage.py create_api_client NAME --scopes read,write`.",
+        }
+
+
+class FieldErrorSerializer(serializers.Serializer[dict[str, str]]):
+    field = serializers.CharField(help_text="The field at fault, dotted, with [i] for list items; empty for the body.")
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ProblemSerializer(serializers.Serializer[dict[str, Any]]):
+    """RFC 9457 problem details."""
+
+    type = serializers.CharField(help_text="A URN naming the problem type, e.g. urn:problem:email-taken.")
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. EMAIL_TAKEN.")
+    detail = serializers.CharField()
+    instance = serializers.CharField()
+    correlation_id = serializers.CharField(allow_null=True)
+    errors = FieldErrorSerializer(many=True, required=False)
+
+
+PROBLEM_DESCRIPTIONS = {
+    400: "Invalid input (VALIDATION_FAILED, MALFORMED_REQUEST, IDEMPOTENCY_KEY_MISSING, IDEMPOTENCY_KEY_INVALID).",
+    401: "Missing, invalid or revoked token (NOT_AUTHENTICATED).",
+    403: "The API client lacks the scope (FORBIDDEN).",
+    404: "No such resource.",
+    409: "Conflict: VERSION_CONFLICT, IDEMPOTENCY_IN_PROGRESS (with Retry-After), or an order state conflict.",
+    413: "The body is too large.",
+    415: "Unsupported content type (UNSUPPORTED_MEDIA_TYPE); send application/json.",
+    422: "A business rule refused the command, or IDEMPOTENCY_KEY_REUSED.",
+    429: "Too many requests (RATE_LIMITED, with Retry-After).",
+    503: "The read model did not catch up with the consistency token in time (with Retry-After).",
+}
+
+
+def problem_responses(*statuses: int) -> dict[Any, Any]:
+    """Response entries for drf-spectacular, each answered as application/problem+json."""
+    return {
+        (status, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description=PROBLEM_DESCRIPTIONS[status])
+        for status in statuses
+    }

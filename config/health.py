@@ -1,0 +1,79 @@
+"""Health endpoints: /healthz (the process answers) and /readyz (dependencies reachable, backlogs bounded)."""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from celery import current_app
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+
+from outbox_app.models import OutboxEvent
+
+Check = Callable[[], dict[str, Any]]
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def check_database() -> dict[str, Any]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return {"vendor": connection.vendor}
+
+
+def check_redis() -> dict[str, Any]:
+    if not settings.REDIS_URL:
+        return {"skipped": "embedded default: in-process cache"}
+    from django_redis import get_redis_connection
+
+    get_redis_connection("default").ping()
+    return {}
+
+
+def check_broker() -> dict[str, Any]:
+    if settings.EMBEDDED:
+        return {"skipped": "embedded default: tasks run in-process"}
+    with current_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+    return {}
+
+
+def check_outbox() -> dict[str, Any]:
+    oldest = (
+        OutboxEvent.objects.filter(published_at__isnull=True, dead_at__isnull=True)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+    limit = settings.READY_MAX_OUTBOX_AGE_SECONDS
+    if age > limit:
+        raise RuntimeError(f"the oldest unpublished event is {age:.1f}s old (limit {limit}s)")
+    return {"oldest_unpublished_age_seconds": round(age, 3)}
+
+
+READINESS_CHECKS: dict[str, Check] = {
+    "database": check_database,
+    "redis": check_redis,
+    "broker": check_broker,
+    "outbox": check_outbox,
+}
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    results: dict[str, Any] = {}
+    healthy = True
+    for name, check in READINESS_CHECKS.items():
+        started = time.perf_counter()
+        try:
+            detail = check()
+            results[name] = {"status": "ok", **detail}
+        except Exception as error:
+            healthy = False
+            results[name] = {"status": "failing", "error": f"{type(error).__name__}: {error}"[:500]}
+        results[name]["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    return JsonResponse({"status": "ok" if healthy else "failing", "checks": results}, status=200 if healthy else 503)

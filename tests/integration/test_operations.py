@@ -1,0 +1,107 @@
+"""What operators use: health, readiness, metrics, the OpenAPI schema and docs, the admin."""
+
+import io
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.db import transaction
+from django.utils import timezone
+
+from commands_app.models import IdempotencyRecord
+from outbox_app import outbox
+from outbox_app.models import OutboxEvent
+from tests.conftest import command
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_answers_while_the_process_runs(client):
+    response = client.get("/healthz")
+
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_readyz_checks_database_redis_broker_and_outbox(client):
+    response = client.get("/readyz")
+
+    body = response.json()
+    assert response.status_code == 200, body
+    assert set(body["checks"]) >= {"database", "redis", "broker", "outbox"}
+    assert all(check["status"] == "ok" for check in body["checks"].values())
+
+
+def test_readyz_fails_when_the_outbox_backlog_is_too_old(client, settings):
+    # given: an event that has waited longer than the threshold
+    settings.READY_MAX_OUTBOX_AGE_SECONDS = 5
+    with transaction.atomic():
+        outbox.append(
+            [outbox.NewEvent(event_type="T", aggregate_type="A", aggregate_id="1", aggregate_version=1, payload={})]
+        )
+    OutboxEvent.objects.update(created_at=timezone.now() - timedelta(seconds=30))
+
+    # when
+    response = client.get("/readyz")
+
+    # then
+    assert response.status_code == 503
+    assert response.json()["checks"]["outbox"]["status"] == "failing"
+
+
+def test_metrics_expose_the_command_latency_histogram(client, writer):
+    command(writer, "register-customer", {"first_name": "A", "last_name": "B", "email": "m@example.com"})
+
+    response = client.get("/metrics")
+
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert 'cqrs_command_duration_seconds_count{command="RegisterCustomer",outcome="ok"}' in text
+
+
+def test_the_openapi_schema_is_valid_and_complete():
+    out = io.StringIO()
+
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
+
+    schema = out.getvalue()
+    for path in ("/api/commands/register-customer", "/api/commands/place-order", "/api/customers/{customer_id}"):
+        assert path in schema
+    assert "application/problem+json" in schema
+    assert "Idempotency-Key" in schema and "X-Consistency-Token" in schema
+
+
+def test_swagger_ui_and_redoc_are_served_offline(client):
+    for url in ("/api/docs", "/api/redoc"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert "drf_spectacular_sidecar" in response.content.decode()
+
+
+def test_the_admin_is_for_staff_only_and_write_model_records_are_read_only(client, writer):
+    # given
+    command(writer, "register-customer", {"first_name": "A", "last_name": "B", "email": "adm@example.com"})
+    record = IdempotencyRecord.objects.get()
+    User.objects.create_user("clerk", password="pw-not-staff-123")
+    User.objects.create_superuser("root", password="pw-root-123456")
+
+    # when / then: not staff
+    client.login(username="clerk", password="pw-not-staff-123")
+    assert client.get("/admin/commands_app/idempotencyrecord/").status_code == 302
+
+    # when / then: staff sees, cannot add or change
+    client.login(username="root", password="pw-root-123456")
+    listing = client.get("/admin/commands_app/idempotencyrecord/")
+    assert listing.status_code == 200 and str(record.key) in listing.content.decode()
+    assert client.get("/admin/commands_app/idempotencyrecord/add/").status_code == 403
+    detail = client.get(f"/admin/commands_app/idempotencyrecord/{record.pk}/change/")
+    assert detail.status_code == 200 and "customer_id" in detail.content.decode()
+    assert client.post(f"/admin/commands_app/idempotencyrecord/{record.pk}/delete/").status_code == 403
+
+
+def test_unknown_urls_answer_problem_json(client):
+    response = client.get(f"/api/nothing-{uuid.uuid4()}")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
