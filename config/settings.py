@@ -8,6 +8,7 @@ CELERY_BROKER_URL moves it onto PostgreSQL, Redis and real Celery workers and be
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "api_common.correlation.CorrelationIdMiddleware",
+    "api_common.limits.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -66,6 +68,21 @@ TEMPLATES = [
     },
 ]
 
+# --- Security: on in production (DJANGO_SECURE=true, behind a TLS-terminating proxy) -----------------
+SECURE = env.bool("DJANGO_SECURE", default=False)
+if SECURE:
+    if "DJANGO_SECRET_KEY" not in env.ENVIRON:
+        raise ImproperlyConfigured("DJANGO_SECURE is on: set DJANGO_SECRET_KEY in the environment.")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
 # --- Database -------------------------------------------------------------------------------------
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var")))
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
@@ -76,6 +93,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Optional read replica: read-side queries go there outside transactions (queries_app.routers).
+REPLICA_DATABASE_URL = env.str("REPLICA_DATABASE_URL", default="")
+if REPLICA_DATABASE_URL:
+    DATABASES["replica"] = env.db_url_config(REPLICA_DATABASE_URL)
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["queries_app.routers.ReadReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Redis ------------------------------------------------------------------------------
@@ -141,6 +164,12 @@ CELERY_BEAT_SCHEDULE = {
 PROJECTION_GAP_RETRY_SECONDS = env.float("PROJECTION_GAP_RETRY_SECONDS", default=0.2)
 PROJECTION_MAX_ATTEMPTS = env.int("PROJECTION_MAX_ATTEMPTS", default=50)
 
+# --- Queries --------------------------------------------------------------------------------------
+# How long a query carrying X-Consistency-Token waits for the read model before answering 503.
+CONSISTENCY_WAIT_SECONDS = env.float("CONSISTENCY_WAIT_SECONDS", default=2.0)
+# Time to live of the cached HIGHLY_EVENTUAL answers (product detail, best sellers).
+QUERY_CACHE_SECONDS = env.int("QUERY_CACHE_SECONDS", default=30)
+
 # --- Readiness -----------------------------------------------------------------------------------
 READY_MAX_OUTBOX_AGE_SECONDS = env.float("READY_MAX_OUTBOX_AGE_SECONDS", default=60.0)
 READY_MAX_PROJECTION_LAG_SECONDS = env.float("READY_MAX_PROJECTION_LAG_SECONDS", default=60.0)
@@ -154,11 +183,17 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api_common.authentication.ApiTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["api_common.permissions.IsApiClient"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api_common.limits.DepthLimitedJSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["api_common.throttling.ClientRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api_common.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=1200)
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
+API_MAX_HEADER_BYTES = env.int("API_MAX_HEADER_BYTES", default=8 * 1024)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=20)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 SPECTACULAR_SETTINGS = {
     "TITLE": "Order fulfilment CQRS service",
     "DESCRIPTION": "Commands under /api/commands/, queries under /api/. Errors are RFC 9457 problem details.",

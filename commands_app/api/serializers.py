@@ -20,6 +20,18 @@ class Input(serializers.Serializer[dict[str, Any]]):
         return attrs
 
 
+class PlainText(serializers.CharField):
+    """A name as people write it: no control characters and no markup brackets."""
+
+    default_error_messages = {"markup": "Control characters and < > are not allowed here."}
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if any(ord(c) < 32 or c in "<>\x7f" for c in value):
+            self.fail("markup")
+        return value
+
+
 def money() -> serializers.DecimalField:
     return serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0.01"))
 
@@ -29,8 +41,8 @@ def expected_version() -> serializers.IntegerField:
 
 
 class RegisterCustomerInput(Input):
-    first_name = serializers.CharField(max_length=100)
-    last_name = serializers.CharField(max_length=100)
+    first_name = PlainText(max_length=100)
+    last_name = PlainText(max_length=100)
     email = serializers.EmailField(max_length=254)
 
 
@@ -42,7 +54,7 @@ class ChangeCustomerEmailInput(Input):
 
 class AddProductInput(Input):
     sku = serializers.RegexField(SKU, max_length=64)
-    name = serializers.CharField(max_length=200)
+    name = PlainText(max_length=200)
     description = serializers.CharField(max_length=5000, allow_blank=True)
     price = money()
     stock = serializers.IntegerField(min_value=0, max_value=MAX_STOCK)
