@@ -3,13 +3,13 @@
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 from api_common.problems import PROBLEM_CONTENT_TYPE
 
 
-class TokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+class TokenScheme(OpenApiAuthenticationExtension):
     target_class = "api_common.authentication.ApiTokenAuthentication"
     name = "ApiToken"
 
@@ -28,17 +28,21 @@ class FieldErrorSerializer(serializers.Serializer[dict[str, str]]):
     message = serializers.CharField()
 
 
-class ProblemSerializer(serializers.Serializer[dict[str, Any]]):
-    """RFC 9457 problem details."""
-
-    type = serializers.CharField(help_text="A URN naming the problem type, e.g. urn:problem:email-taken.")
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    code = serializers.CharField(help_text="Stable machine-readable code, e.g. EMAIL_TAKEN.")
-    detail = serializers.CharField()
-    instance = serializers.CharField()
-    correlation_id = serializers.CharField(allow_null=True)
-    errors = FieldErrorSerializer(many=True, required=False)
+# RFC 9457 problem details. Built with inline_serializer because a declared field named `errors` would
+# shadow Serializer.errors; this serializer only describes responses and never validates anything.
+ProblemSerializer = inline_serializer(
+    name="Problem",
+    fields={
+        "type": serializers.CharField(help_text="A URN naming the problem type, e.g. urn:problem:email-taken."),
+        "title": serializers.CharField(),
+        "status": serializers.IntegerField(),
+        "code": serializers.CharField(help_text="Stable machine-readable code, e.g. EMAIL_TAKEN."),
+        "detail": serializers.CharField(),
+        "instance": serializers.CharField(),
+        "correlation_id": serializers.CharField(allow_null=True),
+        "errors": FieldErrorSerializer(many=True, required=False),
+    },
+)
 
 
 PROBLEM_DESCRIPTIONS = {
@@ -61,3 +65,11 @@ def problem_responses(*statuses: int) -> dict[Any, Any]:
         (status, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description=PROBLEM_DESCRIPTIONS[status])
         for status in statuses
     }
+
+
+def forbid_unknown_input_fields(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: command inputs refuse unknown fields, so the schema says so."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Input") and component.get("type") == "object":
+            component["additionalProperties"] = False
+    return result

@@ -178,6 +178,28 @@ READY_MAX_PROJECTION_LAG_SECONDS = env.float("READY_MAX_PROJECTION_LAG_SECONDS",
 IDEMPOTENCY_WINDOW_SECONDS = env.int("IDEMPOTENCY_WINDOW_SECONDS", default=24 * 3600)
 IDEMPOTENCY_CLAIM_SECONDS = env.int("IDEMPOTENCY_CLAIM_SECONDS", default=30)
 
+# --- Sagas and the payment provider (see docs/sagas.md) ---------------------------------------------
+# How long the payment step may take before the saga compensates with reason payment_timeout.
+SAGA_PAYMENT_TIMEOUT_SECONDS = env.float("SAGA_PAYMENT_TIMEOUT_SECONDS", default=300.0)
+# An executor's claim on a saga, renewed before each step; it must outlast the longest step (the provider
+# timeout). A worker that dies mid-step loses it when it expires, and beat resumes the saga.
+SAGA_LEASE_SECONDS = env.float("SAGA_LEASE_SECONDS", default=30.0)
+SAGA_TICK_INTERVAL = env.float("SAGA_TICK_INTERVAL", default=1.0)
+SAGA_RETRY_BASE_SECONDS = env.float("SAGA_RETRY_BASE_SECONDS", default=1.0)
+SAGA_RETRY_MAX_SECONDS = env.float("SAGA_RETRY_MAX_SECONDS", default=60.0)
+# A step without a deadline, or a compensation, that failed this many times leaves the saga failed.
+SAGA_MAX_ATTEMPTS = env.int("SAGA_MAX_ATTEMPTS", default=10)
+# Fault injection for the crash tests, never set in production: "step:direction" points (comma-separated)
+# after which the executor SIGKILLs its own process, once per saga and point.
+SAGA_CRASH_AFTER = env.list("SAGA_CRASH_AFTER", default=[])
+PAYMENT_PROVIDER_TIMEOUT_SECONDS = env.float("PAYMENT_PROVIDER_TIMEOUT_SECONDS", default=5.0)
+CELERY_BEAT_SCHEDULE["tick-sagas"] = {
+    "task": "sagas_app.tick_sagas",
+    "schedule": SAGA_TICK_INTERVAL,
+    # A tick that waited this long is stale: the next one does its work.
+    "options": {"expires": max(5 * SAGA_TICK_INTERVAL, 5.0)},
+}
+
 # --- API ------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api_common.authentication.ApiTokenAuthentication"],
@@ -202,6 +224,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api_common.schema.forbid_unknown_input_fields",
+    ],
 }
 
 # --- Static files, i18n, auth ---------------------------------------------------------------------

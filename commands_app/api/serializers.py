@@ -3,6 +3,7 @@
 from decimal import Decimal
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 MAX_QUANTITY = 1_000_000
@@ -10,9 +11,8 @@ MAX_STOCK = 1_000_000_000
 SKU = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
+# Unknown fields are errors, not silently dropped: a typo must not change what a command does.
 class Input(serializers.Serializer[dict[str, Any]]):
-    """Unknown fields are errors, not silently dropped: a typo must not change what a command does."""
-
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         unknown = set(self.initial_data) - set(self.fields) if isinstance(self.initial_data, dict) else set()
         if unknown:
@@ -20,20 +20,31 @@ class Input(serializers.Serializer[dict[str, Any]]):
         return attrs
 
 
-class PlainText(serializers.CharField):
+def plain_text(max_length: int) -> serializers.RegexField:
     """A name as people write it: no control characters and no markup brackets."""
-
-    default_error_messages = {"markup": "Control characters and < > are not allowed here."}
-
-    def to_internal_value(self, data: Any) -> str:
-        value = super().to_internal_value(data)
-        if any(ord(c) < 32 or c in "<>\x7f" for c in value):
-            self.fail("markup")
-        return value
+    return serializers.RegexField(
+        r"^[^\x00-\x1f\x7f<>]+$",
+        max_length=max_length,
+        min_length=1,
+        error_messages={"invalid": "Control characters and < > are not allowed here."},
+    )
 
 
-def money() -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0.01"))
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$",
+        "example": "19.90",
+        "description": "A decimal string, at most 10 digits before the point and 2 after.",
+    }
+)
+class Money(serializers.DecimalField):
+    def __init__(self) -> None:
+        super().__init__(max_digits=12, decimal_places=2, min_value=Decimal("0.00"))
+
+
+def money() -> Money:
+    return Money()
 
 
 def expected_version() -> serializers.IntegerField:
@@ -41,8 +52,8 @@ def expected_version() -> serializers.IntegerField:
 
 
 class RegisterCustomerInput(Input):
-    first_name = PlainText(max_length=100)
-    last_name = PlainText(max_length=100)
+    first_name = plain_text(100)
+    last_name = plain_text(100)
     email = serializers.EmailField(max_length=254)
 
 
@@ -54,7 +65,7 @@ class ChangeCustomerEmailInput(Input):
 
 class AddProductInput(Input):
     sku = serializers.RegexField(SKU, max_length=64)
-    name = PlainText(max_length=200)
+    name = plain_text(200)
     description = serializers.CharField(max_length=5000, allow_blank=True)
     price = money()
     stock = serializers.IntegerField(min_value=0, max_value=MAX_STOCK)
@@ -72,15 +83,15 @@ class ChangeProductPriceInput(Input):
     expected_version = expected_version()
 
 
-class OrderLineInput(serializers.Serializer[dict[str, Any]]):
+class OrderLineInput(Input):
     sku = serializers.RegexField(SKU, max_length=64)
     quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
 
 
 class PlaceOrderInput(Input):
     customer_id = serializers.UUIDField()
-    lines = OrderLineInput(many=True, min_length=1, max_length=100)  # type: ignore[call-arg]
-    payment_token = serializers.CharField(max_length=100)
+    lines = serializers.ListField(child=OrderLineInput(), min_length=1, max_length=100)
+    payment_token = serializers.CharField(min_length=1, max_length=100)
 
     def validate_lines(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
         skus = [line["sku"] for line in lines]
@@ -91,7 +102,7 @@ class PlaceOrderInput(Input):
 
 class CancelOrderInput(Input):
     order_id = serializers.UUIDField()
-    reason = serializers.CharField(max_length=500)
+    reason = serializers.CharField(min_length=1, max_length=500)
 
 
 class CustomerVersionOutput(serializers.Serializer[dict[str, Any]]):

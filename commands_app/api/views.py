@@ -116,7 +116,7 @@ def command_schema(input_serializer: Any, output_serializer: Any, success_status
                 output_serializer,
                 description=f"Applied. The {CONSISTENCY_HEADER} header lets a query read this write.",
             ),
-            **problem_responses(400, 401, 403, 409, 413, 415, 422, 429),
+            **problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429),
         },
         tags=["commands"],
     )
