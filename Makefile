@@ -12,7 +12,7 @@ STACK_ENV = DATABASE_URL=$(DATABASE_URL) REDIS_URL=$(REDIS_URL) CELERY_BROKER_UR
 # The embedded default: no services, SQLite under var/, Celery tasks in-process.
 EMBEDDED_ENV = env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL
 
-.PHONY: run test lint typecheck contracts pytest install clean
+.PHONY: run test lint typecheck contracts pytest install clean screenshots
 
 $(VENV)/.installed: requirements/base.txt requirements/local.txt requirements/production.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ pytest: install
 	$(STACK_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck contracts pytest
+
+# Refresh the admin screenshots in docs/screenshots/ (needs Debian's chromium).
+screenshots: install
+	$(STACK_ENV) SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest tests/e2e/test_admin_in_a_browser.py -q
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache
