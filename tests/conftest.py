@@ -46,7 +46,7 @@ def writer(db: Any, make_api_client: Callable[..., APIClient]) -> APIClient:
     return make_api_client("read", "write")
 
 
-def command(http: APIClient, name: str, body: Any, *, key: str | None = None, **headers: str) -> Any:
+def command(http: APIClient, name: str, body: Any, *, key: str | None = None, **headers: Any) -> Any:
     """POST a command with a fresh (or the given) Idempotency-Key."""
     return http.post(
         f"/api/commands/{name}",

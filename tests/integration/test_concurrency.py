@@ -12,7 +12,7 @@ from django.db import connection
 from commands_app.bootstrap import build_mediator
 from commands_app.commands import OrderLineRequest, PlaceOrder, ReserveInventory, RestockProduct
 from commands_app.mediator import CommandContext
-from commands_app.models import OrderRecord, ProductRecord
+from commands_app.models import CustomerRecord, OrderRecord, ProductRecord
 from outbox_app.models import OutboxEvent
 from tests.factories import CustomerRecordFactory, ProductRecordFactory
 from tests.processes import restock_racing
@@ -49,7 +49,7 @@ def test_two_processes_racing_on_one_aggregate_with_the_same_expected_version():
 
 def test_stock_never_goes_negative_when_many_orders_race_for_the_last_unit():
     # given: one unit left and eight pending orders for it
-    customer = CustomerRecordFactory()
+    customer: CustomerRecord = CustomerRecordFactory()
     ProductRecordFactory(sku="LAST", stock=1, price=Decimal("5.00"))
     mediator = build_mediator()
     order_ids = []
@@ -69,7 +69,9 @@ def test_stock_never_goes_negative_when_many_orders_race_for_the_last_unit():
 
     def reserve(order_id: str) -> None:
         barrier.wait(timeout=30)
-        outcomes.append(mediator.send(ReserveInventory(idempotency_key=uuid.uuid4(), order_id=order_id), SYSTEM))
+        outcomes.append(
+            mediator.send(ReserveInventory(idempotency_key=uuid.uuid4(), order_id=uuid.UUID(order_id)), SYSTEM)
+        )
         connection.close()
 
     # when
@@ -90,7 +92,7 @@ def test_stock_never_goes_negative_when_many_orders_race_for_the_last_unit():
 
 def test_a_restock_racing_a_reservation_keeps_the_books_straight():
     # given
-    customer = CustomerRecordFactory()
+    customer: CustomerRecord = CustomerRecordFactory()
     ProductRecordFactory(sku="BOOK", stock=2)
     mediator = build_mediator()
     order = mediator.send(
@@ -111,7 +113,7 @@ def test_a_restock_racing_a_reservation_keeps_the_books_straight():
 
     # when
     threads = [
-        threading.Thread(target=run, args=(ReserveInventory(idempotency_key=uuid.uuid4(), order_id=order),)),
+        threading.Thread(target=run, args=(ReserveInventory(idempotency_key=uuid.uuid4(), order_id=uuid.UUID(order)),)),
         threading.Thread(target=run, args=(RestockProduct(idempotency_key=uuid.uuid4(), sku="BOOK", quantity=3),)),
     ]
     for thread in threads:
