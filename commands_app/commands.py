@@ -90,3 +90,17 @@ class ReleaseInventory(Command):
 @dataclass(frozen=True, kw_only=True)
 class ConfirmOrder(Command):
     order_id: UUID
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthorizePayment(Command):
+    """Authorize the order's total with the payment provider; already authorized is success."""
+
+    order_id: UUID
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoidPayment(Command):
+    """Void the order's authorization (saga compensation); a no-op when nothing is authorized."""
+
+    order_id: UUID

@@ -111,6 +111,28 @@ class InventoryReservationFailed(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PaymentAuthorized(DomainEvent):
+    order_id: UUID
+    authorization_id: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentDeclined(DomainEvent):
+    order_id: UUID
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentRefunded(DomainEvent):
+    """The authorization was voided: the customer is not charged."""
+
+    order_id: UUID
+    authorization_id: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
 class OrderConfirmed(DomainEvent):
     order_id: UUID
     customer_id: UUID

@@ -73,6 +73,7 @@ class OrderRecord(models.Model):
     cancellation_reason = models.CharField(max_length=30, blank=True)
     reserved = models.BooleanField(default=False)
     payment_status = models.CharField(max_length=20, default="none")
+    authorization_id = models.CharField(max_length=100, blank=True, default="")
     version = models.PositiveIntegerField()
 
     class Meta:

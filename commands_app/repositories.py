@@ -137,6 +137,7 @@ class OrderRepository(Repository):
             cancellation_reason=order.cancellation_reason,
             reserved=order.reserved,
             payment_status=order.payment_status,
+            authorization_id=order.authorization_id,
             version=order.version,
         )
         self._stored_now(self._track(order))
@@ -166,6 +167,7 @@ class OrderRepository(Repository):
                 cancellation_reason=row.cancellation_reason,
                 reserved=row.reserved,
                 payment_status=row.payment_status,
+                authorization_id=row.authorization_id,
                 version=row.version,
             )
         )
@@ -176,6 +178,7 @@ class OrderRepository(Repository):
             cancellation_reason=order.cancellation_reason,
             reserved=order.reserved,
             payment_status=order.payment_status,
+            authorization_id=order.authorization_id,
             version=order.version,
         )
         if updated != 1:

@@ -13,11 +13,12 @@ SKU = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 # Unknown fields are errors, not silently dropped: a typo must not change what a command does.
 class Input(serializers.Serializer[dict[str, Any]]):
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(self.initial_data) - set(self.fields) if isinstance(self.initial_data, dict) else set()
+    # Checked on the data itself: a nested input (an order line) has no initial_data of its own.
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        unknown = set(data) - set(self.fields) if isinstance(data, dict) else set()
         if unknown:
             raise serializers.ValidationError(dict.fromkeys(sorted(unknown), "Unknown field."))
-        return attrs
+        return super().to_internal_value(data)
 
 
 def plain_text(max_length: int) -> serializers.RegexField:

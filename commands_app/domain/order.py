@@ -11,6 +11,9 @@ from commands_app.events import (
     OrderConfirmed,
     OrderLine,
     OrderPlaced,
+    PaymentAuthorized,
+    PaymentDeclined,
+    PaymentRefunded,
     Shortage,
     SoldLine,
 )
@@ -18,6 +21,8 @@ from commands_app.result import Error
 
 PENDING, CONFIRMED, CANCELLED = "pending", "confirmed", "cancelled"
 CANCELLATION_REASONS = ("insufficient_stock", "payment_declined", "payment_timeout", "customer_request")
+# payment_status: no payment yet, authorized (money held), declined, or voided (the hold given back).
+NO_PAYMENT, AUTHORIZED, DECLINED, VOIDED = "none", "authorized", "declined", "voided"
 
 
 @dataclass(kw_only=True)
@@ -31,7 +36,8 @@ class Order(Aggregate):
     status: str = PENDING
     cancellation_reason: str = ""
     reserved: bool = False
-    payment_status: str = "none"
+    payment_status: str = NO_PAYMENT
+    authorization_id: str = ""
 
     @property
     def aggregate_id(self) -> str:
@@ -56,6 +62,30 @@ class Order(Aggregate):
     def ensure_pending(self) -> Error | None:
         if self.status != PENDING:
             return Error("ORDER_NOT_PENDING", f"The order is {self.status}.", {"status": self.status})
+        return None
+
+    def authorize_payment(self, authorization_id: str) -> Error | None:
+        if error := self.ensure_pending():
+            return error
+        self.payment_status, self.authorization_id = AUTHORIZED, authorization_id
+        self.record(PaymentAuthorized(order_id=self.order_id, authorization_id=authorization_id, amount=self.total))
+        return None
+
+    def decline_payment(self, reason: str) -> Error | None:
+        if error := self.ensure_pending():
+            return error
+        self.payment_status = DECLINED
+        self.record(PaymentDeclined(order_id=self.order_id, reason=reason))
+        return None
+
+    def void_payment(self) -> Error | None:
+        """Give the authorization back; a confirmed order keeps its payment."""
+        if self.payment_status != AUTHORIZED:
+            return Error("PAYMENT_NOT_AUTHORIZED", "The order has no authorized payment.")
+        if self.status == CONFIRMED:
+            return Error("ORDER_ALREADY_CONFIRMED", "A confirmed order's payment is captured, not voided.")
+        self.payment_status = VOIDED
+        self.record(PaymentRefunded(order_id=self.order_id, authorization_id=self.authorization_id, amount=self.total))
         return None
 
     def confirm(self) -> Error | None:

@@ -1,0 +1,290 @@
+"""The saga executor: holds a saga's lease, sends its steps through the mediator and records each decision.
+
+At most one executor works on a saga: it claims an expiring lease with a conditional UPDATE, renews it
+before every step, and every write it makes is conditional on its lease and on the saga's version (which
+every update bumps). An executor that loses either reloads the saga and decides again; one that dies mid-step
+leaves a lease that expires, and beat's tick hands the saga to another. Steps carry deterministic
+idempotency keys, so a step run again after a crash replays its first answer instead of repeating its effect.
+"""
+
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid5
+
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Now
+from django.utils import timezone
+from uuid_utils.compat import uuid7
+
+from commands_app.bootstrap import mediator
+from commands_app.mediator import CommandContext, Mediator
+from sagas_app import domain, faults, fulfilment
+from sagas_app.models import Saga, SagaStep
+
+log = structlog.get_logger("sagas")
+SAGA_CLIENT_ID = "saga"
+SYSTEM_SCOPES = frozenset({"system"})
+# The pseudo-owner of a lease taken by the tick for the executor it queued: any executor may take it over.
+DISPATCHED = "dispatched"
+
+
+def policy() -> domain.Policy:
+    return domain.Policy(
+        retry_base_seconds=settings.SAGA_RETRY_BASE_SECONDS,
+        retry_max_seconds=settings.SAGA_RETRY_MAX_SECONDS,
+        max_attempts=settings.SAGA_MAX_ATTEMPTS,
+        timeouts={domain.AUTHORIZE_PAYMENT: settings.SAGA_PAYMENT_TIMEOUT_SECONDS},
+    )
+
+
+def step_key(saga_id: UUID, step: str, direction: str) -> UUID:
+    return uuid5(saga_id, f"{step}:{direction}")
+
+
+def lease_until() -> Any:
+    """The lease's expiry on the database clock, so executors on different hosts agree on it."""
+    return Now() + timedelta(seconds=settings.SAGA_LEASE_SECONDS)
+
+
+def lease_is_free() -> Q:
+    return Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=Now())
+
+
+def claim(saga_id: UUID, owner: str) -> bool:
+    """Take the saga's lease if nobody holds it (or it expired, or the tick reserved it for whoever comes)."""
+    claimed = Saga.objects.filter(
+        lease_is_free() | Q(lease_owner=DISPATCHED), pk=saga_id, status__in=domain.ACTIVE
+    ).update(lease_owner=owner, lease_expires_at=lease_until(), version=F("version") + 1, updated_at=Now())
+    return claimed == 1
+
+
+def dispatch_due(*, limit: int = 200) -> list[UUID]:
+    """The sagas beat must resume: a retry that is due, a deadline that passed, or a lease that expired.
+
+    Each gets a short lease owned by DISPATCHED, so the next ticks do not queue it again while its executor
+    is on the way; if that executor never comes, the lease expires and a later tick queues it again.
+    """
+    due = Q(next_attempt_at__lte=Now()) | Q(status=domain.RUNNING, deadline__lte=Now())
+    with transaction.atomic():
+        saga_ids = list(
+            Saga.objects.select_for_update(skip_locked=True)
+            .filter(due, lease_is_free(), status__in=domain.ACTIVE)
+            .order_by("next_attempt_at")
+            .values_list("saga_id", flat=True)[:limit]
+        )
+        if saga_ids:
+            Saga.objects.filter(pk__in=saga_ids).update(
+                lease_owner=DISPATCHED, lease_expires_at=lease_until(), version=F("version") + 1, updated_at=Now()
+            )
+    return saga_ids
+
+
+@dataclass(frozen=True)
+class Run:
+    status: str | None
+    """The saga's status when the run ended; None when another executor had (or took) the saga."""
+    resume_in: float | None = None
+    """Seconds until the retry the saga waits for is due."""
+
+
+def advance(saga_id: UUID, *, send_through: Mediator | None = None) -> Run:
+    """Run the saga until it waits for a retry, ends, or another executor takes it."""
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid7()}"
+    if not claim(saga_id, owner):
+        return Run(status=None)
+    executor = Executor(saga_id=saga_id, owner=owner, policy=policy(), mediator=send_through or mediator())
+    try:
+        status = executor.run()
+    finally:
+        executor.release()
+    saga = Saga.objects.get(pk=saga_id)
+    if status in domain.ACTIVE and saga.next_attempt_at is not None and not saga.lease_owner:
+        return Run(status=status, resume_in=max((saga.next_attempt_at - timezone.now()).total_seconds(), 0.0))
+    return Run(status=status)
+
+
+class Executor:
+    def __init__(self, *, saga_id: UUID, owner: str, policy: domain.Policy, mediator: Mediator) -> None:
+        self.saga_id = saga_id
+        self.owner = owner
+        self.policy = policy
+        self.mediator = mediator
+
+    def run(self) -> str | None:
+        reply: domain.Reply | None = None
+        answered: tuple[str, str, int] | None = None
+        while True:
+            saga = Saga.objects.get(pk=self.saga_id)
+            if saga.lease_owner != self.owner:
+                log.info("saga.lease_lost", saga_id=str(saga.saga_id), owner=self.owner)
+                return None
+            if saga.status not in domain.ACTIVE:
+                return saga.status
+            now = timezone.now()
+            state = saga.state()
+            if reply is not None and answered == (saga.status, saga.current_step, saga.attempts):
+                # Our last write lost to a concurrent update (a cancellation, an operator): decide the same
+                # answer again on the new state rather than sending the step again.
+                decision: domain.Decision = domain.decide(state, reply, now, self.policy)
+            elif override := domain.before_attempt(state, now):
+                reply, decision = None, override
+            else:
+                if not self._begin_attempt(saga, now):
+                    continue
+                reply = self._send(saga)
+                faults.crash_if_injected(saga.saga_id, saga.current_step, state.direction)
+                answered = (saga.status, saga.current_step, saga.attempts)
+                decision = domain.decide(saga.state(), reply, timezone.now(), self.policy)
+            if not self._apply(saga, decision, reply):
+                continue
+            reply, answered = None, None
+            if isinstance(decision, domain.Retry | domain.Completed | domain.Failed):
+                return saga.status
+
+    def release(self) -> None:
+        """Give the lease back if still ours (after an error, say); the saga's next_attempt_at says when to resume."""
+        Saga.objects.filter(pk=self.saga_id, lease_owner=self.owner).update(
+            lease_owner="", lease_expires_at=None, version=F("version") + 1, updated_at=Now()
+        )
+
+    # --- one attempt -----------------------------------------------------------------------------------
+    def _begin_attempt(self, saga: Saga, now: datetime) -> bool:
+        direction = saga.state().direction
+        with transaction.atomic():
+            if not self._update(saga, attempts=F("attempts") + 1, lease_expires_at=lease_until()):
+                return False
+            step, _ = SagaStep.objects.get_or_create(
+                saga=saga,
+                step=saga.current_step,
+                direction=direction,
+                defaults={
+                    "idempotency_key": step_key(saga.saga_id, saga.current_step, direction),
+                    "started_at": now,
+                    "status": SagaStep.Status.RUNNING,
+                },
+            )
+            step.attempts += 1
+            step.status = SagaStep.Status.RUNNING
+            step.save(update_fields=["attempts", "status"])
+        saga.attempts += 1
+        return True
+
+    def _send(self, saga: Saga) -> domain.Reply:
+        direction = saga.state().direction
+        command = fulfilment.command_for(
+            step=saga.current_step,
+            direction=direction,
+            order_id=saga.order_id,
+            reason=saga.reason,
+            idempotency_key=step_key(saga.saga_id, saga.current_step, direction),
+            note=f"fulfilment saga {saga.saga_id}",
+        )
+        context = CommandContext(
+            client_id=SAGA_CLIENT_ID,
+            scopes=SYSTEM_SCOPES,
+            correlation_id=saga.context.get("correlation_id") or str(saga.saga_id),
+            causation_id=saga.context.get("causation_id"),
+        )
+        log.info("saga.step_sent", saga_id=str(saga.saga_id), step=saga.current_step, direction=direction)
+        try:
+            outcome = self.mediator.send(command, context)
+        except Exception as error:
+            log.exception("saga.step_crashed", saga_id=str(saga.saga_id), step=saga.current_step)
+            return domain.Reply(
+                status_code=500, error_code="EXCEPTION", error_message=f"{type(error).__name__}: {error}"
+            )
+        if outcome.error is not None:
+            return domain.Reply(
+                status_code=outcome.status_code,
+                error_code=outcome.error.code,
+                error_message=outcome.error.message,
+                error_details=outcome.error.details,
+            )
+        return domain.Reply(status_code=outcome.status_code, body=outcome.body)
+
+    # --- recording a decision ----------------------------------------------------------------------
+    def _apply(self, saga: Saga, decision: domain.Decision, reply: domain.Reply | None) -> bool:
+        now = timezone.now()
+        direction = saga.state().direction
+        finished: dict[str, Any] = {"finished_at": now, "result": dict(reply.body) if reply else {}}
+        released = {"lease_owner": "", "lease_expires_at": None}
+        with transaction.atomic():
+            match decision:
+                case domain.Done(next_step=next_step, deadline=deadline):
+                    changed = self._update(
+                        saga,
+                        current_step=next_step,
+                        attempts=0,
+                        deadline=deadline,
+                        next_attempt_at=now,
+                        last_error="",
+                        lease_expires_at=lease_until(),
+                    )
+                    step_fields = {**finished, "status": SagaStep.Status.SUCCEEDED, "error": ""}
+                case domain.Retry(delay_seconds=delay, error=error):
+                    changed = self._update(
+                        saga, next_attempt_at=now + timedelta(seconds=delay), last_error=error, **released
+                    )
+                    step_fields = {"status": SagaStep.Status.RETRYING, "error": error}
+                case domain.Compensate(reason=reason, next_step=next_step, abandoned=abandoned):
+                    changed = self._update(
+                        saga,
+                        status=domain.COMPENSATING,
+                        reason=reason,
+                        current_step=next_step,
+                        attempts=0,
+                        deadline=None,
+                        next_attempt_at=now,
+                        lease_expires_at=lease_until(),
+                    )
+                    error = reason if reply is None or reply.ok else f"{reason} ({reply.describe()})"
+                    status = SagaStep.Status.ABANDONED if abandoned else SagaStep.Status.FAILED
+                    step_fields = {**finished, "status": status, "error": error}
+                case domain.Completed(outcome=outcome, reason=reason):
+                    changed = self._update(
+                        saga,
+                        status=domain.COMPLETED,
+                        outcome=outcome,
+                        reason=reason,
+                        deadline=None,
+                        next_attempt_at=None,
+                        last_error="",
+                        **released,
+                    )
+                    step_fields = {**finished, "status": SagaStep.Status.SUCCEEDED, "error": ""}
+                case domain.Failed(error=error):
+                    changed = self._update(
+                        saga, status=domain.FAILED, next_attempt_at=None, last_error=error, **released
+                    )
+                    step_fields = {**finished, "status": SagaStep.Status.FAILED, "error": error}
+            if not changed:
+                return False
+            SagaStep.objects.filter(saga=saga, step=saga.current_step, direction=direction).update(**step_fields)
+        saga.refresh_from_db()
+        self._log(saga, decision, direction)
+        return True
+
+    def _update(self, saga: Saga, **fields: Any) -> bool:
+        """Write to the saga only if we still hold its lease and nobody updated it since we read it."""
+        updated = Saga.objects.filter(pk=saga.pk, version=saga.version, lease_owner=self.owner).update(
+            **fields, version=F("version") + 1, updated_at=Now()
+        )
+        if updated == 1:
+            saga.version += 1
+        return updated == 1
+
+    def _log(self, saga: Saga, decision: domain.Decision, direction: str) -> None:
+        fields = {"saga_id": str(saga.saga_id), "order_id": str(saga.order_id), "direction": direction}
+        if isinstance(decision, domain.Failed):
+            # Never silent: an operator retries or aborts it (admin, or `manage.py sagas`).
+            log.error("saga.failed", step=saga.current_step, error=decision.error, **fields)
+        elif isinstance(decision, domain.Completed):
+            log.info("saga.completed", outcome=decision.outcome, reason=decision.reason, **fields)
+        else:
+            log.info("saga.decided", decision=type(decision).__name__, step=saga.current_step, **fields)

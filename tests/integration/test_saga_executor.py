@@ -1,0 +1,275 @@
+"""The saga executor in-process against PostgreSQL and Redis: steps, compensations, leases, the tick, operators.
+
+The executor runs here without a worker (the end-to-end tests in tests/e2e/test_fulfilment_saga.py run it on
+the real stack); providers that misbehave on purpose are fakes built on the fake provider, not mocks.
+"""
+
+import time
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from commands_app.bootstrap import build_mediator
+from commands_app.commands import CancelOrder, OrderLineRequest, PlaceOrder, ReserveInventory
+from commands_app.mediator import CommandContext
+from commands_app.models import OrderRecord, ProductRecord
+from commands_app.payments.fake import FakePaymentProvider
+from commands_app.payments.port import PaymentProviderUnavailable
+from outbox_app.models import OutboxEvent
+from sagas_app import executor, lifecycle
+from sagas_app.models import Saga
+from tests.factories import CustomerRecordFactory, ProductRecordFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CLIENT = CommandContext(client_id="shop", scopes=frozenset({"write"}), correlation_id="corr-saga")
+PROVIDER = FakePaymentProvider(cache=cache, timeout_seconds=0.01)
+
+
+class SlowAuthorizationsAndBrokenVoids(FakePaymentProvider):
+    """Answers authorizations after a delay and cannot void: a provider having a bad day."""
+
+    def authorize(self, **kwargs):
+        time.sleep(0.3)
+        return super().authorize(**kwargs)
+
+    def void(self, *, idempotency_key, authorization_id):
+        raise PaymentProviderUnavailable("voids are down")
+
+
+@pytest.fixture
+def mediator():
+    return build_mediator(payment_provider=PROVIDER)
+
+
+def place(mediator, token="tok_ok", quantity=2, stock=5):
+    customer = CustomerRecordFactory()
+    product = ProductRecordFactory(stock=stock, price=Decimal("4.00"))
+    placed = mediator.send(
+        PlaceOrder(
+            idempotency_key=uuid.uuid4(),
+            customer_id=customer.customer_id,
+            lines=(OrderLineRequest(product.sku, quantity),),
+            payment_token=token,
+        ),
+        CLIENT,
+    )
+    return uuid.UUID(placed.body["order_id"]), product.sku
+
+
+def envelope(order_id, event_type="OrderPlaced") -> dict:
+    return OutboxEvent.objects.filter(aggregate_id=str(order_id), event_type=event_type).get().to_envelope()
+
+
+def start(order_id) -> uuid.UUID:
+    (saga_id,) = lifecycle.on_order_events([envelope(order_id)])
+    return saga_id
+
+
+def timeline(saga_id) -> list[tuple[str, str, str, int]]:
+    saga = Saga.objects.get(pk=saga_id)
+    return [(s.step, s.direction, s.status, s.attempts) for s in saga.steps.order_by("started_at", "id")]
+
+
+def event_types(order_id) -> list[str]:
+    rows = OutboxEvent.objects.filter(payload__order_id=str(order_id)).order_by("created_at")
+    return list(rows.values_list("event_type", flat=True))
+
+
+def test_an_order_placed_delivered_twice_starts_one_saga(mediator):
+    order_id, _ = place(mediator)
+
+    first = lifecycle.on_order_events([envelope(order_id)])
+    second = lifecycle.on_order_events([envelope(order_id)])
+
+    assert len(first) == 1
+    assert second == []
+    saga = Saga.objects.get()
+    assert (saga.order_id, saga.status, saga.current_step) == (order_id, "running", "reserve_inventory")
+    assert saga.context["causation_id"] == envelope(order_id)["event_id"]
+    assert saga.context["correlation_id"] == "corr-saga"
+
+
+def test_the_saga_reserves_authorizes_and_confirms_with_deterministic_keys(mediator):
+    # given
+    order_id, sku = place(mediator)
+    saga_id = start(order_id)
+
+    # when
+    status = executor.advance(saga_id, send_through=mediator).status
+
+    # then
+    saga = Saga.objects.get()
+    assert (status, saga.outcome, saga.lease_owner, saga.next_attempt_at) == ("completed", "confirmed", "", None)
+    assert timeline(saga_id) == [
+        ("reserve_inventory", "forward", "succeeded", 1),
+        ("authorize_payment", "forward", "succeeded", 1),
+        ("confirm_order", "forward", "succeeded", 1),
+    ]
+    keys = {s.step: s.idempotency_key for s in saga.steps.all()}
+    assert keys["authorize_payment"] == uuid.uuid5(saga_id, "authorize_payment:forward")
+    product = ProductRecord.objects.get(sku=sku)
+    assert (product.stock, product.reserved, product.sold) == (5, 0, 2)
+    assert OrderRecord.objects.get().payment_status == "authorized"
+    assert event_types(order_id) == [
+        "OrderPlaced",
+        "InventoryReserved",
+        "PaymentAuthorized",
+        "OrderConfirmed",
+    ]
+    correlations = OutboxEvent.objects.filter(payload__order_id=str(order_id)).values_list(
+        "metadata__correlation_id", flat=True
+    )
+    assert set(correlations) == {"corr-saga"}
+
+
+def test_a_step_whose_command_ran_before_a_crash_replays_instead_of_acting_twice(mediator):
+    # given: the reservation went through, but the saga never recorded it
+    order_id, sku = place(mediator)
+    saga_id = start(order_id)
+    key = executor.step_key(saga_id, "reserve_inventory", "forward")
+    saga_context = CommandContext(client_id="saga", scopes=frozenset({"system"}), correlation_id="corr-saga")
+    mediator.send(ReserveInventory(idempotency_key=key, order_id=order_id), saga_context)
+
+    # when
+    executor.advance(saga_id, send_through=mediator)
+
+    # then
+    assert event_types(order_id).count("InventoryReserved") == 1
+    assert ProductRecord.objects.get(sku=sku).sold == 2
+
+
+def test_a_declined_payment_is_compensated_in_reverse(mediator):
+    order_id, sku = place(mediator, token="tok_declined")
+    saga_id = start(order_id)
+
+    executor.advance(saga_id, send_through=mediator)
+
+    saga = Saga.objects.get()
+    assert (saga.status, saga.outcome, saga.reason) == ("completed", "cancelled", "payment_declined")
+    assert timeline(saga_id) == [
+        ("reserve_inventory", "forward", "succeeded", 1),
+        ("authorize_payment", "forward", "failed", 1),
+        ("authorize_payment", "compensate", "succeeded", 1),
+        ("reserve_inventory", "compensate", "succeeded", 1),
+        ("place_order", "compensate", "succeeded", 1),
+    ]
+    assert ProductRecord.objects.get(sku=sku).reserved == 0
+    order = OrderRecord.objects.get()
+    assert (order.status, order.cancellation_reason, order.reserved) == ("cancelled", "payment_declined", False)
+
+
+def test_not_enough_stock_cancels_the_order_with_nothing_reserved(mediator):
+    order_id, sku = place(mediator, quantity=3, stock=2)
+    saga_id = start(order_id)
+
+    executor.advance(saga_id, send_through=mediator)
+
+    saga = Saga.objects.get()
+    assert (saga.outcome, saga.reason) == ("cancelled", "insufficient_stock")
+    assert ProductRecord.objects.get(sku=sku).reserved == 0
+    assert "PaymentAuthorized" not in event_types(order_id)
+
+
+def test_a_held_lease_keeps_a_second_executor_out_until_it_expires(mediator):
+    # given: another executor holds the lease
+    order_id, _ = place(mediator)
+    saga_id = start(order_id)
+    assert executor.claim(saga_id, "other-worker")
+
+    # when / then
+    assert executor.advance(saga_id, send_through=mediator).status is None
+    assert timeline(saga_id) == []
+
+    Saga.objects.filter(pk=saga_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert executor.advance(saga_id, send_through=mediator).status == "completed"
+
+
+def test_the_tick_dispatches_each_due_saga_once_until_its_lease_expires(mediator):
+    # given
+    now = timezone.now()
+    due, waiting, leased, past_deadline = (start(place(mediator)[0]) for _ in range(4))
+    Saga.objects.filter(pk=waiting).update(next_attempt_at=now + timedelta(minutes=1))
+    executor.claim(leased, "busy-worker")
+    Saga.objects.filter(pk=past_deadline).update(
+        next_attempt_at=now + timedelta(minutes=1), deadline=now - timedelta(seconds=1)
+    )
+
+    # when
+    first = executor.dispatch_due()
+    second = executor.dispatch_due()
+
+    # then
+    assert set(first) == {due, past_deadline}
+    assert second == []
+    assert executor.advance(due, send_through=mediator).status == "completed"
+
+
+def test_a_customer_cancellation_makes_a_waiting_saga_compensate(mediator):
+    # given: the saga holds stock and waits on a provider that does not answer
+    order_id, sku = place(mediator, token="tok_timeout")
+    saga_id = start(order_id)
+    assert executor.advance(saga_id, send_through=mediator).status == "running"
+    assert ProductRecord.objects.get(sku=sku).reserved == 2
+
+    # when: the customer cancels, and the OrderCancelled event arrives
+    mediator.send(CancelOrder(idempotency_key=uuid.uuid4(), order_id=order_id, reason="customer_request"), CLIENT)
+    assert lifecycle.on_order_events([envelope(order_id, "OrderCancelled")]) == [saga_id]
+    executor.advance(saga_id, send_through=mediator)
+
+    # then
+    saga = Saga.objects.get()
+    assert (saga.status, saga.outcome, saga.reason) == ("completed", "cancelled", "customer_request")
+    assert ProductRecord.objects.get(sku=sku).reserved == 0
+    assert event_types(order_id).count("OrderCancelled") == 1
+    assert timeline(saga_id)[1] == ("authorize_payment", "forward", "abandoned", 1)
+
+
+def test_a_late_authorization_is_voided_and_a_failing_void_ends_failed_until_an_operator_retries(mediator, settings):
+    # given: the provider answers after the payment deadline, and cannot void for now
+    settings.SAGA_PAYMENT_TIMEOUT_SECONDS = 0.1
+    settings.SAGA_MAX_ATTEMPTS = 2
+    order_id, sku = place(mediator)
+    saga_id = start(order_id)
+    bad_day = build_mediator(payment_provider=SlowAuthorizationsAndBrokenVoids(cache=cache, timeout_seconds=1))
+
+    # when
+    assert executor.advance(saga_id, send_through=bad_day).status == "compensating"
+    assert executor.advance(saga_id, send_through=bad_day).status == "failed"
+
+    # then: failed, visibly, holding what it could not undo
+    saga = Saga.objects.get()
+    assert (saga.current_step, saga.reason) == ("authorize_payment", "payment_timeout")
+    assert "voids are down" in saga.last_error
+    assert OrderRecord.objects.get().payment_status == "authorized"
+
+    # when: an operator retries once the provider is back
+    assert lifecycle.retry(saga_id)
+    assert executor.advance(saga_id, send_through=mediator).status == "completed"
+
+    # then
+    saga = Saga.objects.get()
+    assert (saga.outcome, saga.reason) == ("cancelled", "payment_timeout")
+    assert [a.voided for a in PROVIDER.authorizations(order_id)] == [True]
+    assert ProductRecord.objects.get(sku=sku).reserved == 0
+    assert ("authorize_payment", "compensate", "succeeded", 3) in timeline(saga_id)
+
+
+def test_an_operator_abort_compensates_a_waiting_saga_and_completed_sagas_refuse_it(mediator):
+    waiting_order, sku = place(mediator, token="tok_timeout")
+    waiting = start(waiting_order)
+    executor.advance(waiting, send_through=mediator)
+    done = start(place(mediator)[0])
+    executor.advance(done, send_through=mediator)
+
+    assert lifecycle.abort(waiting)
+    assert not lifecycle.abort(done)
+    executor.advance(waiting, send_through=mediator)
+
+    saga = Saga.objects.get(pk=waiting)
+    assert (saga.outcome, saga.reason) == ("cancelled", "customer_request")
+    assert ProductRecord.objects.get(sku=sku).reserved == 0
