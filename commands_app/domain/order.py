@@ -93,6 +93,8 @@ class Order(Aggregate):
             return error
         if not self.reserved:
             return Error("INVENTORY_NOT_RESERVED", "The order's inventory is not reserved.")
+        if self.payment_status != AUTHORIZED:
+            return Error("PAYMENT_NOT_AUTHORIZED", "The order's payment is not authorized.")
         self.status = CONFIRMED
         self.record(
             OrderConfirmed(

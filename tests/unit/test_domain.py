@@ -58,6 +58,7 @@ def test_available_is_stock_minus_reserved_minus_sold():
 def test_a_confirmed_order_cannot_be_cancelled():
     order = an_order()
     order.reserved = True
+    assert order.authorize_payment("auth-1") is None
     assert order.confirm() is None
 
     error = order.cancel("customer_request")
@@ -70,6 +71,16 @@ def test_an_order_cannot_be_confirmed_without_its_reservation():
     error = an_order().confirm()
 
     assert error is not None and error.code == "INVENTORY_NOT_RESERVED"
+
+
+def test_an_order_cannot_be_confirmed_without_an_authorized_payment():
+    order = an_order()
+    order.reserved = True
+
+    error = order.confirm()
+
+    assert error is not None and error.code == "PAYMENT_NOT_AUTHORIZED"
+    assert order.status == "pending"
 
 
 def test_expected_version_mismatch_is_a_version_conflict():
