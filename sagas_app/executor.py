@@ -99,10 +99,13 @@ def advance(saga_id: UUID, *, send_through: Mediator | None = None) -> Run:
     if not claim(saga_id, owner):
         return Run(status=None)
     executor = Executor(saga_id=saga_id, owner=owner, policy=policy(), mediator=send_through or mediator())
-    try:
-        status = executor.run()
-    finally:
-        executor.release()
+    context = Saga.objects.filter(pk=saga_id).values_list("context", flat=True).first() or {}
+    # Every log line of this run, and of the commands it sends, carries the order's correlation id.
+    with structlog.contextvars.bound_contextvars(correlation_id=context.get("correlation_id"), saga_id=str(saga_id)):
+        try:
+            status = executor.run()
+        finally:
+            executor.release()
     saga = Saga.objects.get(pk=saga_id)
     if status in domain.ACTIVE and saga.next_attempt_at is not None and not saga.lease_owner:
         return Run(status=status, resume_in=max((saga.next_attempt_at - timezone.now()).total_seconds(), 0.0))
