@@ -5,6 +5,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 from django.db.models.expressions import Func
+from django.db.models.fields.json import KeyTextTransform
 
 
 class ClockTimestamp(Func):
@@ -20,6 +21,18 @@ class ClockTimestamp(Func):
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
         return self.as_sql(compiler, connection, template="STRFTIME('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%f', 'NOW')")
+
+
+class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
+    def pending(self) -> "OutboxEventQuerySet":
+        """Waiting for the relay: neither published nor parked as dead (what the backlog counts)."""
+        return self.filter(published_at__isnull=True, dead_at__isnull=True)
+
+    def published(self) -> "OutboxEventQuerySet":
+        return self.filter(published_at__isnull=False)
+
+    def dead(self) -> "OutboxEventQuerySet":
+        return self.filter(published_at__isnull=True, dead_at__isnull=False)
 
 
 class OutboxEvent(models.Model):
@@ -43,7 +56,10 @@ class OutboxEvent(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
 
+    objects = OutboxEventQuerySet.as_manager()
+
     class Meta:
+        permissions = [("retry_outboxevent", "Can retry pending and requeue dead outbox events")]
         constraints = [
             models.UniqueConstraint(
                 fields=["aggregate_type", "aggregate_id", "aggregate_version"],
@@ -58,6 +74,13 @@ class OutboxEvent(models.Model):
                 condition=Q(published_at__isnull=True),
             ),
             models.Index(fields=["event_type"], name="outbox_event_type_idx"),
+            # The publish rate (published in the last minute) and prune_outbox read by published_at.
+            models.Index(
+                fields=["published_at"], name="outbox_published_at_idx", condition=Q(published_at__isnull=False)
+            ),
+            models.Index(fields=["dead_at"], name="outbox_dead_idx", condition=Q(dead_at__isnull=False)),
+            # Operators trace a request through the event log by its correlation id.
+            models.Index(KeyTextTransform("correlation_id", "metadata"), name="outbox_correlation_id_idx"),
         ]
 
     def __str__(self) -> str:

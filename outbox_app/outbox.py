@@ -10,11 +10,14 @@ from django.core.cache import cache
 from django.db import transaction
 from uuid_utils.compat import uuid7
 
+from outbox_app.bus import broker_connection
 from outbox_app.models import OutboxEvent
 
 log = structlog.get_logger(__name__)
 NUDGE_KEY = "outbox:relay-nudge-pending"
 NUDGE_TTL_SECONDS = 5
+# A nudge that waited this long in the queue is stale: beat has run the relay many times since.
+NUDGE_EXPIRES_SECONDS = 30
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,7 +60,9 @@ def nudge_relay() -> None:
 
     try:
         if cache.add(NUDGE_KEY, 1, timeout=NUDGE_TTL_SECONDS):
-            relay_outbox.apply_async(retry=False)
+            # A fail-fast connection: with the broker down, the request that committed must not wait on it.
+            with broker_connection() as connection:
+                relay_outbox.s().apply_async(connection=connection, retry=False, expires=NUDGE_EXPIRES_SECONDS)
     except Exception:
         # The broker or Redis is down: the event is safe in the outbox and beat will relay it.
         log.warning("outbox.nudge_failed", exc_info=True)

@@ -13,6 +13,11 @@ def subscribe(event_type: str, task_name: str) -> None:
         _subscribers[event_type].append(task_name)
 
 
+def unsubscribe(event_type: str, task_name: str) -> None:
+    if task_name in _subscribers.get(event_type, ()):
+        _subscribers[event_type].remove(task_name)
+
+
 def subscribers_for(event_type: str) -> list[str]:
     return list(_subscribers.get(event_type, ()))
 

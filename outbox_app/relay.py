@@ -1,39 +1,48 @@
 """The relay: claim a batch of unpublished events, publish it to the bus, mark it published.
 
-Claiming uses FOR UPDATE SKIP LOCKED, so any number of relays run side by side; each aggregate's events
-are published in version order because a relay publishes an event only when every earlier unpublished
-event of its aggregate is in its own batch. Publishing and marking happen in one transaction: a relay
-killed in between leaves the batch unpublished, and it is published again (consumers dedupe).
+One transaction per batch: claim (FOR UPDATE SKIP LOCKED, in created_at order), publish, mark published. A relay
+killed anywhere in between leaves its batch unpublished and unlocked, and the next run publishes it again
+(consumers dedupe by event id). Because claimed rows stay locked until the commit, any number of relays run side
+by side without marking an event twice.
+
+Per-aggregate order: an aggregate's events are published in version order, each only once the version before it
+is published or in the same batch. An event held back because an earlier version failed (backing off, or parked
+as dead) is deferred until that version's next attempt, so held events never fill the batches behind them.
+
+Failures: a broker outage (kombu OperationalError) fails the whole batch: attempts go up and the events back off,
+but an outage never parks an event as dead, since it is no fault of the event. Any other error is a rejection of
+the event itself: it is isolated by publishing event by event, and after OUTBOX_MAX_ATTEMPTS it is parked
+(dead_at set), never dropped; an operator can requeue it.
 """
 
-from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID
 
 import structlog
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerUnavailable
 
-from outbox_app import registry
+from outbox_app import metrics, registry
+from outbox_app.bus import BrokerUnavailable, Publisher, bus_publisher
 from outbox_app.models import OutboxEvent
 
 log = structlog.get_logger(__name__)
 
-Publisher = Callable[[str, list[dict[str, Any]]], None]
+AggregateKey = tuple[str, str]
+MAX_ERROR_LENGTH = 2000
+PREDECESSOR_LOOKUPS_PER_QUERY = 100
 
 
-def publish_to_bus(task_name: str, envelopes: list[dict[str, Any]]) -> None:
-    """Send one message carrying a batch of envelopes to a subscriber task, by name."""
-    if current_app.conf.task_always_eager and task_name not in current_app.tasks:
-        raise LookupError(f"Task {task_name} is not registered in this process: in eager mode it would be lost.")
-    current_app.signature(task_name, args=[envelopes]).apply_async(retry=False)
+def aggregate_key(event: OutboxEvent) -> AggregateKey:
+    return event.aggregate_type, event.aggregate_id
 
 
 @dataclass(frozen=True)
@@ -43,137 +52,322 @@ class RelayReport:
     failed: int = 0
     dead: int = 0
     held: int = 0
+    deferred: int = 0  # of the held events, those deferred behind a failed earlier version
+    broker_down: bool = False
+
+    def __add__(self, other: "RelayReport") -> "RelayReport":
+        return RelayReport(
+            claimed=self.claimed + other.claimed,
+            published=self.published + other.published,
+            failed=self.failed + other.failed,
+            dead=self.dead + other.dead,
+            held=self.held + other.held,
+            deferred=self.deferred + other.deferred,
+            broker_down=self.broker_down or other.broker_down,
+        )
+
+    @property
+    def moved_on(self) -> bool:
+        """Whether the next batch will differ from this one (every claimed event held only by others: no)."""
+        return bool(self.published or self.failed or self.deferred)
 
 
-def relay_once(*, batch_size: int | None = None, publish: Publisher = publish_to_bus) -> RelayReport:
+@dataclass(frozen=True)
+class Predecessor:
+    """The unpublished version just below the lowest version of an aggregate in a batch."""
+
+    dead: bool
+    next_attempt_at: datetime | None
+
+    def failed(self, now: datetime) -> bool:
+        return self.dead or (self.next_attempt_at is not None and self.next_attempt_at > now)
+
+
+@dataclass(frozen=True)
+class Failure:
+    event: OutboxEvent
+    error: Exception
+    outage: bool
+
+
+@dataclass
+class PublishOutcome:
+    published: list[OutboxEvent] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    held: list[OutboxEvent] = field(default_factory=list)
+
+
+def relay_once(*, batch_size: int | None = None, publish: Publisher | None = None) -> RelayReport:
+    """Relay one batch; `publish` replaces the bus (by default a fail-fast connection to the Celery broker)."""
     batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
     with transaction.atomic():
-        claimed = list(
-            OutboxEvent.objects.select_for_update(skip_locked=True)
-            .filter(published_at__isnull=True, dead_at__isnull=True)
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=Now()))
-            .order_by("created_at", "event_id")[:batch_size]
-        )
+        claimed = _claim(batch_size)
         if not claimed:
             return RelayReport()
-        ready = _in_aggregate_order(claimed)
-        published, failures = _publish(ready, publish)
-        if published:
-            OutboxEvent.objects.filter(event_id__in=[e.event_id for e in published]).update(
-                published_at=Now(), attempts=F("attempts") + 1, last_error=""
-            )
-        dead = _record_failures(failures)
+        waiting_on = _unpublished_predecessors(claimed)
+        ready, held = release_in_order(claimed, waiting_on)
+        with _publisher(publish) as send:
+            outcome = publish_in_order(ready, send)
+        _mark_published(outcome.published)
+        dead = _record_failures(outcome.failures)
+        deferred = _defer(held, waiting_on, outcome)
     report = RelayReport(
         claimed=len(claimed),
-        published=len(published),
-        failed=len(failures),
+        published=len(outcome.published),
+        failed=len(outcome.failures),
         dead=dead,
-        held=len(claimed) - len(ready),
+        held=len(held) + len(outcome.held),
+        deferred=deferred,
+        broker_down=any(f.outage for f in outcome.failures),
+    )
+    metrics.record_relay(
+        published=report.published,
+        outages=sum(f.outage for f in outcome.failures),
+        rejections=sum(not f.outage for f in outcome.failures),
+        dead=dead,
     )
     if report.failed or report.held:
         log.info("outbox.relay_batch", **report.__dict__)
     return report
 
 
-def _in_aggregate_order(claimed: list[OutboxEvent]) -> list[OutboxEvent]:
-    """Keep the events whose earlier unpublished versions are all in this batch, in version order.
+def relay_until_drained(
+    *, batch_size: int | None = None, max_batches: int = 1000, max_seconds: float | None = None
+) -> RelayReport:
+    """Relay batches until one comes back short, the broker is down, a batch changes nothing, or time is up."""
+    batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    totals = RelayReport()
+    for _ in range(max_batches):
+        report = relay_once(batch_size=batch_size)
+        totals += report
+        if report.claimed < batch_size or report.broker_down or not report.moved_on:
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+    return totals
 
-    An event whose predecessor is claimed by another relay (or parked as dead) is held back, so no
-    aggregate's events are ever published out of order.
+
+def _claim(batch_size: int) -> list[OutboxEvent]:
+    # Kept plain on purpose: an ordered scan of the partial index on created_at that stops after batch_size
+    # rows, whatever the planner's statistics say. A sort key the index lacks (a tie-breaker) or a correlated
+    # condition (such as "no failed earlier version") lets the planner, when its statistics lag a burst of
+    # events, read and sort the whole backlog for every batch. Ties on created_at need no order: versions of
+    # one aggregate are ordered by release_in_order.
+    return list(
+        OutboxEvent.objects.pending()
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=Now()))
+        .select_for_update(skip_locked=True)
+        .order_by("created_at")[:batch_size]
+    )
+
+
+def _unpublished_predecessors(claimed: list[OutboxEvent]) -> dict[AggregateKey, Predecessor]:
+    """For each aggregate in the batch, the version just below its lowest one there, if that is unpublished.
+
+    Versions are published in order, so when that version is published (or pruned, or there is none) every
+    earlier one is too. The lookups are equalities on the unique (type, id, version) index, written as one
+    row-value IN per chunk: the ORM's OR of hundreds of Q objects costs more to build than to run.
     """
-    by_aggregate: dict[tuple[str, str], dict[int, OutboxEvent]] = defaultdict(dict)
+    lowest: dict[AggregateKey, int] = {}
     for event in claimed:
-        by_aggregate[(event.aggregate_type, event.aggregate_id)][event.aggregate_version] = event
-    condition = Q()
-    for (aggregate_type, aggregate_id), versions in by_aggregate.items():
-        condition |= Q(aggregate_type=aggregate_type, aggregate_id=aggregate_id, aggregate_version__lt=max(versions))
-    unpublished: dict[tuple[str, str], set[int]] = defaultdict(set)
-    for aggregate_type, aggregate_id, version in OutboxEvent.objects.filter(
-        condition, published_at__isnull=True
-    ).values_list("aggregate_type", "aggregate_id", "aggregate_version"):
-        unpublished[(aggregate_type, aggregate_id)].add(version)
-
-    ready: set[Any] = set()
-    for key, versions in by_aggregate.items():
-        pending = sorted(unpublished[key] | set(versions))
-        for version in pending:
-            if version not in versions:
-                break
-            ready.add(versions[version].event_id)
-
-    # Keep the claim order across aggregates; within one aggregate, order strictly by version.
-    ordered = [e for e in claimed if e.event_id in ready]
-    slots: dict[tuple[str, str], list[OutboxEvent]] = defaultdict(list)
-    for event in sorted(ordered, key=lambda e: e.aggregate_version):
-        slots[(event.aggregate_type, event.aggregate_id)].append(event)
-    return [slots[(e.aggregate_type, e.aggregate_id)].pop(0) for e in ordered]
+        key = aggregate_key(event)
+        lowest[key] = min(lowest.get(key, event.aggregate_version), event.aggregate_version)
+    wanted = [(aggregate_type, aggregate_id, version - 1) for (aggregate_type, aggregate_id), version in lowest.items()]
+    wanted = [(aggregate_type, aggregate_id, version) for aggregate_type, aggregate_id, version in wanted if version]
+    predecessors: dict[AggregateKey, Predecessor] = {}
+    for start in range(0, len(wanted), PREDECESSOR_LOOKUPS_PER_QUERY):
+        chunk = wanted[start : start + PREDECESSOR_LOOKUPS_PER_QUERY]
+        rows = OutboxEvent.objects.raw(
+            f"SELECT event_id, aggregate_type, aggregate_id, dead_at, next_attempt_at FROM {OutboxEvent._meta.db_table}"
+            " WHERE published_at IS NULL AND (aggregate_type, aggregate_id, aggregate_version)"
+            f" IN ({', '.join(['(%s, %s, %s)'] * len(chunk))})",
+            [value for row in chunk for value in row],
+        )
+        for row in rows:
+            predecessors[aggregate_key(row)] = Predecessor(row.dead_at is not None, row.next_attempt_at)
+    return predecessors
 
 
-def _publish(
-    events: Sequence[OutboxEvent], publish: Publisher
-) -> tuple[list[OutboxEvent], list[tuple[OutboxEvent, Exception, bool]]]:
-    """Publish batched by subscriber; on a rejected batch, retry event by event to isolate a poison one.
+def release_in_order(
+    claimed: list[OutboxEvent], waiting_on: dict[AggregateKey, Predecessor]
+) -> tuple[list[OutboxEvent], list[OutboxEvent]]:
+    """Split a claimed batch into the events to publish, in publication order, and the events held back.
 
-    Returns the events published and, for each failure, the event, its error and whether the bus itself
-    was unreachable (an outage is no fault of the event and never parks it as dead).
+    An aggregate waiting on an unpublished earlier version outside the batch (claimed by another relay, backing
+    off or dead) has all of its events held; otherwise its consecutive versions from the lowest are released,
+    up to the first gap. Released events keep the claim order across aggregates and are in version order within
+    each aggregate.
+    """
+    by_aggregate: dict[AggregateKey, list[OutboxEvent]] = defaultdict(list)
+    for event in claimed:
+        by_aggregate[aggregate_key(event)].append(event)
+    in_version_order: dict[AggregateKey, list[OutboxEvent]] = {}
+    for key, events in by_aggregate.items():
+        run: list[OutboxEvent] = []
+        if key not in waiting_on:
+            for event in sorted(events, key=lambda e: e.aggregate_version):
+                if run and event.aggregate_version != run[-1].aggregate_version + 1:
+                    break
+                run.append(event)
+        in_version_order[key] = run
+    released = {event.event_id for run in in_version_order.values() for event in run}
+    next_of: dict[AggregateKey, int] = defaultdict(int)
+    ready = []
+    for event in claimed:
+        if event.event_id in released:
+            key = aggregate_key(event)
+            ready.append(in_version_order[key][next_of[key]])
+            next_of[key] += 1
+    held = [event for event in claimed if event.event_id not in released]
+    return ready, held
+
+
+def publish_in_order(
+    events: list[OutboxEvent],
+    send: Publisher,
+    subscribers_for: Callable[[str], list[str]] = registry.subscribers_for,
+) -> PublishOutcome:
+    """Send the events to their subscribers, one message per subscriber task, in the given order.
+
+    A rejected message is retried event by event to find the poison event; once an event is rejected, the later
+    events of its aggregate are sent nowhere else and held. An event counts as published when every subscriber
+    has it and every earlier event of its aggregate in the batch is published; an outage fails the whole batch.
     """
     by_task: dict[str, list[OutboxEvent]] = defaultdict(list)
     for event in events:
-        for task_name in registry.subscribers_for(event.event_type):
+        for task_name in subscribers_for(event.event_type):
             by_task[task_name].append(event)
-    failed: dict[Any, tuple[OutboxEvent, Exception, bool]] = {}
-    for task_name, batch in by_task.items():
+    delivered: Counter[UUID] = Counter()
+    rejected: dict[UUID, Failure] = {}
+    blocked: set[AggregateKey] = set()
+    outage: BrokerUnavailable | None = None
+
+    def deliver(task_name: str, batch: list[OutboxEvent]) -> None:
+        send(task_name, [event.to_envelope() for event in batch])
+        delivered.update(event.event_id for event in batch)
+
+    for task_name, subscribed in by_task.items():
+        sendable = [event for event in subscribed if aggregate_key(event) not in blocked]
+        if not sendable:
+            continue
         try:
-            publish(task_name, [e.to_envelope() for e in batch])
+            deliver(task_name, sendable)
             continue
         except BrokerUnavailable as error:
-            for event in batch:
-                failed[event.event_id] = (event, error, True)
-            continue
+            outage = error
+            break
         except Exception:
-            log.warning("outbox.batch_rejected", task=task_name, size=len(batch), exc_info=True)
-        for event in batch:
+            log.warning("outbox.batch_rejected", task=task_name, size=len(sendable), exc_info=True)
+        for event in sendable:
+            if aggregate_key(event) in blocked:
+                continue
             try:
-                publish(task_name, [event.to_envelope()])
+                deliver(task_name, [event])
+            except BrokerUnavailable as error:
+                outage = error
+                break
             except Exception as error:
-                failed[event.event_id] = (event, error, isinstance(error, BrokerUnavailable))
-    published = [e for e in events if e.event_id not in failed]
-    return published, list(failed.values())
+                rejected[event.event_id] = Failure(event, error, outage=False)
+                blocked.add(aggregate_key(event))
+        if outage is not None:
+            break
+
+    if outage is not None:
+        log.warning("outbox.broker_unavailable", error=str(outage), batch=len(events))
+        return PublishOutcome(failures=[rejected.get(e.event_id) or Failure(e, outage, outage=True) for e in events])
+    outcome = PublishOutcome(failures=list(rejected.values()))
+    stopped: set[AggregateKey] = set()
+    for event in events:
+        complete = delivered[event.event_id] == len(subscribers_for(event.event_type))
+        if complete and aggregate_key(event) not in stopped:
+            outcome.published.append(event)
+            continue
+        stopped.add(aggregate_key(event))
+        if event.event_id not in rejected:
+            outcome.held.append(event)
+    return outcome
 
 
-def _backoff(attempts: int) -> timedelta:
+def backoff(attempts: int) -> timedelta:
+    """Exponential: the base after the first failure, doubling after each one, capped."""
     seconds = settings.OUTBOX_BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0)
     return timedelta(seconds=min(seconds, settings.OUTBOX_BACKOFF_MAX_SECONDS))
 
 
-def _record_failures(failures: list[tuple[OutboxEvent, Exception, bool]]) -> int:
+def _parks(failure: Failure) -> bool:
+    return not failure.outage and failure.event.attempts + 1 >= settings.OUTBOX_MAX_ATTEMPTS
+
+
+def _retry_delay(failure: Failure) -> timedelta:
+    if _parks(failure):
+        return timedelta(seconds=settings.OUTBOX_BACKOFF_MAX_SECONDS)
+    return backoff(failure.event.attempts + 1)
+
+
+def _publisher(publish: Publisher | None) -> AbstractContextManager[Publisher]:
+    return nullcontext(publish) if publish is not None else bus_publisher()
+
+
+def _mark_published(events: list[OutboxEvent]) -> None:
+    if events:
+        OutboxEvent.objects.filter(event_id__in=[event.event_id for event in events]).update(
+            published_at=Now(), attempts=F("attempts") + 1, next_attempt_at=None, last_error=""
+        )
+
+
+def _from_now(delay: timedelta) -> ExpressionWrapper:
+    """A time on the database clock, which the claim compares next_attempt_at with."""
+    return ExpressionWrapper(Now() + delay, output_field=DateTimeField())
+
+
+def _record_failures(failures: list[Failure]) -> int:
+    """Count the attempt, then back off or park; the number parked.
+
+    Failures sharing an attempt count and an error are one UPDATE, so a batch failed by an outage costs one.
+    """
+    groups: dict[tuple[int, str, bool], list[Failure]] = defaultdict(list)
+    for failure in failures:
+        error = f"{type(failure.error).__name__}: {failure.error}"[:MAX_ERROR_LENGTH]
+        groups[(failure.event.attempts + 1, error, _parks(failure))].append(failure)
     dead = 0
-    now = timezone.now()
-    for event, error, outage in failures:
-        event.attempts += 1
-        event.last_error = f"{type(error).__name__}: {error}"[:2000]
-        event.next_attempt_at = now + _backoff(event.attempts)
-        if not outage and event.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
-            event.dead_at = now
-            dead += 1
-            log.error("outbox.event_dead", event_id=str(event.event_id), error=event.last_error)
-        event.save(update_fields=["attempts", "last_error", "next_attempt_at", "dead_at"])
+    for (attempts, error, parks), group in groups.items():
+        OutboxEvent.objects.filter(event_id__in=[f.event.event_id for f in group]).update(
+            attempts=attempts,
+            last_error=error,
+            next_attempt_at=None if parks else _from_now(_retry_delay(group[0])),
+            dead_at=Now() if parks else None,
+        )
+        if parks:
+            dead += len(group)
+            for failure in group:
+                log.error("outbox.event_dead", event_id=str(failure.event.event_id), attempts=attempts, error=error)
     return dead
 
 
-def relay_until_drained(*, batch_size: int | None = None, max_batches: int = 1000) -> RelayReport:
-    """Relay batches until one comes back short; the sum of what was done."""
-    batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
-    totals = RelayReport()
-    for _ in range(max_batches):
-        report = relay_once(batch_size=batch_size)
-        totals = RelayReport(
-            claimed=totals.claimed + report.claimed,
-            published=totals.published + report.published,
-            failed=totals.failed + report.failed,
-            dead=totals.dead + report.dead,
-            held=totals.held + report.held,
-        )
-        if report.claimed < batch_size or report.published == 0:
-            break
-    return totals
+def _defer(held: list[OutboxEvent], waiting_on: dict[AggregateKey, Predecessor], outcome: PublishOutcome) -> int:
+    """Defer held events that wait on a failed earlier version until that version's next attempt.
+
+    Behind a dead version, they are looked at again after OUTBOX_BACKOFF_MAX_SECONDS (requeueing it releases
+    them at once). Events held only because another relay has their predecessor are left due: that relay
+    commits in a moment. Returns how many were deferred.
+    """
+    now = timezone.now()
+    until: dict[datetime | timedelta, list[UUID]] = defaultdict(list)
+    for event in held:
+        predecessor = waiting_on.get(aggregate_key(event))
+        if predecessor is None or not predecessor.failed(now):
+            continue
+        if predecessor.dead or predecessor.next_attempt_at is None:
+            until[timedelta(seconds=settings.OUTBOX_BACKOFF_MAX_SECONDS)].append(event.event_id)
+        else:
+            until[predecessor.next_attempt_at].append(event.event_id)
+    rejected = {aggregate_key(f.event): f for f in outcome.failures if not f.outage}
+    for event in outcome.held:
+        failure = rejected.get(aggregate_key(event))
+        if failure is not None:
+            until[_retry_delay(failure)].append(event.event_id)
+    for when, event_ids in until.items():
+        next_attempt_at = _from_now(when) if isinstance(when, timedelta) else when
+        OutboxEvent.objects.filter(event_id__in=event_ids).update(next_attempt_at=next_attempt_at)
+    return sum(len(event_ids) for event_ids in until.values())

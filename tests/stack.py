@@ -5,10 +5,13 @@ them must commit (transactional_db) so the worker sees their writes.
 """
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,3 +115,67 @@ def own_stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
     stack = Stack(env=stack_env, logs=tmp_path)
     yield stack
     stack.stop_all()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ThrowawayRedis:
+    """A private redis-server on its own port, to stop, hang and restart without touching the shared one."""
+
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=5)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if self.client().ping():
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise AssertionError(f"redis-server on port {self.port} did not start")
+
+    def stop(self) -> None:
+        """Kill it: clients get connection refused until start() runs it again on the same port."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def hang(self) -> None:
+        """Freeze it (SIGSTOP): connections are accepted but nothing is answered, as with a hung broker."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    @classmethod
+    @contextmanager
+    def running(cls) -> Iterator["ThrowawayRedis"]:
+        server = cls()
+        server.start()
+        try:
+            yield server
+        finally:
+            if server.process is not None:
+                server.resume()
+            server.stop()

@@ -1,0 +1,51 @@
+"""The bus: send envelopes to subscriber tasks by name over a broker connection that fails fast.
+
+Celery's default producer retries a refused connection for several seconds and waits forever on a broker that
+stops answering. Neither suits the outbox: the relay holds row locks while it publishes, and the nudge runs on
+the request path. These connections give up quickly and raise kombu's OperationalError, which the relay treats
+as an outage (retry later, never the event's fault).
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from celery import current_app
+from kombu import Connection
+from kombu.exceptions import OperationalError as BrokerUnavailable
+
+__all__ = ["BrokerUnavailable", "Publisher", "broker_connection", "bus_publisher"]
+
+CONNECT_TIMEOUT_SECONDS = 2.0
+SOCKET_TIMEOUT_SECONDS = 5.0
+
+Publisher = Callable[[str, list[dict[str, Any]]], None]
+
+
+@contextmanager
+def broker_connection() -> Iterator[Connection]:
+    """A broker connection, opened on first use, that raises BrokerUnavailable instead of retrying."""
+    connection = current_app.connection_for_write(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        transport_options={
+            "max_retries": 0,
+            "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "socket_timeout": SOCKET_TIMEOUT_SECONDS,
+        },
+    )
+    with connection:
+        yield connection
+
+
+@contextmanager
+def bus_publisher() -> Iterator[Publisher]:
+    """A publisher for one relay batch: each call sends one message with a list of envelopes to a task."""
+    app = current_app
+    with broker_connection() as connection:
+
+        def publish(task_name: str, envelopes: list[dict[str, Any]]) -> None:
+            if app.conf.task_always_eager and task_name not in app.tasks:
+                raise LookupError(f"Task {task_name} is not registered here: in eager mode it would be lost.")
+            app.signature(task_name, args=[envelopes]).apply_async(connection=connection, retry=False)
+
+        yield publish

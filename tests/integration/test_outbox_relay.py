@@ -1,0 +1,437 @@
+"""The relay on the real stack: PostgreSQL, Redis as the Celery broker, relays as separate processes.
+
+Relay processes publish to a private redis-server (tests.stack.ThrowawayRedis), which the tests stop, hang and
+restart without touching the shared Redis. What reached the bus is read back from the broker's queue list.
+"""
+
+import base64
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+import redis
+from celery import current_app
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.utils import timezone
+
+from outbox_app import registry
+from outbox_app.bus import bus_publisher
+from outbox_app.models import OutboxEvent
+from outbox_app.operations import requeue_dead
+from outbox_app.outbox import NUDGE_KEY, NewEvent, append
+from outbox_app.relay import relay_once
+from tests.conftest import command, eventually
+from tests.stack import ROOT, ThrowawayRedis
+
+PROBE = "OutboxProbeHappened"
+PROBE_TASKS = ["tests.outbox.probe", "tests.outbox.audit"]
+PROJECT_EVENTS = "queries_app.project_events"
+
+# A relay process as manage.py runs it, plus the subscribers a consuming app would add in its ready().
+RELAY_WITH_SUBSCRIBERS = """
+import json, os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+import django
+django.setup()
+from django.core.management import call_command
+from outbox_app import registry
+for event_type, tasks in json.loads(os.environ["TEST_OUTBOX_SUBSCRIPTIONS"]).items():
+    for task in tasks:
+        registry.subscribe(event_type, task)
+call_command("relay_outbox", *sys.argv[1:])
+"""
+
+
+@dataclass
+class RelayProcess:
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for_output(self, text: str, timeout: float = 30) -> None:
+        eventually(lambda: text in self.output() or self.process.poll() is not None, timeout=timeout)
+        assert text in self.output(), self.output()
+
+    def wait(self, timeout: float = 60) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def terminate(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.wait(timeout=20)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def published_in_total(self) -> int:
+        match = re.search(r"published (\d+) in total", self.output())
+        assert match, self.output()
+        return int(match.group(1))
+
+
+@pytest.fixture
+def relays(stack_env: dict[str, str], transactional_db: Any, tmp_path: Path) -> Iterator[Callable[..., RelayProcess]]:
+    """Start `relay_outbox` processes on a given broker; every one still running is killed at the end."""
+    started: list[RelayProcess] = []
+
+    def start(*args: str, broker: ThrowawayRedis, env: dict[str, str] | None = None) -> RelayProcess:
+        log = tmp_path / f"relay-{len(started)}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-c", RELAY_WITH_SUBSCRIBERS, *args],
+                cwd=ROOT,
+                env={
+                    **stack_env,
+                    "CELERY_BROKER_URL": broker.url,
+                    "TEST_OUTBOX_SUBSCRIPTIONS": json.dumps({PROBE: PROBE_TASKS}),
+                    **(env or {}),
+                },
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        relay = RelayProcess(process, log)
+        started.append(relay)
+        return relay
+
+    yield start
+    for relay in started:
+        if relay.process.poll() is None:
+            relay.kill()
+
+
+@pytest.fixture
+def broker() -> Iterator[ThrowawayRedis]:
+    with ThrowawayRedis.running() as server:
+        yield server
+
+
+@pytest.fixture
+def probe_subscribers() -> Iterator[None]:
+    """The probe tasks subscribed in this process too, for relays run in-process."""
+    for task in PROBE_TASKS:
+        registry.subscribe(PROBE, task)
+    yield
+    for task in PROBE_TASKS:
+        registry.unsubscribe(PROBE, task)
+
+
+@pytest.fixture
+def session_bus(stack_env: dict[str, str]) -> Iterator[redis.Redis]:
+    """The test process's own broker (CELERY_BROKER_URL), its queue emptied before and after."""
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.delete("celery")
+    yield client
+    client.delete("celery")
+
+
+def write_probe_events(*, aggregates: int, versions: int, prefix: str) -> list[UUID]:
+    """Events for many aggregates, committed in one transaction, versions interleaved across aggregates."""
+    events = [
+        NewEvent(
+            event_type=PROBE,
+            aggregate_type="Probe",
+            aggregate_id=f"{prefix}-{aggregate}",
+            aggregate_version=version,
+            payload={"aggregate": aggregate, "version": version},
+        )
+        for version in range(1, versions + 1)
+        for aggregate in range(aggregates)
+    ]
+    with transaction.atomic():
+        return append(events)
+
+
+def unpublished(event_ids: list[UUID]) -> int:
+    return OutboxEvent.objects.filter(event_id__in=event_ids, published_at__isnull=True).count()
+
+
+def claimed_by_someone_else(event_ids: list[UUID]) -> bool:
+    """Whether another transaction holds row locks on some of these unpublished events (a relay's claim)."""
+    with transaction.atomic():
+        pending = OutboxEvent.objects.filter(event_id__in=event_ids, published_at__isnull=True)
+        lockable = len(pending.select_for_update(skip_locked=True).values_list("pk", flat=True))
+        return lockable < pending.count()
+
+
+def bus_messages(client: redis.Redis, task_names: list[str]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(task, envelopes) of every message on the default queue for these tasks, oldest first.
+
+    Celery's Redis transport LPUSHes a JSON message whose body is base64 JSON [args, kwargs, embed]; workers
+    BRPOP, so the list holds the newest message first.
+    """
+    messages = []
+    for raw in reversed(client.lrange("celery", 0, -1)):
+        message = json.loads(raw)
+        if message["headers"]["task"] in task_names:
+            args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+            messages.append((message["headers"]["task"], args[0]))
+    return messages
+
+
+def first_arrivals(messages: list[tuple[str, list[dict[str, Any]]]], task_name: str) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    arrivals = []
+    for task, envelopes in messages:
+        for envelope in envelopes:
+            if task == task_name and envelope["event_id"] not in seen:
+                seen.add(envelope["event_id"])
+                arrivals.append(envelope)
+    return arrivals
+
+
+def versions_by_aggregate(envelopes: list[dict[str, Any]]) -> dict[str, list[int]]:
+    versions: dict[str, list[int]] = defaultdict(list)
+    for envelope in envelopes:
+        versions[envelope["aggregate_id"]].append(envelope["aggregate_version"])
+    return versions
+
+
+@contextmanager
+def web_broker(url: str) -> Iterator[None]:
+    """Point what this process (the web tier of the test) sends, the nudges, at another broker."""
+    current_app.conf.update(broker_write_url=url)
+    cache.delete(NUDGE_KEY)  # so the first commit does nudge, through that broker
+    try:
+        yield
+    finally:
+        current_app.conf.update(broker_write_url=None)
+
+
+pytestmark = [pytest.mark.stack]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_relay_killed_in_the_middle_of_a_batch_loses_no_event(relays, broker):
+    # given: a relay that has published a first backlog
+    relay = relays("--loop", "--interval", "0.05", "--batch-size", "25", broker=broker)
+    first = write_probe_events(aggregates=20, versions=5, prefix="first")
+    eventually(lambda: unpublished(first) == 0, timeout=30)
+    # and the broker hangs as a second backlog arrives: the relay claims a batch and is stuck publishing it
+    broker.hang()
+    second = write_probe_events(aggregates=20, versions=5, prefix="second")
+    eventually(lambda: claimed_by_someone_else(second), timeout=10)
+
+    # when
+    relay.kill()
+    broker.resume()
+
+    # then: the claim died with the process and nothing of the batch was marked published
+    eventually(lambda: not claimed_by_someone_else(second), timeout=10)
+    assert unpublished(second) == len(second)
+    # and a new relay publishes everything
+    assert relays("--batch-size", "25", broker=broker).wait() == 0
+    assert unpublished(first + second) == 0
+    messages = bus_messages(broker.client(), PROBE_TASKS)
+    for task in PROBE_TASKS:
+        arrivals = first_arrivals(messages, task)
+        assert {e["event_id"] for e in arrivals} == {str(i) for i in first + second}
+        assert all(v == sorted(v) for v in versions_by_aggregate(arrivals).values())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_commands_succeed_while_the_broker_is_down_and_the_backlog_drains_once_it_is_back(relays, broker, writer):
+    # given: a relay whose events would be parked after 2 rejections, and a broker that goes down
+    relay = relays(
+        "--loop",
+        "--interval",
+        "0.1",
+        broker=broker,
+        env={"OUTBOX_MAX_ATTEMPTS": "2", "OUTBOX_BACKOFF_BASE_SECONDS": "0.05", "OUTBOX_BACKOFF_MAX_SECONDS": "0.2"},
+    )
+    relay.wait_for_output("relaying in batches")
+    broker.stop()
+
+    with web_broker(broker.url):
+        # when
+        started = time.monotonic()
+        responses = [
+            command(writer, "register-customer", {"first_name": "Ada", "last_name": f"L{i}", "email": f"a{i}@x.org"})
+            for i in range(5)
+        ]
+        elapsed = time.monotonic() - started
+
+        # then: every command succeeded, without waiting on the broker (the nudge on commit fails fast)
+        assert [r.status_code for r in responses] == [201] * 5
+        assert elapsed < 5
+        events = OutboxEvent.objects.filter(event_type="CustomerRegistered")
+        assert events.count() == 5
+        # the backlog stays: attempts pile up past OUTBOX_MAX_ATTEMPTS, yet an outage parks nothing as dead
+        eventually(lambda: min(events.values_list("attempts", flat=True)) > 2, timeout=20)
+        assert events.filter(published_at__isnull=True, dead_at__isnull=True).count() == 5
+        assert set(events.values_list("last_error", flat=True)) == {
+            f"OperationalError: Error 111 connecting to 127.0.0.1:{broker.port}. Connection refused."
+        }
+        assert re.search(r"failed [1-9]", relay.output()), relay.output()
+
+        # when the broker is back, on the same port
+        broker.start()
+
+        # then the backlog drains
+        eventually(lambda: not events.filter(published_at__isnull=True).exists(), timeout=20)
+    relayed = {e["event_id"] for _, envelopes in bus_messages(broker.client(), [PROJECT_EVENTS]) for e in envelopes}
+    assert relayed == {str(e.event_id) for e in events}
+    assert relay.terminate() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_relays_on_a_backlog_publish_every_event_once_and_each_aggregate_in_order(relays, broker):
+    # given: two relays polling side by side
+    pair = [relays("--loop", "--interval", "0.05", "--batch-size", "50", broker=broker) for _ in range(2)]
+    for relay in pair:
+        relay.wait_for_output("relaying in batches")
+
+    # when: 3000 events land at once, 30 aggregates of 100 versions interleaved, so the next versions of an
+    # aggregate are often in the other relay's batch
+    event_ids = write_probe_events(aggregates=30, versions=100, prefix="pair")
+    eventually(lambda: unpublished(event_ids) == 0, timeout=60, interval=0.2)
+
+    # then: both relays stop cleanly on SIGTERM, both took part, and their totals add up to the backlog
+    assert [relay.terminate() for relay in pair] == [0, 0]
+    assert all("stopped by SIGTERM" in relay.output() for relay in pair)
+    totals = [relay.published_in_total() for relay in pair]
+    assert min(totals) > 0 and sum(totals) == 3000
+    # every event was marked published exactly once (marking counts an attempt)
+    assert set(OutboxEvent.objects.filter(event_id__in=event_ids).values_list("attempts", flat=True)) == {1}
+    # every event reached each subscriber exactly once, every aggregate in version order
+    messages = bus_messages(broker.client(), PROBE_TASKS)
+    for task in PROBE_TASKS:
+        envelopes = [e for t, batch in messages if t == task for e in batch]
+        assert sorted(e["event_id"] for e in envelopes) == sorted(str(i) for i in event_ids)
+        by_aggregate = versions_by_aggregate(envelopes)
+        assert len(by_aggregate) == 30
+        assert all(versions == list(range(1, 101)) for versions in by_aggregate.values())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_transactions_committing_in_the_opposite_order_to_their_created_at_are_both_published(probe_subscribers):
+    # given: T1 writes its event first and keeps its transaction open
+    t1_written, t1_may_commit = threading.Event(), threading.Event()
+    t1_event_id: list[UUID] = []
+
+    def slow_transaction() -> None:
+        try:
+            with transaction.atomic():
+                t1_event_id.extend(write_probe_events(aggregates=1, versions=1, prefix="t1"))
+                t1_written.set()
+                t1_may_commit.wait(timeout=20)
+        finally:
+            connection.close()
+
+    t1 = threading.Thread(target=slow_transaction)
+    t1.start()
+    assert t1_written.wait(timeout=10)
+    # and T2 writes its event later but commits first
+    [t2_event_id] = write_probe_events(aggregates=1, versions=1, prefix="t2")
+    published: list[str] = []
+
+    def record(task_name: str, envelopes: list[dict[str, Any]]) -> None:
+        published.extend(e["event_id"] for e in envelopes if task_name == PROBE_TASKS[0])
+
+    try:
+        # when the relay runs before T1 commits, then again after
+        relay_once(publish=record)
+        t1_may_commit.set()
+    finally:
+        t1_may_commit.set()
+        t1.join(timeout=20)
+    relay_once(publish=record)
+
+    # then
+    [t1_id] = t1_event_id
+    t1_row, t2_row = OutboxEvent.objects.get(pk=t1_id), OutboxEvent.objects.get(pk=t2_event_id)
+    assert t1_row.created_at < t2_row.created_at
+    assert published == [str(t2_event_id), str(t1_id)]
+    assert t1_row.published_at is not None and t2_row.published_at is not None
+
+
+@pytest.mark.django_db
+def test_a_poison_event_is_parked_dead_after_max_attempts_while_every_other_event_flows_past_it(
+    settings, probe_subscribers, session_bus
+):
+    # given: one event the bus refuses, a later version of its aggregate, and twenty others
+    settings.OUTBOX_MAX_ATTEMPTS = 3
+    settings.OUTBOX_BACKOFF_BASE_SECONDS = 0
+    poison_id, successor_id = write_probe_events(aggregates=1, versions=2, prefix="poison")
+    others = write_probe_events(aggregates=5, versions=4, prefix="healthy")
+
+    with bus_publisher() as bus:
+
+        def refusing_the_poison(task_name: str, envelopes: list[dict[str, Any]]) -> None:
+            if str(poison_id) in {e["event_id"] for e in envelopes}:
+                raise ValueError("the bus refuses this payload")
+            bus(task_name, envelopes)
+
+        # when
+        reports = [relay_once(publish=refusing_the_poison) for _ in range(4)]
+
+    # then: the others were published on the first run, on the real broker
+    assert unpublished(others) == 0
+    relayed = first_arrivals(bus_messages(session_bus, PROBE_TASKS), PROBE_TASKS[0])
+    assert {e["event_id"] for e in relayed} == {str(i) for i in others}
+    # the poison event was parked after three rejections, kept with its error
+    poison = OutboxEvent.objects.get(pk=poison_id)
+    assert (poison.status, poison.attempts) == (OutboxEvent.Status.DEAD, 3)
+    assert "ValueError: the bus refuses this payload" in poison.last_error
+    assert [r.dead for r in reports] == [0, 0, 1, 0]
+    # its successor waits behind it, unsent, and is not claimed again (so it holds up no batch)
+    successor = OutboxEvent.objects.get(pk=successor_id)
+    assert (successor.status, successor.attempts) == (OutboxEvent.Status.PENDING, 0)
+    assert reports[-1].claimed == 0
+
+    # when an operator requeues the dead event and the bus accepts it
+    assert requeue_dead(OutboxEvent.objects.filter(pk=poison_id)) == 1
+    with bus_publisher() as bus:
+        report = relay_once(publish=bus)
+
+    # then both go out, in version order
+    assert report.published == 2
+    relayed = first_arrivals(bus_messages(session_bus, PROBE_TASKS), PROBE_TASKS[0])
+    assert [e["event_id"] for e in relayed[-2:]] == [str(poison_id), str(successor_id)]
+
+
+@pytest.mark.parametrize("failure", ["dead", "backing off"])
+@pytest.mark.django_db
+def test_events_waiting_behind_a_failed_version_are_deferred_and_do_not_fill_the_batches(probe_subscribers, failure):
+    # given: version 1 of a busy aggregate failed, twenty later versions wait behind it, then three other events
+    first, *waiting = write_probe_events(aggregates=1, versions=21, prefix="busy")
+    retry_at = timezone.now() + timedelta(hours=1)
+    if failure == "dead":
+        OutboxEvent.objects.filter(pk=first).update(dead_at=timezone.now(), attempts=10)
+    else:
+        OutboxEvent.objects.filter(pk=first).update(attempts=2, next_attempt_at=retry_at)
+    others = write_probe_events(aggregates=3, versions=1, prefix="quiet")
+    sent: list[str] = []
+
+    def record(task_name: str, envelopes: list[dict[str, Any]]) -> None:
+        sent.extend(e["aggregate_id"] for e in envelopes if task_name == PROBE_TASKS[0])
+
+    # when: relaying in batches of five
+    reports = [relay_once(batch_size=5, publish=record) for _ in range(6)]
+
+    # then: each waiting event was claimed once and deferred; the others went out
+    assert [r.claimed for r in reports] == [5, 5, 5, 5, 3, 0]
+    assert sent == ["quiet-0", "quiet-1", "quiet-2"] and unpublished(others) == 0
+    deferred_to = set(OutboxEvent.objects.filter(pk__in=waiting).values_list("next_attempt_at", flat=True))
+    if failure == "dead":  # looked at again after the longest backoff, unless the dead one is requeued first
+        [deferred_to_time] = deferred_to
+        assert deferred_to_time > timezone.now() + timedelta(seconds=299)
+    else:  # until the failed version's next attempt
+        assert deferred_to == {retry_at}
+    assert unpublished(waiting) == 20
