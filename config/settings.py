@@ -142,8 +142,15 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=300)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # RabbitMQ only: wait for the broker's confirmation that a published message is stored.
     "confirm_publish": True,
+    # Redis: a broker that refuses or stops answering fails a publish in seconds instead of hanging it.
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
 }
+# A task queued with apply_async (a saga's next run, for example) gives up fast when the broker is down:
+# beat's periodic ticks find the same work again, so nothing is lost by not retrying longer here.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=50)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
@@ -156,7 +163,12 @@ OUTBOX_BACKOFF_BASE_SECONDS = env.float("OUTBOX_BACKOFF_BASE_SECONDS", default=1
 OUTBOX_BACKOFF_MAX_SECONDS = env.float("OUTBOX_BACKOFF_MAX_SECONDS", default=300.0)
 
 CELERY_BEAT_SCHEDULE = {
-    "relay-outbox": {"task": "outbox_app.relay_outbox", "schedule": OUTBOX_RELAY_INTERVAL},
+    # A relay run that waited longer than a few ticks (workers down) is dropped: the next tick does its work.
+    "relay-outbox": {
+        "task": "outbox_app.relay_outbox",
+        "schedule": OUTBOX_RELAY_INTERVAL,
+        "options": {"expires": max(5 * OUTBOX_RELAY_INTERVAL, 5.0)},
+    },
     "prune-idempotency-records": {"task": "commands_app.prune_idempotency_records", "schedule": 3600.0},
 }
 
