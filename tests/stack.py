@@ -179,3 +179,40 @@ class ThrowawayRedis:
             if server.process is not None:
                 server.resume()
             server.stop()
+
+
+# Tasks that touch one table each: they wait for a flush, they cannot deadlock with it.
+HARMLESS_TASKS = {"sagas_app.tick_sagas", "outbox_app.relay_outbox"}
+
+
+def wait_until_idle(timeout: float = 20.0) -> None:
+    """Wait until no event waits in the outbox or the broker and the workers run nothing that writes.
+
+    After a test's assertions the worker may still be projecting its events; the flush that ends a
+    transactional test (TRUNCATE of every table) would deadlock with those transactions.
+    """
+    from celery import current_app
+
+    from outbox_app.models import OutboxEvent
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    inspector = current_app.control.inspect(timeout=0.3)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pending = OutboxEvent.objects.filter(published_at__isnull=True, dead_at__isnull=True).exists()
+        if not pending and not broker.llen("celery"):
+            busy = [*(inspector.active() or {}).values(), *(inspector.reserved() or {}).values()]
+            if all(task["name"] in HARMLESS_TASKS for tasks in busy for task in tasks):
+                return
+        time.sleep(0.1)
+
+
+@pytest.fixture(autouse=True)
+def quiet_stack_before_flush(request: pytest.FixtureRequest) -> Iterator[None]:
+    """For tests on the shared stack: let the worker finish before the database is flushed."""
+    if "celery_stack" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("transactional_db")  # set up first, so it is torn down after this waits
+    yield
+    wait_until_idle()

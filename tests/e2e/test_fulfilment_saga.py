@@ -9,18 +9,15 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-import redis
-from django.conf import settings
 from django.core.cache import cache
 
 from commands_app.models import OrderRecord, ProductRecord
 from commands_app.payments.fake import FakePaymentProvider
-from config.celery import app as celery_app
 from outbox_app.models import OutboxEvent
 from sagas_app.executor import step_key
 from sagas_app.models import Saga
 from tests.conftest import command, eventually
-from tests.stack import Stack
+from tests.stack import Stack, wait_until_idle
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
 
@@ -50,25 +47,11 @@ def run_stack(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
     stack.stop_all()
 
 
-# Tasks that touch one table each: they wait for the flush, they cannot deadlock with it.
-HARMLESS_TASKS = {"sagas_app.tick_sagas", "outbox_app.relay_outbox"}
-
-
 @pytest.fixture(autouse=True)
 def quiet_before_the_flush(transactional_db):
-    """After the assertions, the worker still projects the test's events; the flush that ends the test
-    (TRUNCATE of every table) would deadlock with those transactions, so it waits until the worker is idle."""
+    """These stacks are the test's own (not celery_stack): wait for them before the flush, too."""
     yield
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    inspector = celery_app.control.inspect(timeout=0.3)
-
-    def idle() -> bool:
-        if OutboxEvent.objects.filter(published_at__isnull=True).exists() or broker.llen("celery"):
-            return False
-        busy = [*(inspector.active() or {}).values(), *(inspector.reserved() or {}).values()]
-        return all(task["name"] in HARMLESS_TASKS for tasks in busy for task in tasks)
-
-    eventually(idle, timeout=20, interval=0.1)
+    wait_until_idle()
 
 
 @pytest.fixture

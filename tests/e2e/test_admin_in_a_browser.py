@@ -1,0 +1,125 @@
+"""The operators' admin in a real headless Chromium (Debian's package, driven by Playwright).
+
+Logs in as staff, lists, filters, opens a detail page and runs an action on each operator page, and saves a
+screenshot of each (to $SCREENSHOT_DIR; `make screenshots` writes them to docs/screenshots/).
+"""
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from api_common.models import ApiClient
+from outbox_app import outbox
+from outbox_app.models import OutboxEvent
+
+pytestmark = pytest.mark.django_db(transaction=True)
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser_page(tmp_path: Path) -> Iterator:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        yield page
+        browser.close()
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    target = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def log_in(page, base: str) -> None:
+    User.objects.create_superuser("operator", password="operator-pw-123")
+    page.goto(f"{base}/admin/login/")
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", "operator-pw-123")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+
+
+def test_operators_list_filter_open_and_act_on_the_outbox(live_server, browser_page, screenshots):
+    # given: a published event, a pending one and a dead one
+    with transaction.atomic():
+        outbox.append(
+            [
+                outbox.NewEvent(
+                    event_type="CustomerRegistered",
+                    aggregate_type="Customer",
+                    aggregate_id=str(uuid.uuid4()),
+                    aggregate_version=1,
+                    payload={"email": f"user{i}@example.com", "first_name": "Ada"},
+                    metadata={"correlation_id": f"corr-{i}"},
+                )
+                for i in range(3)
+            ]
+        )
+    first, _, third = OutboxEvent.objects.order_by("created_at")
+    OutboxEvent.objects.filter(pk=first.pk).update(published_at=first.created_at)
+    OutboxEvent.objects.filter(pk=third.pk).update(dead_at=third.created_at, attempts=10, last_error="rejected")
+    page = browser_page
+    log_in(page, live_server.url)
+
+    # when: list with the status filter
+    page.goto(f"{live_server.url}/admin/outbox_app/outboxevent/")
+    page.screenshot(path=str(screenshots / "admin-outbox-list.png"), full_page=True)
+    page.click("#changelist-filter a[href*='status=dead']")
+    page.wait_for_url("**status=dead**")
+    rows = page.locator("#result_list tbody tr")
+
+    # then: only the dead event is listed, and the backlog summary is shown
+    assert rows.count() == 1
+    assert page.inner_text("#outbox-backlog") == "1"
+
+    # when: open it, then requeue it with the admin action
+    page.locator("#result_list tbody tr th a").first.click()
+    page.wait_for_selector("pre")
+    assert "user2@example.com" in page.content()
+    page.screenshot(path=str(screenshots / "admin-outbox-detail.png"), full_page=True)
+    page.goto(f"{live_server.url}/admin/outbox_app/outboxevent/?status=dead")
+    page.check("#result_list tbody input[type=checkbox]")
+    page.select_option("select[name=action]", "requeue_dead")
+    page.click("button[name=index]")
+    page.wait_for_selector(".messagelist")
+
+    # then
+    third.refresh_from_db()
+    assert third.dead_at is None
+
+
+def test_operators_see_and_revoke_api_clients(live_server, browser_page, screenshots):
+    # given
+    client = ApiClient(name="partner", scopes=["read"])
+    client.issue_token()
+    client.save()
+    page = browser_page
+    log_in(page, live_server.url)
+
+    # when
+    page.goto(f"{live_server.url}/admin/api_common/apiclient/")
+    page.screenshot(path=str(screenshots / "admin-api-clients.png"), full_page=True)
+    page.check("#result_list tbody input[type=checkbox]")
+    page.select_option("select[name=action]", "revoke")
+    page.click("button[name=index]")
+    page.wait_for_selector(".messagelist")
+
+    # then
+    client.refresh_from_db()
+    assert client.revoked_at is not None
+    assert "token_hash" not in page.content()
