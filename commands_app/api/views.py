@@ -5,7 +5,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from api_common.consistency import HEADER as CONSISTENCY_HEADER
 from api_common.correlation import current_correlation_id, new_correlation_id
 from api_common.models import ApiClient
-from api_common.problems import Problem, problem_response
+from api_common.problems import PROBLEM_CONTENT_TYPE, Problem, problem_response
 from api_common.schema import problem_responses
 from commands_app import commands
 from commands_app.api import serializers as io
@@ -88,6 +88,20 @@ class CommandView(APIView):
         return to_response(mediator().send(command, command_context(request)), request)
 
 
+PROBLEM_EXAMPLE = {
+    "type": "urn:problem:validation-failed",
+    "title": "Validation failed",
+    "status": 400,
+    "code": "VALIDATION_FAILED",
+    "detail": "The request body is not valid.",
+    "instance": "/api/commands/place-order",
+    "correlation_id": "01a21810-72eb-747a-a14c-1ed5a8290f02",
+    "errors": [{"field": "lines[0].quantity", "code": "min_value", "message": "Ensure this value is >= 1."}],
+}
+CUSTOMER_ID = "01a21810-7325-7691-b3c9-f11ffa325cc4"
+ORDER_ID = "01a21811-02aa-7c41-9d0b-5b8c3e7f6a10"
+
+
 def consistency_token(success_status: int) -> OpenApiParameter:
     return OpenApiParameter(
         CONSISTENCY_HEADER,
@@ -106,10 +120,29 @@ CORRELATION_ID = OpenApiParameter(
 )
 
 
-def command_schema(input_serializer: Any, output_serializer: Any, success_status: int, summary: str) -> Any:
+def command_schema(
+    input_serializer: Any,
+    output_serializer: Any,
+    success_status: int,
+    summary: str,
+    *,
+    example: dict[str, Any],
+    answer: dict[str, Any],
+) -> Any:
     return extend_schema(
         summary=summary,
         request=input_serializer,
+        examples=[
+            OpenApiExample("request", value=example, request_only=True),
+            OpenApiExample("response", value=answer, response_only=True, status_codes=[success_status]),
+            OpenApiExample(
+                "validation problem",
+                value=PROBLEM_EXAMPLE,
+                response_only=True,
+                status_codes=[400],
+                media_type=PROBLEM_CONTENT_TYPE,
+            ),
+        ],
         parameters=[IDEMPOTENCY_KEY, CORRELATION_ID, consistency_token(success_status)],
         responses={
             success_status: OpenApiResponse(
@@ -126,7 +159,14 @@ class RegisterCustomerView(CommandView):
     input_serializer = io.RegisterCustomerInput
     build_command = commands.RegisterCustomer
 
-    @command_schema(io.RegisterCustomerInput, io.CustomerVersionOutput, 201, "Register a customer")
+    @command_schema(
+        io.RegisterCustomerInput,
+        io.CustomerVersionOutput,
+        201,
+        "Register a customer",
+        example={"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"},
+        answer={"customer_id": CUSTOMER_ID, "version": 1},
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -135,7 +175,14 @@ class ChangeCustomerEmailView(CommandView):
     input_serializer = io.ChangeCustomerEmailInput
     build_command = commands.ChangeCustomerEmail
 
-    @command_schema(io.ChangeCustomerEmailInput, io.CustomerVersionOutput, 200, "Change a customer's email")
+    @command_schema(
+        io.ChangeCustomerEmailInput,
+        io.CustomerVersionOutput,
+        200,
+        "Change a customer's email",
+        example={"customer_id": CUSTOMER_ID, "email": "ada@lovelace.org", "expected_version": 1},
+        answer={"customer_id": CUSTOMER_ID, "version": 2},
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -144,7 +191,14 @@ class AddProductView(CommandView):
     input_serializer = io.AddProductInput
     build_command = commands.AddProduct
 
-    @command_schema(io.AddProductInput, io.ProductVersionOutput, 201, "Add a product (scope: catalog)")
+    @command_schema(
+        io.AddProductInput,
+        io.ProductVersionOutput,
+        201,
+        "Add a product (scope: catalog)",
+        example={"sku": "LAMP-1", "name": "Desk lamp", "description": "Warm light.", "price": "19.90", "stock": 25},
+        answer={"sku": "LAMP-1", "version": 1},
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -153,7 +207,14 @@ class RestockProductView(CommandView):
     input_serializer = io.RestockProductInput
     build_command = commands.RestockProduct
 
-    @command_schema(io.RestockProductInput, io.ProductVersionOutput, 200, "Restock a product (scope: catalog)")
+    @command_schema(
+        io.RestockProductInput,
+        io.ProductVersionOutput,
+        200,
+        "Restock a product (scope: catalog)",
+        example={"sku": "LAMP-1", "quantity": 10, "expected_version": 1},
+        answer={"sku": "LAMP-1", "version": 2},
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -162,7 +223,14 @@ class ChangeProductPriceView(CommandView):
     input_serializer = io.ChangeProductPriceInput
     build_command = commands.ChangeProductPrice
 
-    @command_schema(io.ChangeProductPriceInput, io.ProductVersionOutput, 200, "Change a price (scope: catalog)")
+    @command_schema(
+        io.ChangeProductPriceInput,
+        io.ProductVersionOutput,
+        200,
+        "Change a price (scope: catalog)",
+        example={"sku": "LAMP-1", "price": "17.50"},
+        answer={"sku": "LAMP-1", "version": 3},
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -176,7 +244,14 @@ class PlaceOrderView(CommandView):
     input_serializer = io.PlaceOrderInput
     build_command = build_place_order
 
-    @command_schema(io.PlaceOrderInput, io.OrderAcceptedOutput, 202, "Place an order (fulfilment continues in a saga)")
+    @command_schema(
+        io.PlaceOrderInput,
+        io.OrderAcceptedOutput,
+        202,
+        "Place an order (fulfilment continues in a saga)",
+        example={"customer_id": CUSTOMER_ID, "lines": [{"sku": "LAMP-1", "quantity": 2}], "payment_token": "tok_ok"},
+        answer={"order_id": ORDER_ID, "status": "pending"},
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -191,6 +266,13 @@ class CancelOrderView(CommandView):
     input_serializer = io.CancelOrderInput
     build_command = build_cancel_order
 
-    @command_schema(io.CancelOrderInput, io.OrderAcceptedOutput, 202, "Cancel an order not yet confirmed")
+    @command_schema(
+        io.CancelOrderInput,
+        io.OrderAcceptedOutput,
+        202,
+        "Cancel an order not yet confirmed",
+        example={"order_id": ORDER_ID, "reason": "Ordered the wrong colour."},
+        answer={"order_id": ORDER_ID, "status": "cancelled"},
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
