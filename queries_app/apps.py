@@ -1,4 +1,4 @@
-"""App configuration for the read side; subscribes the projections to the events they consume."""
+"""App configuration for the read side; subscribes the projections to every event of the aggregates they follow."""
 
 from django.apps import AppConfig
 
@@ -15,5 +15,5 @@ class QueriesAppConfig(AppConfig):
         from queries_app.projections import PROJECTIONS
 
         for projection in PROJECTIONS:
-            for event_type in projection.handles:
+            for event_type in projection.subscribes_to:
                 registry.subscribe(event_type, PROJECT_EVENTS_TASK)

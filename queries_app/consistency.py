@@ -1,9 +1,62 @@
-"""Consistency levels: every query declares one, and the API documents it."""
+"""Consistency levels, and the wait that turns any query into a read-your-writes one.
 
+Every query view declares a level (the consistency map: `manage.py consistency_map`, docs/consistency.md).
+A query that sends back the X-Consistency-Token of a command waits, up to CONSISTENCY_WAIT_SECONDS, until
+the projection it reads has applied every version in the token; it reads the primary, never the cache or
+a replica. If the projection does not catch up in time the answer is 503 with Retry-After, never stale data.
+"""
+
+import time
+from collections.abc import Callable
 from enum import StrEnum
+
+from django.db.models import Q
+
+from api_common.consistency import AggregateVersion
+from queries_app.models import AggregatePosition
+from queries_app.projections.base import Projection
 
 
 class Consistency(StrEnum):
     STRONG = "STRONG"
     EVENTUAL = "EVENTUAL"
     HIGHLY_EVENTUAL = "HIGHLY_EVENTUAL"
+
+
+def wait_until(
+    done: Callable[[], bool],
+    *,
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    first_pause: float = 0.01,
+    max_pause: float = 0.1,
+) -> bool:
+    """Poll `done` with growing pauses until it is true (True) or `timeout` seconds have passed (False)."""
+    deadline = clock() + timeout
+    pause = first_pause
+    while True:
+        if done():
+            return True
+        remaining = deadline - clock()
+        if remaining <= 0:
+            return False
+        sleep(min(pause, remaining))
+        pause = min(pause * 2, max_pause)
+
+
+def applied(projection: Projection, versions: list[AggregateVersion], *, using: str) -> Callable[[], bool]:
+    """A probe: has `projection` applied these versions? Aggregates it does not follow do not concern it."""
+    needed = {(v.aggregate_type, v.aggregate_id): v.version for v in versions if v.aggregate_type in projection.follows}
+    if not needed:
+        return lambda: True
+    which = Q()
+    for aggregate_type, aggregate_id in needed:
+        which |= Q(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
+    positions = AggregatePosition.objects.using(using).filter(which, projection=projection.name)
+
+    def probe() -> bool:
+        have = {(t, i): v for t, i, v in positions.values_list("aggregate_type", "aggregate_id", "version")}
+        return all(have.get(aggregate, 0) >= version for aggregate, version in needed.items())
+
+    return probe

@@ -21,3 +21,109 @@ class CustomerRegisteredPayload(TypedDict):
     first_name: str
     last_name: str
     email: str
+
+
+class CustomerEmailChangedPayload(TypedDict):
+    customer_id: str
+    email: str
+    previous_email: str
+
+
+class ProductAddedPayload(TypedDict):
+    sku: str
+    name: str
+    description: str
+    price: str
+    stock: int
+    available: int
+
+
+class ProductPriceChangedPayload(TypedDict):
+    sku: str
+    price: str
+    previous_price: str
+
+
+class AvailabilityPayload(TypedDict):
+    """ProductRestocked, InventoryReserved and InventoryReleased: the read side uses only `available`."""
+
+    sku: str
+    quantity: int
+    available: int
+
+
+class PlacedLine(TypedDict):
+    sku: str
+    name: str
+    quantity: int
+    unit_price: str
+    line_total: str
+
+
+class OrderPlacedPayload(TypedDict):
+    order_id: str
+    customer_id: str
+    lines: list[PlacedLine]
+    total: str
+    payment_token: str
+
+
+class InventoryReservationFailedPayload(TypedDict):
+    order_id: str
+    reason: str
+    shortages: list[dict[str, Any]]
+
+
+class PaymentPayload(TypedDict, total=False):
+    """PaymentAuthorized, PaymentDeclined and PaymentRefunded."""
+
+    order_id: str
+    authorization_id: str
+    amount: str
+    reason: str
+
+
+class SoldLine(TypedDict):
+    sku: str
+    quantity: int
+
+
+class OrderConfirmedPayload(TypedDict):
+    order_id: str
+    customer_id: str
+    total: str
+    lines: list[SoldLine]
+
+
+class OrderCancelledPayload(TypedDict):
+    order_id: str
+    customer_id: str
+    reason: str
+
+
+def envelope_from_log(
+    *,
+    event_id: object,
+    event_type: str,
+    schema_version: int,
+    aggregate_type: str,
+    aggregate_id: str,
+    aggregate_version: int,
+    created_at: Any,
+    correlation_id: str | None,
+    causation_id: str | None,
+    payload: dict[str, Any],
+) -> Envelope:
+    """An event-log row as the relay would send it (the same shape as OutboxEvent.to_envelope())."""
+    return Envelope(
+        event_id=str(event_id),
+        event_type=event_type,
+        schema_version=schema_version,
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        aggregate_version=aggregate_version,
+        occurred_at=created_at.isoformat(),
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        payload=payload,
+    )

@@ -1,4 +1,4 @@
-"""Celery entry point of the read side: apply a batch of envelopes; retry the ones waiting on a gap."""
+"""Celery entry point of the read side: apply a batch of envelopes; retry what waits or failed, then park it."""
 
 from typing import Any
 
@@ -7,7 +7,7 @@ from celery import Task, shared_task
 from django.conf import settings
 
 from queries_app.envelopes import Envelope
-from queries_app.projections.engine import project
+from queries_app.projections.engine import INFRASTRUCTURE_ERRORS, park, project
 
 log = structlog.get_logger(__name__)
 
@@ -22,12 +22,22 @@ log = structlog.get_logger(__name__)
     soft_time_limit=45,
     ignore_result=True,
 )
-def project_events(self: Task, envelopes: list[dict[str, Any]]) -> int:
-    run = project([Envelope(**e) for e in envelopes])  # type: ignore[typeddict-item]
-    if run.waiting:
-        attempt = self.request.retries + 1
-        log.info("projection.waiting_for_gap", waiting=len(run.waiting), attempt=attempt)
+def project_events(self: Task, envelopes: list[dict[str, Any]], attempt: int = 1) -> int:
+    try:
+        run = project([Envelope(**e) for e in envelopes])  # type: ignore[typeddict-item]
+    except INFRASTRUCTURE_ERRORS as error:
+        # An outage is no fault of the events: retry the whole batch (applied ones are duplicates) without
+        # counting towards parking.
+        log.warning("projection.infrastructure_error", error=str(error), retries=self.request.retries)
+        raise self.retry(exc=error, countdown=min(2 ** min(self.request.retries, 5), 30)) from error
+    if run.pending:
+        log.info("projection.pending", pending=len(run.pending), attempt=attempt)
         if attempt < settings.PROJECTION_MAX_ATTEMPTS:
-            raise self.retry(args=(list(run.waiting),), countdown=settings.PROJECTION_GAP_RETRY_SECONDS)
-        log.error("projection.gap_not_filled", event_ids=[e["event_id"] for e in run.waiting])
+            raise self.retry(
+                args=(list(run.pending_envelopes),),
+                kwargs={"attempt": attempt + 1},
+                countdown=settings.PROJECTION_GAP_RETRY_SECONDS,
+            )
+        for pending in run.pending:
+            park(pending, attempts=attempt)
     return run.applied

@@ -1,8 +1,10 @@
-"""Output serializers of the read models."""
+"""Output serializers of the read models, and the inputs of the list queries. Money is a decimal string."""
+
+from typing import Any
 
 from rest_framework import serializers
 
-from queries_app.models import CustomerView
+from queries_app.models import CustomerView, OrderView, ProductView
 
 
 class CustomerOutput(serializers.ModelSerializer[CustomerView]):
@@ -25,3 +27,93 @@ class CustomerOutput(serializers.ModelSerializer[CustomerView]):
 
 class CustomerQueryInput(serializers.Serializer[dict[str, str]]):
     email = serializers.EmailField(max_length=254)
+
+
+class OrderCustomerOutput(serializers.Serializer[OrderView]):
+    id = serializers.UUIDField(source="customer_id")
+    first_name = serializers.CharField(source="customer_first_name")
+    last_name = serializers.CharField(source="customer_last_name")
+    email = serializers.CharField(source="customer_email")
+
+
+class OrderLineOutput(serializers.Serializer[dict[str, Any]]):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price = serializers.CharField(help_text="Decimal string, e.g. 19.90")
+    line_total = serializers.CharField(help_text="Decimal string, e.g. 39.80")
+
+
+class TimelineEntryOutput(serializers.Serializer[dict[str, Any]]):
+    at = serializers.CharField(help_text="When the event occurred (ISO 8601)")
+    event = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class OrderOutput(serializers.ModelSerializer[OrderView]):
+    id = serializers.UUIDField(source="order_id")
+    customer = OrderCustomerOutput(source="*")
+    lines = OrderLineOutput(many=True)
+    total = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=True)
+    timeline = TimelineEntryOutput(many=True)
+    cancellation_reason = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OrderView
+        fields = [
+            "id",
+            "status",
+            "total",
+            "lines",
+            "customer",
+            "cancellation_reason",
+            "payment_status",
+            "placed_at",
+            "timeline",
+            "version",
+        ]
+
+    def get_cancellation_reason(self, order: OrderView) -> str | None:
+        return order.cancellation_reason or None
+
+
+class OrderQueryInput(serializers.Serializer[dict[str, Any]]):
+    customer_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=OrderView.Status.choices, required=False)
+
+
+class ProductOutput(serializers.ModelSerializer[ProductView]):
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, coerce_to_string=True)
+
+    class Meta:
+        model = ProductView
+        fields = ["sku", "name", "description", "price", "available", "version"]
+
+
+class ProductQueryInput(serializers.Serializer[dict[str, str]]):
+    search = serializers.CharField(max_length=200, required=False, allow_blank=True, trim_whitespace=True)
+
+
+class BestSellerOutput(serializers.Serializer[dict[str, Any]]):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    units_sold = serializers.IntegerField()
+
+
+class BestSellersQueryInput(serializers.Serializer[dict[str, int]]):
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
+
+
+def paginated(serializer: type[serializers.Serializer[Any]]) -> type[serializers.Serializer[Any]]:
+    """The schema of a page of `serializer` rows, as the Pagination class answers it."""
+    fields = {
+        "count": serializers.IntegerField(),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": serializer(many=True),
+    }
+    return type(f"Paginated{serializer.__name__}", (serializers.Serializer,), fields)
+
+
+class BestSellersOutput(serializers.Serializer[dict[str, Any]]):
+    results = BestSellerOutput(many=True)

@@ -1,20 +1,57 @@
-"""Query endpoints: each declares its consistency level and reads only read tables."""
+"""Query endpoints: each declares its consistency level, the read model it reads, and reads only that.
 
-from typing import ClassVar
+Every endpoint honours X-Consistency-Token (see queries_app.consistency): it then answers STRONG, from the
+primary and never from the cache. Without a token it answers at its declared level, reading through the
+database router (the replica, when one is configured) and, for HIGHLY_EVENTUAL ones, the cache.
+"""
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from typing import Any, ClassVar, TypeVar
+
+from django.conf import settings
+from django.db import connections, models
+from django.db.models import BooleanField, FloatField, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api_common.consistency import HEADER as CONSISTENCY_HEADER
+from api_common.consistency import decode_token
 from api_common.permissions import HasReadScope
 from api_common.problems import Problem
-from queries_app.api.serializers import CustomerOutput, CustomerQueryInput
-from queries_app.consistency import Consistency
-from queries_app.models import CustomerView
+from queries_app import best_sellers, cache
+from queries_app.api.serializers import (
+    BestSellerOutput,
+    BestSellersOutput,
+    BestSellersQueryInput,
+    CustomerOutput,
+    CustomerQueryInput,
+    OrderOutput,
+    OrderQueryInput,
+    ProductOutput,
+    ProductQueryInput,
+    paginated,
+)
+from queries_app.consistency import Consistency, applied, wait_until
+from queries_app.models import CustomerView, OrderView, ProductView
+from queries_app.projections import BY_NAME
+from queries_app.routers import PRIMARY
 
 PROBLEM = OpenApiResponse(description="RFC 9457 problem details (application/problem+json) with a stable code.")
+LEVEL_HEADER = "X-Consistency-Level"
+MAX_TOKEN_VERSIONS = 100
+M = TypeVar("M", bound=models.Model)
+
+CONSISTENCY = (
+    f" Send the {CONSISTENCY_HEADER} header of a command response to read your own write: the query waits until "
+    "the read model reflects that command, or answers 503 with Retry-After; an invalid token answers 400."
+)
+
+
+def _responses(ok: Any, *statuses: int) -> dict[int, Any]:
+    return {200: ok, **dict.fromkeys((400, 401, 403, *statuses, 503), PROBLEM)}
 
 
 class Pagination(PageNumberPagination):
@@ -26,19 +63,72 @@ class Pagination(PageNumberPagination):
 class QueryView(APIView):
     permission_classes = [HasReadScope]
     consistency: ClassVar[Consistency]
+    # The projection whose read model answers, and what the consistency map says the data comes from.
+    projection: ClassVar[str]
+    source: ClassVar[str]
+    # True while answering a consistency token: read the primary, skip the cache.
+    strong = False
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        token = request.headers.get(CONSISTENCY_HEADER)
+        handled = request.method is not None and hasattr(self, request.method.lower())
+        if token is not None and handled:
+            self.wait_for(token)
+            self.strong = True
+
+    def wait_for(self, token: str) -> None:
+        versions = decode_token(token)
+        if versions is None or len(versions) > MAX_TOKEN_VERSIONS:
+            raise Problem(
+                status_code=400,
+                code="CONSISTENCY_TOKEN_INVALID",
+                detail=f"{CONSISTENCY_HEADER} must be a token returned by a command of this service.",
+            )
+        probe = applied(BY_NAME[self.projection], versions, using=PRIMARY)
+        if not wait_until(probe, timeout=settings.CONSISTENCY_WAIT_SECONDS):
+            raise Problem(
+                status_code=503,
+                code="CONSISTENCY_TIMEOUT",
+                detail="The read model has not caught up with your command yet; retry shortly.",
+                headers={"Retry-After": "1"},
+            )
+
+    @property
+    def db(self) -> str | None:
+        """STRONG endpoints and token answers read the primary; the others let the router choose."""
+        return PRIMARY if self.strong or self.consistency is Consistency.STRONG else None
+
+    def rows(self, model: type[M]) -> "QuerySet[M]":
+        return model._default_manager.using(self.db)
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response[LEVEL_HEADER] = (Consistency.STRONG if self.strong else self.consistency).value
+        return response
+
+
+def _paginate(view: QueryView, request: Request, rows: "QuerySet[Any]", serializer: Any) -> Response:
+    paginator = Pagination()
+    page = paginator.paginate_queryset(rows, request, view=view)
+    return paginator.get_paginated_response(serializer(page, many=True).data)
 
 
 class CustomerDetailView(QueryView):
-    consistency = Consistency.EVENTUAL
+    consistency = Consistency.STRONG
+    projection = "customers"
+    source = "read_customer (primary)"
 
     @extend_schema(
+        operation_id="customers_retrieve",
         summary="A customer, from the customer read table",
-        description="Consistency: EVENTUAL (behind the write model by the projection lag).",
-        responses={200: CustomerOutput, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM},
+        description="Consistency: STRONG with X-Consistency-Token (read-your-writes), else the projection lag."
+        + CONSISTENCY,
+        responses=_responses(CustomerOutput, 404),
         tags=["queries"],
     )
     def get(self, request: Request, customer_id: str) -> Response:
-        customer = CustomerView.objects.filter(customer_id=customer_id).first()
+        customer = self.rows(CustomerView).filter(customer_id=customer_id, version__gte=1).first()
         if customer is None:
             raise Problem(status_code=404, code="CUSTOMER_NOT_FOUND", detail="No such customer in the read model.")
         return Response(CustomerOutput(customer).data)
@@ -46,19 +136,152 @@ class CustomerDetailView(QueryView):
 
 class CustomerListView(QueryView):
     consistency = Consistency.EVENTUAL
-    pagination_class = Pagination
+    projection = "customers"
+    source = "read_customer (replica if configured)"
 
     @extend_schema(
+        operation_id="customers_list",
         summary="Customers by email, from the customer read table",
-        description="Consistency: EVENTUAL (behind the write model by the projection lag).",
-        parameters=[OpenApiParameter("email", str, required=True)],
-        responses={200: CustomerOutput(many=True), 400: PROBLEM, 401: PROBLEM, 403: PROBLEM},
+        description="Consistency: EVENTUAL (behind the write model by the projection lag)." + CONSISTENCY,
+        parameters=[CustomerQueryInput],
+        responses=_responses(paginated(CustomerOutput)),
         tags=["queries"],
     )
     def get(self, request: Request) -> Response:
         query = CustomerQueryInput(data=request.query_params)
         query.is_valid(raise_exception=True)
-        rows = CustomerView.objects.filter(email=query.validated_data["email"].lower()).order_by("customer_id")
-        paginator = Pagination()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(CustomerOutput(page, many=True).data)
+        rows = self.rows(CustomerView).filter(email=query.validated_data["email"].lower(), version__gte=1)
+        return _paginate(self, request, rows.order_by("customer_id"), CustomerOutput)
+
+
+class OrderDetailView(QueryView):
+    consistency = Consistency.STRONG
+    projection = "orders"
+    source = "read_order (primary)"
+
+    @extend_schema(
+        operation_id="orders_retrieve",
+        summary="An order with its lines, customer, payment status and timeline",
+        description="Consistency: STRONG with X-Consistency-Token (read-your-writes), else the projection lag."
+        + CONSISTENCY,
+        responses=_responses(OrderOutput, 404),
+        tags=["queries"],
+    )
+    def get(self, request: Request, order_id: str) -> Response:
+        order = self.rows(OrderView).filter(order_id=order_id).first()
+        if order is None:
+            raise Problem(status_code=404, code="ORDER_NOT_FOUND", detail="No such order in the read model.")
+        return Response(OrderOutput(order).data)
+
+
+class OrderListView(QueryView):
+    consistency = Consistency.EVENTUAL
+    projection = "orders"
+    source = "read_order (replica if configured)"
+
+    @extend_schema(
+        operation_id="orders_list",
+        summary="A customer's orders, newest first, optionally by status",
+        description="Consistency: EVENTUAL (behind the write model by the projection lag)." + CONSISTENCY,
+        parameters=[
+            OrderQueryInput,
+        ],
+        responses=_responses(paginated(OrderOutput)),
+        tags=["queries"],
+    )
+    def get(self, request: Request) -> Response:
+        query = OrderQueryInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = self.rows(OrderView).filter(customer_id=query.validated_data["customer_id"])
+        if "status" in query.validated_data:
+            rows = rows.filter(status=query.validated_data["status"])
+        return _paginate(self, request, rows.order_by("-placed_at", "order_id"), OrderOutput)
+
+
+class ProductDetailView(QueryView):
+    consistency = Consistency.HIGHLY_EVENTUAL
+    projection = "products"
+    source = "Django cache (Redis) for QUERY_CACHE_SECONDS, over read_product"
+
+    @extend_schema(
+        operation_id="products_retrieve",
+        summary="A product of the catalog",
+        description="Consistency: HIGHLY_EVENTUAL (cached for QUERY_CACHE_SECONDS, invalidated by the projection)."
+        + CONSISTENCY,
+        responses=_responses(ProductOutput, 404),
+        tags=["queries"],
+    )
+    def get(self, request: Request, sku: str) -> Response:
+        key = cache.product_key(sku)
+        cached = None if self.strong else cache.get(key)
+        if cached is not None:
+            return Response(cached)
+        product = self.rows(ProductView).filter(sku=sku).first()
+        if product is None:
+            raise Problem(status_code=404, code="PRODUCT_NOT_FOUND", detail="No such product in the catalog.")
+        data = dict(ProductOutput(product).data)
+        cache.put(key, data)
+        return Response(data)
+
+
+def _search(rows: "QuerySet[ProductView]", text: str) -> "QuerySet[ProductView]":
+    if connections[rows.db].vendor == "postgresql":
+        # The generated `search` tsvector and its GIN index (migration 0002); websearch syntax, ranked.
+        query = "websearch_to_tsquery('english'::regconfig, %s)"
+        matches = RawSQL(f"search @@ {query}", [text], output_field=BooleanField())
+        rank = RawSQL(f"ts_rank(search, {query})", [text], output_field=FloatField())
+        return rows.filter(matches).annotate(rank=rank).order_by("-rank", "sku")
+    return rows.filter(Q(name__icontains=text) | Q(description__icontains=text)).order_by("sku")
+
+
+class ProductListView(QueryView):
+    consistency = Consistency.EVENTUAL
+    projection = "products"
+    source = "read_product, full-text search on PostgreSQL (replica if configured)"
+
+    @extend_schema(
+        operation_id="products_list",
+        summary="The catalog, or the products matching a search",
+        description="Consistency: EVENTUAL. `search` is full-text on PostgreSQL (ranked), substring on SQLite."
+        + CONSISTENCY,
+        parameters=[ProductQueryInput],
+        responses=_responses(paginated(ProductOutput)),
+        tags=["queries"],
+    )
+    def get(self, request: Request) -> Response:
+        query = ProductQueryInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = self.rows(ProductView).all()
+        text = query.validated_data.get("search", "")
+        rows = _search(rows, text) if text else rows.order_by("sku")
+        return _paginate(self, request, rows, ProductOutput)
+
+
+class BestSellersView(QueryView):
+    consistency = Consistency.HIGHLY_EVENTUAL
+    projection = "best_sellers"
+    source = "Django cache (Redis) for QUERY_CACHE_SECONDS, over the Redis sorted set (read_best_seller without Redis)"
+
+    @extend_schema(
+        operation_id="products_best_sellers",
+        summary="The best-selling products by units sold in confirmed orders",
+        description="Consistency: HIGHLY_EVENTUAL (cached for QUERY_CACHE_SECONDS, invalidated by the projection)."
+        + CONSISTENCY,
+        parameters=[BestSellersQueryInput],
+        responses=_responses(BestSellersOutput),
+        tags=["queries"],
+    )
+    def get(self, request: Request) -> Response:
+        query = BestSellersQueryInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        limit = query.validated_data["limit"]
+        key = cache.best_sellers_key(limit)
+        cached = None if self.strong else cache.get(key)
+        if cached is not None:
+            return Response(cached)
+        ranked = best_sellers.top(limit, using=self.db)
+        names = dict(self.rows(ProductView).filter(sku__in=[sku for sku, _ in ranked]).values_list("sku", "name"))
+        sellers: Any = [{"sku": sku, "name": names.get(sku, ""), "units_sold": units} for sku, units in ranked]
+        data = {"results": BestSellerOutput(sellers, many=True).data}
+        cache.put(key, data)
+        return Response(data)

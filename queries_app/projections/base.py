@@ -1,13 +1,92 @@
-"""What a projection is: a name, the event types it handles, and an idempotent apply per event."""
+"""What a projection is: the aggregate types it follows, its read tables, and a handler per event type it uses.
 
-from typing import ClassVar
+A projection follows whole aggregate types: it is subscribed to every event type of them (queries_app.catalog),
+and an event it has no handler for still advances its position, so its version guard never waits on an
+event it would not be sent. Handlers only touch rows through `ApplyContext.rows`, which is the live tables
+inside the apply transaction, a shadow table during a replay's catch-up, or memory during a replay or a
+verification: the same code computes the live model, its rebuild and its check.
+"""
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from django.db import models
+
+from queries_app.catalog import EVENT_TYPES, event_types_of
 from queries_app.envelopes import Envelope
+from queries_app.projections.rows import Rows
+
+Handler = Callable[[Any, "ApplyContext", Envelope], None]
+H = TypeVar("H", bound=Handler)
+
+
+@dataclass
+class ApplyContext:
+    rows: Rows
+    # "" for the live read model, "_shadow" for the one a replay builds beside it (tables and Redis keys)
+    suffix: str = ""
+    # True while a replay or a verification folds the log in memory
+    in_memory: bool = False
+    # Runs after the apply commits (cache invalidation); a no-op outside the live read model
+    on_commit: Callable[[Callable[[], None]], None] = lambda callback: None
+    # State a projection keeps outside `rows` while folding in memory (the Redis best sellers)
+    scratch: dict[str, Any] = field(default_factory=dict)
+
+
+def handles(*event_types: str) -> Callable[[H], H]:
+    """Mark a projection method as the handler of these event types."""
+
+    def mark(handler: H) -> H:
+        handler._handles = event_types  # type: ignore[attr-defined]
+        return handler
+
+    return mark
 
 
 class Projection:
     name: ClassVar[str]
-    handles: ClassVar[frozenset[str]]
+    # The aggregate types followed, in replay order: a type whose rows other handlers look up comes first.
+    follows: ClassVar[tuple[str, ...]]
+    # The read tables it owns; a replay rebuilds and swaps exactly these.
+    models: ClassVar[tuple[type[models.Model], ...]]
+    _handlers: ClassVar[dict[str, Handler]]
 
-    def apply(self, envelope: Envelope) -> None:
-        raise NotImplementedError
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        unknown = [t for t in cls.follows if t not in EVENT_TYPES]
+        if unknown:
+            raise TypeError(f"{cls.__name__} follows unknown aggregate types {unknown}")
+        cls._handlers = {}
+        for attribute in vars(cls).values():
+            for event_type in getattr(attribute, "_handles", ()):
+                cls._handlers[event_type] = attribute
+        foreign = set(cls._handlers) - set(event_types_of(cls.follows))
+        if foreign:
+            raise TypeError(f"{cls.__name__} handles {sorted(foreign)} of aggregate types it does not follow")
+
+    @property
+    def subscribes_to(self) -> tuple[str, ...]:
+        return event_types_of(self.follows)
+
+    def apply(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        handler = self._handlers.get(envelope["event_type"])
+        if handler is not None:
+            handler(self, ctx, envelope)
+
+    # Hooks for state kept outside the database tables (the Redis best sellers); no-ops otherwise.
+    def drop_extra_shadow(self) -> None:
+        """Remove what a previous, interrupted replay left beside the live read model."""
+
+    def write_extra_fold(self, ctx: ApplyContext) -> None:
+        """Write the in-memory fold's extra state to the shadow."""
+
+    def compare_extra_fold(self, ctx: ApplyContext) -> list[str]:
+        """Differences between the in-memory fold's extra state and the live one."""
+        return []
+
+    def swap_extra(self) -> None:
+        """Make the shadow extra state live (called last, inside the swap transaction)."""
+
+    def invalidate_caches(self) -> None:
+        """Forget every cached answer built from this read model (after a replay)."""

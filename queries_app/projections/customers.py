@@ -1,30 +1,55 @@
-"""The customer view: one row per customer, upserted from customer events."""
+"""The customer view: names and email from customer events; order count, lifetime value and last order from orders."""
 
+from decimal import Decimal
 from typing import cast
 
-from queries_app.envelopes import CustomerRegisteredPayload, Envelope
+from django.utils.dateparse import parse_datetime
+
+from queries_app.envelopes import (
+    CustomerEmailChangedPayload,
+    CustomerRegisteredPayload,
+    Envelope,
+    OrderConfirmedPayload,
+    OrderPlacedPayload,
+)
 from queries_app.models import CustomerView
-from queries_app.projections.base import Projection
+from queries_app.projections.base import ApplyContext, Projection, handles
 
 
 class CustomerProjection(Projection):
     name = "customers"
-    handles = frozenset({"CustomerRegistered"})
+    follows = ("Customer", "Order")
+    models = (CustomerView,)
 
-    def apply(self, envelope: Envelope) -> None:
-        if envelope["event_type"] == "CustomerRegistered":
-            payload = cast(CustomerRegisteredPayload, envelope["payload"])
-            CustomerView.objects.bulk_create(
-                [
-                    CustomerView(
-                        customer_id=payload["customer_id"],
-                        first_name=payload["first_name"],
-                        last_name=payload["last_name"],
-                        email=payload["email"],
-                        version=envelope["aggregate_version"],
-                    )
-                ],
-                update_conflicts=True,
-                unique_fields=["customer_id"],
-                update_fields=["first_name", "last_name", "email", "version", "updated_at"],
-            )
+    @handles("CustomerRegistered")
+    def registered(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        payload = cast(CustomerRegisteredPayload, envelope["payload"])
+        customer = ctx.rows.get_or_create(CustomerView, payload["customer_id"])
+        customer.first_name = payload["first_name"]
+        customer.last_name = payload["last_name"]
+        customer.email = payload["email"]
+        customer.version = envelope["aggregate_version"]
+
+    @handles("CustomerEmailChanged")
+    def email_changed(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        payload = cast(CustomerEmailChangedPayload, envelope["payload"])
+        customer = ctx.rows.get_or_create(CustomerView, payload["customer_id"])
+        customer.email = payload["email"]
+        customer.version = envelope["aggregate_version"]
+
+    @handles("OrderPlaced")
+    def order_placed(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        payload = cast(OrderPlacedPayload, envelope["payload"])
+        # Orders of a customer may be applied before the registration: the row starts as a placeholder.
+        customer = ctx.rows.get_or_create(CustomerView, payload["customer_id"])
+        customer.orders_count += 1
+        placed_at = parse_datetime(envelope["occurred_at"])
+        if customer.last_order_at is None or (placed_at is not None and placed_at > customer.last_order_at):
+            customer.last_order_at = placed_at
+
+    @handles("OrderConfirmed")
+    def order_confirmed(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        # A confirmed order can no longer be cancelled, so lifetime value only grows.
+        payload = cast(OrderConfirmedPayload, envelope["payload"])
+        customer = ctx.rows.get_or_create(CustomerView, payload["customer_id"])
+        customer.lifetime_value = Decimal(customer.lifetime_value) + Decimal(payload["total"])

@@ -1,92 +1,218 @@
 """Applies envelopes to projections exactly once and in per-aggregate order.
 
-For each (projection, event): in one transaction, write the inbox row (a duplicate stops here), check the
-aggregate's position (version N+1 waits until N is applied), apply the upsert, advance the position and
-the checkpoint. Deliveries may repeat and arrive in any order across workers.
+For each (projection, event), in one transaction: lock the aggregate's position (version N+1 waits until N
+is applied), write the inbox row (a duplicate stops here), let the projection's handler change its rows,
+upsert them, advance the position and the checkpoint. Deliveries may repeat and arrive in any order across
+workers. An event whose apply raises is reported FAILED (its transaction rolled back) so the task can retry
+and, in the end, park it; infrastructure errors propagate instead, because an outage is no fault of the event.
 """
 
+import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from django.db import IntegrityError, transaction
+import structlog
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from queries_app.envelopes import Envelope
-from queries_app.models import AggregatePosition, ProcessedEvent, ProjectionCheckpoint
-from queries_app.projections import PROJECTIONS
-from queries_app.projections.base import Projection
+from queries_app.models import AggregatePosition, ParkedEvent, ProcessedEvent, ProjectionCheckpoint
+from queries_app.projections import BY_NAME, PROJECTIONS
+from queries_app.projections.base import ApplyContext, Projection
+from queries_app.projections.rows import DatabaseRows, live_table, shadow_table
+
+log = structlog.get_logger(__name__)
+
+INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
+# Namespace of the PostgreSQL advisory locks that let a replay stop a projection's appliers while it swaps.
+_LOCK_NAMESPACE = 0x52454144
 
 
-class Applied(Enum):
+class Outcome(Enum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     WAITING = "waiting"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where an apply writes: the live read model, or the shadow a replay builds beside it."""
+
+    position_key: str
+    suffix: str = ""
+
+    @property
+    def live(self) -> bool:
+        return self.suffix == ""
+
+
+def live_target(projection: Projection) -> Target:
+    return Target(projection.name)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An event a projection could not apply yet: it waits on a gap, or its apply failed."""
+
+    projection: str
+    envelope: Envelope
+    reason: ParkedEvent.Reason
+    error: str = ""
 
 
 @dataclass
 class ProjectionRun:
     applied: int = 0
     duplicates: int = 0
-    waiting: list[Envelope] = field(default_factory=list)
+    pending: list[Pending] = field(default_factory=list)
+
+    @property
+    def pending_envelopes(self) -> list[Envelope]:
+        seen: dict[str, Envelope] = {}
+        for item in self.pending:
+            seen.setdefault(item.envelope["event_id"], item.envelope)
+        return list(seen.values())
+
+
+def _in_version_order(envelopes: Iterable[Envelope]) -> list[Envelope]:
+    return sorted(envelopes, key=lambda e: (e["aggregate_type"], e["aggregate_id"], e["aggregate_version"]))
 
 
 def project(envelopes: Iterable[Envelope], projections: Sequence[Projection] = PROJECTIONS) -> ProjectionRun:
     run = ProjectionRun()
-    for envelope in envelopes:
-        for projection in projections:
-            if envelope["event_type"] not in projection.handles:
-                continue
-            result = apply_once(projection, envelope)
-            if result is Applied.APPLIED:
-                run.applied += 1
-            elif result is Applied.DUPLICATE:
-                run.duplicates += 1
-            elif envelope not in run.waiting:
-                run.waiting.append(envelope)
+    ordered = _in_version_order(envelopes)
+    for envelope in ordered:
+        # Any line logged while applying this event carries the command's correlation id.
+        with structlog.contextvars.bound_contextvars(
+            correlation_id=envelope.get("correlation_id"), causation_id=envelope["event_id"]
+        ):
+            _project_one(envelope, projections, run)
+    if ordered:
+        log.info(
+            "projection.batch",
+            applied=run.applied,
+            duplicates=run.duplicates,
+            pending=len(run.pending),
+            correlation_ids=sorted({str(e.get("correlation_id")) for e in ordered}),
+        )
     return run
 
 
-def apply_once(projection: Projection, envelope: Envelope) -> Applied:
+def _project_one(envelope: Envelope, projections: Sequence[Projection], run: ProjectionRun) -> None:
+    for projection in projections:
+        if envelope["aggregate_type"] not in projection.follows:
+            continue
+        outcome, error = apply_once(projection, envelope)
+        if outcome is Outcome.APPLIED:
+            run.applied += 1 + unpark_successors(projection, envelope)
+        elif outcome is Outcome.DUPLICATE:
+            run.duplicates += 1
+        elif outcome is Outcome.WAITING:
+            run.pending.append(Pending(projection.name, envelope, ParkedEvent.Reason.GAP))
+        else:
+            run.pending.append(Pending(projection.name, envelope, ParkedEvent.Reason.FAILED, error))
+
+
+def apply_once(projection: Projection, envelope: Envelope, target: Target | None = None) -> tuple[Outcome, str]:
+    target = target or live_target(projection)
     try:
         with transaction.atomic():
-            return _apply_in_transaction(projection, envelope)
-    except IntegrityError:
-        # A concurrent delivery of the same event committed first: the inbox row exists now.
-        return Applied.DUPLICATE
-
-
-def _apply_in_transaction(projection: Projection, envelope: Envelope) -> Applied:
-    position = (
-        AggregatePosition.objects.select_for_update()
-        .filter(
+            return _apply_in_transaction(projection, envelope, target), ""
+    except INFRASTRUCTURE_ERRORS:
+        raise
+    except Exception as error:
+        log.warning(
+            "projection.apply_failed",
             projection=projection.name,
-            aggregate_type=envelope["aggregate_type"],
-            aggregate_id=envelope["aggregate_id"],
+            event_id=envelope["event_id"],
+            event_type=envelope["event_type"],
+            exc_info=True,
         )
-        .first()
-    )
+        return Outcome.FAILED, "".join(traceback.format_exception(error))[-4000:]
+
+
+def _apply_in_transaction(projection: Projection, envelope: Envelope, target: Target) -> Outcome:
+    if target.live:
+        hold_projection_lock(projection.name, exclusive=False)
+    position = _lock_position(target.position_key, envelope)
     current = position.version if position else 0
     version = envelope["aggregate_version"]
     if version <= current:
-        return Applied.DUPLICATE
-    if version > current + 1:
-        return Applied.WAITING
-    ProcessedEvent.objects.create(projection=projection.name, event_id=envelope["event_id"])
-    projection.apply(envelope)
-    if position is None:
-        AggregatePosition.objects.create(
-            projection=projection.name,
-            aggregate_type=envelope["aggregate_type"],
-            aggregate_id=envelope["aggregate_id"],
-            version=version,
+        return Outcome.DUPLICATE
+    if position is None or version > current + 1:
+        return Outcome.WAITING
+    if target.live and not _record_in_inbox(projection.name, envelope["event_id"]):
+        log.warning("projection.inbox_ahead_of_position", projection=projection.name, event_id=envelope["event_id"])
+        return Outcome.DUPLICATE
+    rows = DatabaseRows(live_table if target.live else shadow_table)
+    on_commit = transaction.on_commit if target.live else (lambda callback: None)
+    projection.apply(ApplyContext(rows=rows, suffix=target.suffix, on_commit=on_commit), envelope)
+    rows.flush()
+    position.version = version
+    position.save(update_fields=["version"])
+    if target.live:
+        # Last, so the checkpoint row (one per projection) is locked for the shortest time.
+        _advance_checkpoint(projection.name, envelope)
+    return Outcome.APPLIED
+
+
+def hold_projection_lock(name: str, *, exclusive: bool) -> None:
+    """Appliers hold the projection's lock shared; a replay takes it exclusively to swap (PostgreSQL only).
+
+    Transaction-scoped: released at commit or rollback. SQLite needs none, its writers are serialized.
+    """
+    if connection.vendor != "postgresql":
+        return
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s, hashtext(%s))", [_LOCK_NAMESPACE, name])
+
+
+def _lock_position(key: str, envelope: Envelope) -> AggregatePosition | None:
+    """The aggregate's position, locked; version 1 creates it (at 0) so concurrent first events queue on it."""
+    positions = AggregatePosition.objects.select_for_update().filter(
+        projection=key, aggregate_type=envelope["aggregate_type"], aggregate_id=envelope["aggregate_id"]
+    )
+    position = positions.first()
+    if position is None and envelope["aggregate_version"] == 1:
+        AggregatePosition.objects.bulk_create(
+            [
+                AggregatePosition(
+                    projection=key,
+                    aggregate_type=envelope["aggregate_type"],
+                    aggregate_id=envelope["aggregate_id"],
+                    version=0,
+                )
+            ],
+            ignore_conflicts=True,
         )
-    else:
-        position.version = version
-        position.save(update_fields=["version"])
-    _advance_checkpoint(projection.name, envelope)
-    return Applied.APPLIED
+        position = positions.first()
+    return position
+
+
+def _record_in_inbox(projection: str, event_id: str) -> bool:
+    """Insert the inbox row; False when the event was already processed by this projection."""
+    quote = connection.ops.quote_name
+    table = quote(ProcessedEvent._meta.db_table)
+    event_field = ProcessedEvent._meta.get_field("event_id")
+    at_field = ProcessedEvent._meta.get_field("processed_at")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({quote('projection')}, {quote('event_id')}, {quote('processed_at')}) "
+            f"VALUES (%s, %s, %s) ON CONFLICT ({quote('projection')}, {quote('event_id')}) DO NOTHING",
+            [
+                projection,
+                event_field.get_db_prep_value(event_id, connection),
+                at_field.get_db_prep_value(timezone.now(), connection),
+            ],
+        )
+        return cursor.rowcount == 1
 
 
 def _advance_checkpoint(name: str, envelope: Envelope) -> None:
@@ -99,3 +225,102 @@ def _advance_checkpoint(name: str, envelope: Envelope) -> None:
             projection=name,
             defaults={"events_applied": 1, "last_event_id": envelope["event_id"], "last_event_at": occurred_at},
         )
+
+
+# --- Parking ---------------------------------------------------------------------------------------------------
+
+
+def park(pending: Pending, *, attempts: int) -> None:
+    envelope = pending.envelope
+    ParkedEvent.objects.update_or_create(
+        projection=pending.projection,
+        event_id=envelope["event_id"],
+        defaults={
+            "event_type": envelope["event_type"],
+            "aggregate_type": envelope["aggregate_type"],
+            "aggregate_id": envelope["aggregate_id"],
+            "aggregate_version": envelope["aggregate_version"],
+            "envelope": dict(envelope),
+            "reason": pending.reason,
+            "error": pending.error or "waited for an earlier version of its aggregate that did not arrive",
+            "attempts": attempts,
+        },
+    )
+    log.error(
+        "projection.event_parked",
+        projection=pending.projection,
+        event_id=envelope["event_id"],
+        reason=pending.reason,
+        attempts=attempts,
+    )
+    if pending.reason == ParkedEvent.Reason.GAP:
+        # The gap may have filled after our last attempt but before the park committed, when the predecessor
+        # found nothing to unpark: one more attempt, now that the parked row is visible, closes that window.
+        projection = BY_NAME[pending.projection]
+        outcome, _ = apply_once(projection, envelope)
+        if outcome in (Outcome.APPLIED, Outcome.DUPLICATE):
+            ParkedEvent.objects.filter(projection=projection.name, event_id=envelope["event_id"]).delete()
+            if outcome is Outcome.APPLIED:
+                unpark_successors(projection, envelope)
+
+
+def unpark_successors(projection: Projection, envelope: Envelope) -> int:
+    """Apply parked events that waited on this one (and their own successors); forget stale parked rows."""
+    applied = 0
+    while True:
+        version = envelope["aggregate_version"]
+        parked = list(
+            ParkedEvent.objects.filter(
+                projection=projection.name,
+                aggregate_type=envelope["aggregate_type"],
+                aggregate_id=envelope["aggregate_id"],
+                aggregate_version__lte=version + 1,
+            )
+        )
+        if not parked:
+            return applied
+        ParkedEvent.objects.filter(pk__in=[p.pk for p in parked if p.aggregate_version <= version]).delete()
+        successor = next((p for p in parked if p.aggregate_version == version + 1), None)
+        if successor is None:
+            return applied
+        outcome, error = apply_once(projection, successor.envelope)
+        if outcome is not Outcome.APPLIED:
+            _record_attempt(successor, outcome, error)
+            return applied
+        successor.delete()
+        applied += 1
+        envelope = successor.envelope
+
+
+def _record_attempt(parked: ParkedEvent, outcome: Outcome, error: str) -> None:
+    parked.attempts += 1
+    if outcome is Outcome.FAILED:
+        parked.reason = ParkedEvent.Reason.FAILED
+        parked.error = error
+    parked.save(update_fields=["attempts", "reason", "error", "last_attempt_at"])
+
+
+@dataclass
+class RetryReport:
+    applied: int = 0
+    still_parked: int = 0
+
+
+def retry_parked(parked: Iterable[ParkedEvent]) -> RetryReport:
+    """Apply parked events again, oldest version of each aggregate first; the ones that apply are removed."""
+    report = RetryReport()
+    ordered = sorted(parked, key=lambda p: (p.projection, p.aggregate_type, p.aggregate_id, p.aggregate_version))
+    for item in ordered:
+        if not ParkedEvent.objects.filter(pk=item.pk).exists():
+            continue  # applied meanwhile as the successor of an earlier one
+        projection = BY_NAME[item.projection]
+        outcome, error = apply_once(projection, item.envelope)
+        if outcome is Outcome.APPLIED:
+            item.delete()
+            report.applied += 1 + unpark_successors(projection, item.envelope)
+        elif outcome is Outcome.DUPLICATE:
+            item.delete()
+        else:
+            _record_attempt(item, outcome, error)
+            report.still_parked += 1
+    return report

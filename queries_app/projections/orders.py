@@ -1,0 +1,125 @@
+"""The order view: lines, total, status, payment status and a timeline, with the customer's name and email.
+
+The projection follows Customer events too and keeps its own copy of each customer (read_order_customer):
+an order copies it in when placed, and a customer event updates the copy and every order of that customer,
+so the result is the same whichever of the two arrives first.
+"""
+
+from decimal import Decimal
+from typing import cast
+from uuid import UUID
+
+from django.utils.dateparse import parse_datetime
+
+from queries_app.envelopes import (
+    CustomerEmailChangedPayload,
+    CustomerRegisteredPayload,
+    Envelope,
+    InventoryReservationFailedPayload,
+    OrderCancelledPayload,
+    OrderPlacedPayload,
+    PaymentPayload,
+)
+from queries_app.models import OrderCustomer, OrderView
+from queries_app.projections.base import ApplyContext, Projection, handles
+
+
+def _order(ctx: ApplyContext, envelope: Envelope, detail: str) -> OrderView:
+    order = ctx.rows.get(OrderView, envelope["aggregate_id"])
+    if order is None:
+        raise LookupError(f"{envelope['event_type']} for order {envelope['aggregate_id']}, which was never placed")
+    order.version = envelope["aggregate_version"]
+    order.timeline = [
+        *order.timeline,
+        {"at": envelope["occurred_at"], "event": envelope["event_type"], "detail": detail},
+    ]
+    return order
+
+
+def _copy_customer(order: OrderView, customer: OrderCustomer) -> None:
+    order.customer_first_name = customer.first_name
+    order.customer_last_name = customer.last_name
+    order.customer_email = customer.email
+
+
+class OrderProjection(Projection):
+    name = "orders"
+    follows = ("Customer", "Order")
+    models = (OrderView, OrderCustomer)
+
+    @handles("CustomerRegistered", "CustomerEmailChanged")
+    def customer_changed(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        payload = cast(CustomerRegisteredPayload | CustomerEmailChangedPayload, envelope["payload"])
+        customer = ctx.rows.get_or_create(OrderCustomer, payload["customer_id"])
+        if envelope["event_type"] == "CustomerRegistered":
+            registered = cast(CustomerRegisteredPayload, payload)
+            customer.first_name = registered["first_name"]
+            customer.last_name = registered["last_name"]
+        customer.email = payload["email"]
+        for order in ctx.rows.filter(OrderView, "customer_id", payload["customer_id"]):
+            _copy_customer(order, customer)
+
+    @handles("OrderPlaced")
+    def placed(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        payload = cast(OrderPlacedPayload, envelope["payload"])
+        # get_or_create also locks the customer's row, so a concurrent customer event cannot miss this order.
+        customer = ctx.rows.get_or_create(OrderCustomer, payload["customer_id"])
+        order = ctx.rows.put(OrderView(order_id=UUID(payload["order_id"]), customer_id=customer.customer_id))
+        _copy_customer(order, customer)
+        order.lines = [
+            {
+                "sku": line["sku"],
+                "name": line["name"],
+                "quantity": line["quantity"],
+                "unit_price": line["unit_price"],
+                "line_total": line["line_total"],
+            }
+            for line in payload["lines"]
+        ]
+        order.total = Decimal(payload["total"])
+        order.placed_at = parse_datetime(envelope["occurred_at"])
+        order.version = envelope["aggregate_version"]
+        units = sum(line["quantity"] for line in payload["lines"])
+        order.timeline = [
+            {
+                "at": envelope["occurred_at"],
+                "event": "OrderPlaced",
+                "detail": f"{len(payload['lines'])} line(s), {units} unit(s), total {payload['total']}",
+            }
+        ]
+
+    @handles("InventoryReservationFailed")
+    def reservation_failed(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        payload = cast(InventoryReservationFailedPayload, envelope["payload"])
+        skus = ", ".join(str(s["sku"]) for s in payload["shortages"])
+        _order(ctx, envelope, f"{payload['reason']}: {skus}")
+
+    @handles("PaymentAuthorized")
+    def payment_authorized(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        payload = cast(PaymentPayload, envelope["payload"])
+        order = _order(ctx, envelope, f"authorized {payload['amount']} ({payload['authorization_id']})")
+        order.payment_status = OrderView.PaymentStatus.AUTHORIZED
+
+    @handles("PaymentDeclined")
+    def payment_declined(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        payload = cast(PaymentPayload, envelope["payload"])
+        order = _order(ctx, envelope, f"declined: {payload['reason']}")
+        order.payment_status = OrderView.PaymentStatus.DECLINED
+
+    @handles("PaymentRefunded")
+    def payment_refunded(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        payload = cast(PaymentPayload, envelope["payload"])
+        order = _order(ctx, envelope, f"refunded {payload['amount']} ({payload['authorization_id']})")
+        order.payment_status = OrderView.PaymentStatus.REFUNDED
+
+    @handles("OrderConfirmed")
+    def confirmed(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        order = _order(ctx, envelope, f"confirmed, total {envelope['payload']['total']}")
+        order.status = OrderView.Status.CONFIRMED
+
+    @handles("OrderCancelled")
+    def cancelled(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        payload = cast(OrderCancelledPayload, envelope["payload"])
+        order = _order(ctx, envelope, f"cancelled: {payload['reason']}")
+        order.status = OrderView.Status.CANCELLED
+        order.cancellation_reason = payload["reason"]

@@ -1,0 +1,45 @@
+"""The product catalog: name, description, price and units available, from product events."""
+
+from decimal import Decimal
+from typing import cast
+
+from queries_app import cache
+from queries_app.envelopes import AvailabilityPayload, Envelope, ProductAddedPayload, ProductPriceChangedPayload
+from queries_app.models import ProductView
+from queries_app.projections.base import ApplyContext, Projection, handles
+
+
+def _product(ctx: ApplyContext, envelope: Envelope) -> ProductView:
+    product = ctx.rows.get_or_create(ProductView, envelope["aggregate_id"])
+    product.version = envelope["aggregate_version"]
+    sku = product.sku
+    ctx.on_commit(lambda: cache.invalidate_product(sku))
+    return product
+
+
+class ProductProjection(Projection):
+    name = "products"
+    follows = ("Product",)
+    models = (ProductView,)
+
+    @handles("ProductAdded")
+    def added(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        payload = cast(ProductAddedPayload, envelope["payload"])
+        product = _product(ctx, envelope)
+        product.name = payload["name"]
+        product.description = payload["description"]
+        product.price = Decimal(payload["price"])
+        product.available = payload["available"]
+
+    @handles("ProductPriceChanged")
+    def price_changed(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        payload = cast(ProductPriceChangedPayload, envelope["payload"])
+        _product(ctx, envelope).price = Decimal(payload["price"])
+
+    @handles("ProductRestocked", "InventoryReserved", "InventoryReleased")
+    def availability_changed(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        payload = cast(AvailabilityPayload, envelope["payload"])
+        _product(ctx, envelope).available = payload["available"]
+
+    def invalidate_caches(self) -> None:
+        cache.invalidate_products()

@@ -1,0 +1,254 @@
+"""Where projection handlers read and write rows: database tables, or memory while folding the event log.
+
+Handlers get rows by primary key (or by one column), mutate them, and the store writes every row it handed
+out with INSERT ... ON CONFLICT DO UPDATE. The SQL names the table explicitly, so the same handler writes a
+live table or its `_shadow` twin during a replay.
+"""
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from django.db import connections, models
+
+M = TypeVar("M", bound=models.Model)
+TableName = Callable[[type[models.Model]], str]
+Sink = Callable[[type[models.Model], list[models.Model]], None]
+
+
+class ReplayOrderError(RuntimeError):
+    """An in-memory fold needed a row it had already handed on: the replay order assumption was broken."""
+
+
+class Rows(Protocol):
+    def get(self, model: type[M], pk: Any) -> M | None: ...
+
+    def get_or_create(self, model: type[M], pk: Any) -> M:
+        """The row, or a new one with the model's defaults (a placeholder until its own events arrive)."""
+        ...
+
+    def filter(self, model: type[M], field: str, value: Any) -> list[M]: ...
+
+    def put(self, row: M) -> M:
+        """A new row (the aggregate's first event creates it, so no other applier can hold it)."""
+        ...
+
+
+def live_table(model: type[models.Model]) -> str:
+    return model._meta.db_table
+
+
+def shadow_table(model: type[models.Model]) -> str:
+    return f"{model._meta.db_table}_shadow"
+
+
+def _pk_field(model: type[models.Model]) -> "models.Field[Any, Any]":
+    pk = model._meta.pk
+    assert pk is not None
+    return pk
+
+
+def _pk(model: type[models.Model], value: Any) -> Any:
+    return _pk_field(model).to_python(value)
+
+
+def _column(field: Any) -> str:
+    return str(field.column)
+
+
+def load(
+    model: type[M], table: str, column: str, values: Sequence[Any], *, lock: bool, using: str = "default"
+) -> list[M]:
+    """Rows of `table` (shaped like `model`) whose `column` is one of `values`."""
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    field: Any = model._meta.get_field(column)
+    names = ", ".join(quote(_column(f)) for f in model._meta.concrete_fields)
+    marks = ", ".join(["%s"] * len(values))
+    sql = f"SELECT {names} FROM {quote(table)} WHERE {quote(_column(field))} IN ({marks})"
+    if lock and connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    params = [field.get_db_prep_value(value, connection) for value in values]
+    return list(model._default_manager.raw(sql, params, using=using))
+
+
+def upsert(
+    model: type[models.Model], rows: Iterable[models.Model], table: str, *, using: str = "default", update: bool = True
+) -> int:
+    """INSERT ... ON CONFLICT (pk) DO UPDATE every column (or DO NOTHING); returns the rows written."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    fields = list(model._meta.concrete_fields)
+    pk = quote(_column(_pk_field(model)))
+    names = ", ".join(quote(_column(f)) for f in fields)
+    if update:
+        assignments = ", ".join(
+            f"{quote(_column(f))} = EXCLUDED.{quote(_column(f))}" for f in fields if not f.primary_key
+        )
+        conflict = f"ON CONFLICT ({pk}) DO UPDATE SET {assignments}"
+    else:
+        conflict = f"ON CONFLICT ({pk}) DO NOTHING"
+    written = 0
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One array per column, unnested: a short statement whatever the batch, cheap to send and parse.
+            arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in fields)
+            sql = f"INSERT INTO {quote(table)} ({names}) SELECT * FROM unnest({arrays}) {conflict}"
+            for start in range(0, len(rows), 5000):
+                chunk = rows[start : start + 5000]
+                cursor.execute(
+                    sql, [[f.get_db_prep_save(f.pre_save(row, False), connection) for row in chunk] for f in fields]
+                )
+                written += max(cursor.rowcount, 0)
+            return written
+        row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        batch = max(1, connection.ops.bulk_batch_size(fields, rows))
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            params = [f.get_db_prep_save(f.pre_save(row, False), connection) for row in chunk for f in fields]
+            values = ", ".join([row_marks] * len(chunk))
+            cursor.execute(f"INSERT INTO {quote(table)} ({names}) VALUES {values} {conflict}", params)
+            written += max(cursor.rowcount, 0)
+    return written
+
+
+class DatabaseRows:
+    """Rows of database tables, locked FOR UPDATE as they are read (inside the caller's transaction)."""
+
+    def __init__(
+        self, table: TableName = live_table, *, lock: bool = True, remember: bool = True, using: str = "default"
+    ) -> None:
+        self.table = table
+        self.lock = lock
+        # A store that remembers writes back every row it handed out on flush(); a read-only one does not.
+        self.remember = remember
+        self.using = using
+        self._rows: dict[tuple[type[models.Model], Any], models.Model] = {}
+
+    def get(self, model: type[M], pk: Any) -> M | None:
+        key = (model, _pk(model, pk))
+        if key in self._rows:
+            return self._rows[key]  # type: ignore[return-value]
+        found = load(model, self.table(model), _pk_field(model).name, [key[1]], lock=self.lock, using=self.using)
+        if not found:
+            return None
+        if self.remember:
+            self._rows[key] = found[0]
+        return found[0]
+
+    def get_or_create(self, model: type[M], pk: Any) -> M:
+        row = self.get(model, pk)
+        if row is None:
+            # Insert a placeholder, then lock it: concurrent appliers of the same row queue on it instead
+            # of each upserting its own copy over the other's.
+            upsert(model, [model(pk=_pk(model, pk))], self.table(model), using=self.using, update=False)
+            row = self.get(model, pk)
+            assert row is not None
+        return row
+
+    def filter(self, model: type[M], field: str, value: Any) -> list[M]:
+        found = load(model, self.table(model), field, [value], lock=self.lock, using=self.using)
+        if not self.remember:
+            return found
+        return [self._rows.setdefault((model, row.pk), row) for row in found]  # type: ignore[misc]
+
+    def put(self, row: M) -> M:
+        self._rows[(type(row), row.pk)] = row
+        return row
+
+    def flush(self) -> None:
+        by_model: dict[type[models.Model], list[models.Model]] = {}
+        for (model, _), row in self._rows.items():
+            by_model.setdefault(model, []).append(row)
+        for model, rows in by_model.items():
+            upsert(model, rows, self.table(model), using=self.using)
+        self._rows.clear()
+
+
+class MemoryRows:
+    """Rows held in memory while a replay or a verification folds the event log.
+
+    Every row handed out counts as written. Past `capacity` rows (checked by trim() between events), the
+    least recently used half of the largest table goes to `sink` and is dropped from memory. The sink is
+    where rows live from then on: a dropped row that is needed again is read back from `fallback` (the
+    shadow table, during a replay), and only a dropped one, so folding into an empty table costs no reads.
+    Without a fallback (verification) a dropped row must not be needed again, which the replay order
+    guarantees (see Projection.follows); if it is, ReplayOrderError says so.
+    """
+
+    def __init__(self, *, sink: Sink, fallback: Rows | None = None, capacity: int = 100_000) -> None:
+        self.sink = sink
+        self.fallback = fallback
+        self.capacity = capacity
+        self._tables: dict[type[models.Model], OrderedDict[Any, models.Model]] = {}
+        self._dirty: set[tuple[type[models.Model], Any]] = set()
+        self._size = 0
+        self._dropped: dict[type[models.Model], set[Any]] = {}
+
+    def _table(self, model: type[models.Model]) -> OrderedDict[Any, models.Model]:
+        return self._tables.setdefault(model, OrderedDict())
+
+    def _hold(self, model: type[M], row: M) -> M:
+        table = self._table(model)
+        if row.pk not in table:
+            self._size += 1
+        table[row.pk] = row
+        table.move_to_end(row.pk)
+        self._dirty.add((model, row.pk))
+        return row
+
+    def get(self, model: type[M], pk: Any) -> M | None:
+        pk = _pk(model, pk)
+        table = self._table(model)
+        if pk in table:
+            return self._hold(model, table[pk])  # type: ignore[return-value]
+        if pk not in self._dropped.get(model, ()):
+            return None
+        if self.fallback is None:
+            raise ReplayOrderError(f"{model.__name__} {pk} was needed again after it was handed on")
+        row = self.fallback.get(model, pk)
+        return None if row is None else self._hold(model, row)
+
+    def get_or_create(self, model: type[M], pk: Any) -> M:
+        row = self.get(model, pk)
+        return row if row is not None else self._hold(model, model(pk=_pk(model, pk)))
+
+    def filter(self, model: type[M], field: str, value: Any) -> list[M]:
+        model_field = model._meta.get_field(field)
+        attname = model_field.attname  # type: ignore[union-attr]
+        value = model_field.to_python(value)  # type: ignore[union-attr]
+        matches = [row for row in self._table(model).values() if getattr(row, attname) == value]
+        if self._dropped.get(model):
+            if self.fallback is None:
+                raise ReplayOrderError(f"{model.__name__} rows were looked up by {field} after some were handed on")
+            held = {row.pk for row in matches}
+            matches += [row for row in self.fallback.filter(model, field, value) if row.pk not in held]
+        return [self._hold(model, row) for row in matches]  # type: ignore[misc]
+
+    def put(self, row: M) -> M:
+        return self._hold(type(row), row)
+
+    def flush(self) -> None:
+        """Hand every written row to the sink."""
+        for model, table in self._tables.items():
+            rows = [row for pk, row in table.items() if (model, pk) in self._dirty]
+            if rows:
+                self.sink(model, rows)
+        self._dirty.clear()
+
+    def trim(self) -> None:
+        """Keep within capacity; called between events, so no handler holds a row being dropped."""
+        if self._size > self.capacity:
+            self._drop_half()
+
+    def _drop_half(self) -> None:
+        model = max(self._tables, key=lambda m: len(self._tables[m]))
+        table = self._tables[model]
+        dropped = [table.popitem(last=False) for _ in range(len(table) // 2)]
+        self._size -= len(dropped)
+        self.sink(model, [row for pk, row in dropped if (model, pk) in self._dirty])
+        self._dirty.difference_update((model, pk) for pk, _ in dropped)
+        self._dropped.setdefault(model, set()).update(pk for pk, _ in dropped)

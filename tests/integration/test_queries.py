@@ -1,0 +1,243 @@
+"""GET /api/...: the query endpoints over read models built by the projections."""
+
+import pytest
+
+from queries_app import best_sellers, cache
+from queries_app.models import ProductView
+from queries_app.projections.engine import project
+from queries_app.testing import CustomerStream, OrderStream, ProductStream, line
+
+pytestmark = pytest.mark.django_db
+MISSING = "0190aaaa-0000-7000-8000-00000000dead"
+
+
+@pytest.fixture
+def reader(make_api_client):
+    return make_api_client("read")
+
+
+@pytest.fixture(autouse=True)
+def empty_best_sellers():
+    best_sellers.client().delete(best_sellers.UNITS_KEY, best_sellers.APPLIED_KEY)
+    cache.invalidate_best_sellers()
+    yield
+    best_sellers.client().delete(best_sellers.UNITS_KEY, best_sellers.APPLIED_KEY)
+
+
+def test_an_order_is_served_with_its_lines_customer_payment_and_timeline(reader):
+    # given
+    ada = CustomerStream()
+    order = OrderStream(customer_id=ada.customer_id)
+    project(
+        [
+            ada.registered("Ada", "Lovelace", "ada@example.org"),
+            order.placed(line("TEA", 2, "19.90", "Teapot")),
+            order.payment_declined("card_declined"),
+            order.cancelled("payment_declined"),
+        ]
+    )
+
+    # when
+    response = reader.get(f"/api/orders/{order.order_id}")
+
+    # then
+    assert response.status_code == 200
+    assert response["X-Consistency-Level"] == "STRONG"
+    body = response.json()
+    assert {k: body[k] for k in ("id", "status", "total", "cancellation_reason", "payment_status", "version")} == {
+        "id": order.order_id,
+        "status": "cancelled",
+        "total": "39.80",
+        "cancellation_reason": "payment_declined",
+        "payment_status": "declined",
+        "version": 3,
+    }
+    assert body["customer"] == {
+        "id": ada.customer_id,
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": "ada@example.org",
+    }
+    assert body["lines"] == [
+        {"sku": "TEA", "name": "Teapot", "quantity": 2, "unit_price": "19.90", "line_total": "39.80"}
+    ]
+    assert [(e["event"], e["detail"]) for e in body["timeline"]] == [
+        ("OrderPlaced", "1 line(s), 2 unit(s), total 39.80"),
+        ("PaymentDeclined", "declined: card_declined"),
+        ("OrderCancelled", "cancelled: payment_declined"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        (f"/api/orders/{MISSING}", "ORDER_NOT_FOUND"),
+        (f"/api/customers/{MISSING}", "CUSTOMER_NOT_FOUND"),
+        ("/api/products/NOPE", "PRODUCT_NOT_FOUND"),
+    ],
+)
+def test_unknown_resources_are_404_problems(reader, path, code):
+    response = reader.get(path)
+
+    assert (response.status_code, response["Content-Type"], response.json()["code"]) == (
+        404,
+        "application/problem+json",
+        code,
+    )
+
+
+def test_a_customer_seen_only_through_orders_is_not_served_until_registered(reader):
+    # given
+    ada = CustomerStream()
+    order = OrderStream(customer_id=ada.customer_id)
+    project([order.placed(line("TEA"))])
+
+    # when
+    response = reader.get(f"/api/customers/{ada.customer_id}")
+
+    # then
+    assert response.status_code == 404
+
+
+def test_a_customers_orders_filter_by_status_newest_first_in_pages(reader):
+    # given
+    ada, grace = CustomerStream(), CustomerStream()
+    first, second, third = (OrderStream(customer_id=ada.customer_id) for _ in range(3))
+    other = OrderStream(customer_id=grace.customer_id)
+    project([first.placed(line("A")), first.confirmed(), second.placed(line("B")), third.placed(line("C"))])
+    project([third.confirmed(), other.placed(line("D")), other.confirmed()])
+
+    # when
+    confirmed = reader.get("/api/orders", {"customer_id": ada.customer_id, "status": "confirmed", "page_size": 1})
+    everything = reader.get("/api/orders", {"customer_id": ada.customer_id})
+
+    # then
+    assert confirmed.status_code == 200
+    page = confirmed.json()
+    assert (page["count"], [o["id"] for o in page["results"]]) == (2, [third.order_id])
+    assert "page=2" in page["next"]
+    assert [o["id"] for o in everything.json()["results"]] == [third.order_id, second.order_id, first.order_id]
+    assert confirmed["X-Consistency-Level"] == "EVENTUAL"
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({}, "customer_id"),
+        ({"customer_id": "nope"}, "customer_id"),
+        ({"customer_id": MISSING, "status": "lost"}, "status"),
+    ],
+)
+def test_order_lists_need_a_customer_id_and_a_known_status(reader, params, field):
+    response = reader.get("/api/orders", params)
+
+    assert (response.status_code, response.json()["code"]) == (400, "VALIDATION_FAILED")
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+def test_a_product_is_served_with_price_and_availability(reader):
+    # given
+    teapot = ProductStream()
+    project([teapot.added("Teapot", "Porcelain", "19.90", stock=10), teapot.reserved(MISSING, 4, available=6)])
+
+    # when
+    response = reader.get(f"/api/products/{teapot.sku}")
+
+    # then
+    assert response.json() == {
+        "sku": teapot.sku,
+        "name": "Teapot",
+        "description": "Porcelain",
+        "price": "19.90",
+        "available": 6,
+        "version": 2,
+    }
+    assert response["X-Consistency-Level"] == "HIGHLY_EVENTUAL"
+
+
+def test_product_search_is_full_text_and_ranks_names_first(reader):
+    # given
+    teapot, cosy, kettle = ProductStream(), ProductStream(), ProductStream()
+    project(
+        [
+            teapot.added("Porcelain teapot", "Holds six cups"),
+            cosy.added("Knitted cosy", "Keeps teapots warm"),
+            kettle.added("Kettle", "Boils water"),
+        ]
+    )
+
+    # when: stemming matches "teapots" with "teapot"
+    found = reader.get("/api/products", {"search": "teapots"}).json()
+    nothing = reader.get("/api/products", {"search": "submarine"}).json()
+
+    # then
+    assert [p["sku"] for p in found["results"]] == [teapot.sku, cosy.sku]
+    assert nothing["count"] == 0
+
+
+def test_the_catalog_is_paginated_with_a_capped_page_size(reader):
+    # given
+    project([ProductStream(aggregate_id=f"SKU-{n:03}").added() for n in range(5)])
+
+    # when
+    response = reader.get("/api/products", {"page_size": 2, "page": 2})
+    huge = reader.get("/api/products", {"page_size": 10_000})
+
+    # then
+    assert [p["sku"] for p in response.json()["results"]] == ["SKU-002", "SKU-003"]
+    assert huge.status_code == 200 and len(huge.json()["results"]) == 5
+
+
+def test_best_sellers_rank_products_by_units_sold(reader):
+    # given
+    teapot, cup = ProductStream(), ProductStream()
+    first = OrderStream(customer_id=CustomerStream().customer_id)
+    second = OrderStream(customer_id=CustomerStream().customer_id)
+    project([teapot.added("Teapot"), cup.added("Cup")])
+    project([first.placed(line(teapot.sku, 1), line(cup.sku, 3)), first.confirmed()])
+    project([second.placed(line(teapot.sku, 1)), second.confirmed()])
+
+    # when
+    response = reader.get("/api/products/best-sellers", {"limit": 5})
+
+    # then
+    assert response.json() == {
+        "results": [
+            {"sku": cup.sku, "name": "Cup", "units_sold": 3},
+            {"sku": teapot.sku, "name": "Teapot", "units_sold": 2},
+        ]
+    }
+    assert reader.get("/api/products/best-sellers", {"limit": 0}).status_code == 400
+
+
+def test_a_cached_product_is_forgotten_when_the_projection_changes_it(reader, django_capture_on_commit_callbacks):
+    # given: the product is cached, then its row changes behind the cache's back
+    teapot = ProductStream()
+    project([teapot.added("Teapot", price="19.90")])
+    assert reader.get(f"/api/products/{teapot.sku}").json()["price"] == "19.90"
+    ProductView.objects.filter(sku=teapot.sku).update(name="Renamed by hand")
+    assert reader.get(f"/api/products/{teapot.sku}").json()["name"] == "Teapot"
+
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        project([teapot.price_changed("24.50", "19.90")])
+
+    # then
+    assert reader.get(f"/api/products/{teapot.sku}").json()["name"] == "Renamed by hand"
+    assert reader.get(f"/api/products/{teapot.sku}").json()["price"] == "24.50"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/orders/{MISSING}",
+        f"/api/orders?customer_id={MISSING}",
+        "/api/products",
+        "/api/products/SKU-1",
+        "/api/products/best-sellers",
+        f"/api/customers/{MISSING}",
+    ],
+)
+def test_every_query_needs_the_read_scope(make_api_client, client, path):
+    assert make_api_client("write").get(path).status_code == 403
+    assert client.get(path).status_code == 401

@@ -1,0 +1,32 @@
+"""The read replica router: read-side reads go to the replica, but never inside a transaction."""
+
+from api_common.models import ApiClient
+from queries_app.models import CustomerView, OrderView
+from queries_app.routers import ReadReplicaRouter
+
+
+def test_read_side_reads_outside_a_transaction_go_to_the_replica():
+    router = ReadReplicaRouter(in_transaction=lambda: False)
+
+    assert router.db_for_read(CustomerView) == "replica"
+    assert router.db_for_read(OrderView) == "replica"
+
+
+def test_read_side_reads_inside_a_transaction_stay_on_the_primary():
+    router = ReadReplicaRouter(in_transaction=lambda: True)
+
+    assert router.db_for_read(CustomerView) is None
+
+
+def test_other_apps_and_all_writes_stay_on_the_primary():
+    router = ReadReplicaRouter(in_transaction=lambda: False)
+
+    assert router.db_for_read(ApiClient) is None
+    assert router.db_for_write(CustomerView) == "default"
+
+
+def test_the_replica_is_never_migrated():
+    router = ReadReplicaRouter()
+
+    assert router.allow_migrate("replica", "queries_app") is False
+    assert router.allow_migrate("default", "queries_app") is True
