@@ -22,12 +22,13 @@ class Input(serializers.Serializer[dict[str, Any]]):
 
 
 def plain_text(max_length: int) -> serializers.RegexField:
-    """A name as people write it: no control characters and no markup brackets."""
+    """Text as people write it: no control characters, no markup brackets, and not only spaces."""
+    allowed = r"[^\x00-\x1f\x7f-\x9f<>]"
     return serializers.RegexField(
-        r"^[^\x00-\x1f\x7f<>]+$",
+        rf"^{allowed}*[^\s\x00-\x1f\x7f-\x9f<>]{allowed}*$",
         max_length=max_length,
         min_length=1,
-        error_messages={"invalid": "Control characters and < > are not allowed here."},
+        error_messages={"invalid": "Control characters and < > are not allowed, and it cannot be blank."},
     )
 
 
@@ -95,15 +96,18 @@ class PlaceOrderInput(Input):
     payment_token = serializers.CharField(min_length=1, max_length=100)
 
     def validate_lines(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        skus = [line["sku"] for line in lines]
-        if len(set(skus)) != len(skus):
-            raise serializers.ValidationError("Each sku may appear on one line only.")
-        return lines
+        """Lines naming the same sku are one line with the quantities added."""
+        merged: dict[str, int] = {}
+        for line in lines:
+            merged[line["sku"]] = merged.get(line["sku"], 0) + line["quantity"]
+        if any(quantity > MAX_QUANTITY for quantity in merged.values()):
+            raise serializers.ValidationError(f"At most {MAX_QUANTITY} units of one sku per order.")
+        return [{"sku": sku, "quantity": quantity} for sku, quantity in merged.items()]
 
 
 class CancelOrderInput(Input):
     order_id = serializers.UUIDField()
-    reason = serializers.CharField(min_length=1, max_length=500)
+    reason = plain_text(500)
 
 
 class CustomerVersionOutput(serializers.Serializer[dict[str, Any]]):

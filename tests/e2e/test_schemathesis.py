@@ -14,7 +14,7 @@ from api_common.models import ApiClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
-REPORT = Path(__file__).resolve().parents[2] / "docs" / "schemathesis.md"
+CONFIG = Path(__file__).resolve().parent / "schemathesis.toml"
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(live_server, tmp_path):
@@ -28,6 +28,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(live_server,
     result = subprocess.run(
         [
             SCHEMATHESIS,
+            "--config-file",
+            str(CONFIG),
             "run",
             f"{live_server.url}/api/schema",
             "--header",
