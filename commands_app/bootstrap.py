@@ -78,7 +78,9 @@ def build_mediator(
     registry: HandlerRegistry | None = None,
     uow_factory: UnitOfWorkFactory = default_unit_of_work,
     payment_provider: PaymentProvider | None = None,
+    bare: bool = False,
 ) -> Mediator:
+    """The pipeline of the module docstring; `bare` keeps only the result mapper (COMMAND_PIPELINE, benchmarks)."""
     if registry is None:
         provider = payment_provider or default_payment_provider()
         registry = HandlerRegistry()
@@ -88,6 +90,9 @@ def build_mediator(
             registry.register(command_type, handler)
     policy = {command_type: scope for command_type, (_, scope, _) in COMMANDS.items()}
     success_status = {command_type: status for command_type, (_, _, status) in COMMANDS.items()}
+    innermost = ResultMapper(registry=registry, success_status=success_status, uow_factory=uow_factory)
+    if bare:
+        return Mediator(middlewares=[], innermost=innermost)
     return Mediator(
         middlewares=[
             LoggingMiddleware(),
@@ -100,11 +105,11 @@ def build_mediator(
                 claim_seconds=settings.IDEMPOTENCY_CLAIM_SECONDS,
             ),
         ],
-        innermost=ResultMapper(registry=registry, success_status=success_status, uow_factory=uow_factory),
+        innermost=innermost,
     )
 
 
 @cache
 def mediator() -> Mediator:
-    """The process-wide mediator, built on first use."""
-    return build_mediator()
+    """The process-wide mediator, built on first use; COMMAND_PIPELINE=bare (benchmarks only) drops the middlewares."""
+    return build_mediator(bare=settings.COMMAND_PIPELINE == "bare")

@@ -56,11 +56,26 @@ def check_outbox() -> dict[str, Any]:
     return {"oldest_unpublished_age_seconds": round(age, 3)}
 
 
+def check_projections() -> dict[str, Any]:
+    """Lag as last measured by beat (queries_app.measure_projection_lag): reading it costs nothing."""
+    from queries_app.metrics import last_measured
+
+    measured = last_measured()
+    if not measured:
+        return {"skipped": "not measured yet (beat measures every 15 s)"}
+    limit = settings.READY_MAX_PROJECTION_LAG_SECONDS
+    behind = {name: figures["age_seconds"] for name, figures in measured.items() if figures["age_seconds"] > limit}
+    if behind:
+        raise RuntimeError(f"projections behind by more than {limit}s: {behind}")
+    return {"lag_seconds": {name: figures["age_seconds"] for name, figures in measured.items()}}
+
+
 READINESS_CHECKS: dict[str, Check] = {
     "database": check_database,
     "redis": check_redis,
     "broker": check_broker,
     "outbox": check_outbox,
+    "projections": check_projections,
 }
 
 

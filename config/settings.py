@@ -170,6 +170,11 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": max(5 * OUTBOX_RELAY_INTERVAL, 5.0)},
     },
     "prune-idempotency-records": {"task": "commands_app.prune_idempotency_records", "schedule": 3600.0},
+    "measure-projection-lag": {
+        "task": "queries_app.measure_projection_lag",
+        "schedule": 15.0,
+        "options": {"expires": 14.0},
+    },
 }
 
 # --- Projections ----------------------------------------------------------------------------------
@@ -189,6 +194,12 @@ READY_MAX_PROJECTION_LAG_SECONDS = env.float("READY_MAX_PROJECTION_LAG_SECONDS",
 # --- Commands -------------------------------------------------------------------------------------
 IDEMPOTENCY_WINDOW_SECONDS = env.int("IDEMPOTENCY_WINDOW_SECONDS", default=24 * 3600)
 IDEMPOTENCY_CLAIM_SECONDS = env.int("IDEMPOTENCY_CLAIM_SECONDS", default=30)
+# Benchmarking switch, never for production: "bare" builds the mediator without its middlewares (no logging,
+# tracing, metrics, authorization or idempotency), only the result mapper around the handler, so bench/ can
+# measure what the pipeline costs. "full" (the default) is the pipeline of docs/architecture.md.
+COMMAND_PIPELINE = env.str("COMMAND_PIPELINE", default="full")
+if COMMAND_PIPELINE not in ("full", "bare"):
+    raise ImproperlyConfigured(f"COMMAND_PIPELINE must be 'full' or 'bare', not {COMMAND_PIPELINE!r}.")
 
 # --- Sagas and the payment provider (see docs/sagas.md) ---------------------------------------------
 # How long the payment step may take before the saga compensates with reason payment_timeout.

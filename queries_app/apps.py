@@ -11,7 +11,7 @@ class QueriesAppConfig(AppConfig):
 
     def ready(self) -> None:
         from outbox_app import registry
-        from queries_app import tasks  # noqa: F401  (registers the task, so eager mode runs it in-process)
+        from queries_app import metrics, tasks  # noqa: F401  (metrics registers its collector; tasks for eager mode)
         from queries_app.projections import PROJECTIONS
 
         for projection in PROJECTIONS:

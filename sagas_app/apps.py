@@ -11,7 +11,7 @@ class SagasAppConfig(AppConfig):
 
     def ready(self) -> None:
         from outbox_app import registry
-        from sagas_app import checks, tasks  # noqa: F401  (registers the tasks, so eager mode runs them in-process)
+        from sagas_app import checks, metrics, tasks  # noqa: F401  (registers checks, the collector and the tasks)
 
         for event_type in ("OrderPlaced", "OrderCancelled"):
             registry.subscribe(event_type, HANDLE_ORDER_EVENTS_TASK)

@@ -105,3 +105,35 @@ def test_unknown_urls_answer_problem_json(client):
 
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_projection_lag_is_measured_by_beat_and_served_to_metrics_and_readyz(client, settings):
+    # given: one customer event in the log that no projection has applied
+    from queries_app.tasks import measure_projection_lag
+
+    with transaction.atomic():
+        outbox.append(
+            [
+                outbox.NewEvent(
+                    event_type="CustomerRegistered",
+                    aggregate_type="Customer",
+                    aggregate_id=str(uuid.uuid4()),
+                    aggregate_version=1,
+                    payload={"customer_id": str(uuid.uuid4()), "first_name": "A", "last_name": "B", "email": "l@x.io"},
+                )
+            ]
+        )
+    OutboxEvent.objects.update(created_at=timezone.now() - timedelta(seconds=90))
+    settings.READY_MAX_PROJECTION_LAG_SECONDS = 60
+    settings.READY_MAX_OUTBOX_AGE_SECONDS = 3600
+
+    # when
+    assert measure_projection_lag() >= 1
+    metrics = client.get("/metrics").content.decode()
+    ready = client.get("/readyz")
+
+    # then
+    assert 'projection_lag_events{projection="customers"} 1.0' in metrics
+    assert 'sagas{status="running"} 0.0' in metrics
+    assert ready.status_code == 503
+    assert "customers" in ready.json()["checks"]["projections"]["error"]
