@@ -123,3 +123,75 @@ def test_operators_see_and_revoke_api_clients(live_server, browser_page, screens
     client.refresh_from_db()
     assert client.revoked_at is not None
     assert "token_hash" not in page.content()
+
+
+def test_operators_filter_sagas_open_the_timeline_and_retry_a_failed_one(live_server, browser_page, screenshots):
+    # given: a saga whose compensation failed, and a completed one
+    from tests.integration.test_saga_operations import a_failed_compensation, a_saga
+
+    failed = a_failed_compensation()
+    a_saga(status="completed", outcome="confirmed")
+    page = browser_page
+    log_in(page, live_server.url)
+
+    # when: list and filter by status
+    page.goto(f"{live_server.url}/admin/sagas_app/saga/")
+    page.screenshot(path=str(screenshots / "admin-sagas-list.png"), full_page=True)
+    page.click("#changelist-filter a[href*='status__exact=failed']")
+    page.wait_for_url("**status__exact=failed**")
+
+    # then
+    assert page.locator("#result_list tbody tr").count() == 1
+
+    # when: open the step timeline, then retry from the list
+    page.locator("#result_list tbody tr th a").first.click()
+    page.wait_for_selector("text=voids are down")
+    page.screenshot(path=str(screenshots / "admin-saga-detail.png"), full_page=True)
+    page.goto(f"{live_server.url}/admin/sagas_app/saga/?status__exact=failed")
+    page.check("#result_list tbody input[type=checkbox]")
+    page.select_option("select[name=action]", "retry_sagas")
+    page.click("button[name=index]")
+    page.wait_for_selector(".messagelist")
+
+    # then
+    failed.refresh_from_db()
+    assert failed.status != "failed"
+
+
+def test_operators_see_parked_projection_events_and_retry_them(live_server, browser_page, screenshots):
+    # given: an event parked by the customers projection (its apply failed three times)
+    from queries_app.models import ParkedEvent
+    from queries_app.testing import Stream
+
+    customer_id = str(uuid.uuid4())
+    event = Stream("Customer", customer_id).event(
+        "CustomerRegistered", {"customer_id": customer_id, "first_name": "A", "last_name": "B", "email": "p@x.io"}
+    )
+    ParkedEvent.objects.create(
+        projection="customers",
+        event_id=event["event_id"],
+        event_type=event["event_type"],
+        aggregate_type=event["aggregate_type"],
+        aggregate_id=event["aggregate_id"],
+        aggregate_version=1,
+        envelope=event,
+        reason=ParkedEvent.Reason.FAILED,
+        error="boom",
+        attempts=3,
+    )
+    page = browser_page
+    log_in(page, live_server.url)
+
+    # when
+    page.goto(f"{live_server.url}/admin/queries_app/parkedevent/")
+    page.screenshot(path=str(screenshots / "admin-parked-events.png"), full_page=True)
+    page.check("#result_list tbody input[type=checkbox]")
+    page.select_option("select[name=action]", "retry")
+    page.click("button[name=index]")
+    page.wait_for_selector(".messagelist")
+
+    # then: the retry applied it, so it is no longer parked
+    assert not ParkedEvent.objects.exists()
+    page.goto(f"{live_server.url}/admin/queries_app/projectioncheckpoint/")
+    page.screenshot(path=str(screenshots / "admin-projection-checkpoints.png"), full_page=True)
+    assert "customers" in page.content()
