@@ -3,7 +3,7 @@
 The admin, the management commands and the metrics all go through here.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import reduce
@@ -132,10 +132,16 @@ def _later_versions(lowest: dict[tuple[str, str], int]) -> Iterator[Q]:
         yield reduce(or_, later[start : start + AGGREGATES_PER_QUERY])
 
 
-def prune_published(*, older_than: timedelta, batch_size: int = 1000, dry_run: bool = False) -> int:
+def prune_published(
+    *,
+    older_than: timedelta,
+    batch_size: int = 1000,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Delete events published before now - older_than, batch by batch; pending and dead events are never touched.
 
-    Returns how many were deleted (or, with dry_run, how many would be).
+    Returns how many were deleted (or, with dry_run, how many would be); `progress` hears each batch's count.
     """
     prunable = OutboxEvent.objects.filter(published_at__lt=timezone.now() - older_than)
     if dry_run:
@@ -143,5 +149,8 @@ def prune_published(*, older_than: timedelta, batch_size: int = 1000, dry_run: b
     deleted = 0
     while batch := list(prunable.values_list("pk", flat=True)[:batch_size]):
         # Each batch is its own short transaction, so pruning a long log never holds locks for long.
-        deleted += OutboxEvent.objects.filter(pk__in=batch, published_at__isnull=False).delete()[0]
+        removed = OutboxEvent.objects.filter(pk__in=batch, published_at__isnull=False).delete()[0]
+        deleted += removed
+        if progress is not None:
+            progress(removed)
     return deleted

@@ -3,10 +3,12 @@
 The event log is what projections rebuild from: prune only what no rebuild will need.
 """
 
+import sys
 from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm  # type: ignore[import-untyped]
 
 from outbox_app.operations import prune_published
 
@@ -24,6 +26,13 @@ class Command(BaseCommand):
             raise CommandError("--older-than must be a positive number of days.")
         if batch_size <= 0:
             raise CommandError("--batch-size must be positive.")
-        count = prune_published(older_than=timedelta(days=older_than), batch_size=batch_size, dry_run=dry_run)
+        age = timedelta(days=older_than)
+        if dry_run:
+            count = prune_published(older_than=age, batch_size=batch_size, dry_run=True)
+        else:
+            total = prune_published(older_than=age, dry_run=True)
+            # A progress bar with the rate and the time left, on stderr so stdout keeps the summary line.
+            with tqdm(total=total, unit="event", desc="pruning", file=sys.stderr, disable=total == 0) as bar:
+                count = prune_published(older_than=age, batch_size=batch_size, progress=bar.update)
         verb = "would delete" if dry_run else "deleted"
         self.stdout.write(f"{verb} {count} published event(s) older than {older_than:g} day(s)")

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
+from outbox_app.operations import read_backlog
 from outbox_app.relay import RelayReport, relay_once, relay_until_drained
 
 log = structlog.get_logger(__name__)
@@ -90,9 +91,11 @@ class Command(BaseCommand):
 
     def _progress(self, report: RelayReport, elapsed: float, *, total: int | None = None) -> None:
         rate = report.published / elapsed if elapsed > 0 else 0.0
+        backlog = read_backlog().pending
+        eta = f"{backlog / rate:.0f}s" if rate > 0 and backlog else "-"
         line = (
             f"published {report.published} in {elapsed:.2f}s ({rate:.1f} events/s); "
-            f"failed {report.failed}, dead {report.dead}, held {report.held}"
+            f"failed {report.failed}, dead {report.dead}, held {report.held}; backlog {backlog}, ETA {eta}"
         )
         self._say(line if total is None else f"{line}; {total} published since start")
 
