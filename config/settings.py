@@ -137,9 +137,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# Redis broker: an unacknowledged message returns to the queue after this many seconds. It must exceed
-# the longest task time limit, or a slow task would be delivered twice while still running.
-CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=300)
+# Redis broker: an unacknowledged message returns to the queue after this many seconds. It must exceed the
+# longest countdown plus the longest run time (SAGA_RETRY_MAX_SECONDS 60 + CELERY_TASK_TIME_LIMIT 60), or a
+# slow task would be delivered twice; and it is how long a killed worker's message stays away (the chaos run
+# found 300 s parked every later event of a busy aggregate for minutes).
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=130)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
     # RabbitMQ only: wait for the broker's confirmation that a published message is stored.

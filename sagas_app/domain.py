@@ -43,6 +43,9 @@ REFUSALS = {RESERVE_INVENTORY: ("reserved", INSUFFICIENT_STOCK), AUTHORIZE_PAYME
 # Errors that mean a compensation's work is done already.
 ALREADY_COMPENSATED = {PLACE_ORDER: frozenset({"ORDER_ALREADY_CANCELLED"})}
 TRANSIENT_ERRORS = frozenset({"IDEMPOTENCY_IN_PROGRESS"})
+# A dead executor's claim on the step's idempotency key: it expires (IDEMPOTENCY_CLAIM_SECONDS), so waiting for
+# it always ends; it never counts towards giving up, or a worker killed mid-step could fail the saga.
+WAIT_ERRORS = frozenset({"IDEMPOTENCY_IN_PROGRESS"})
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,7 @@ def _decide_forward(state: SagaState, reply: Reply, now: datetime, policy: Polic
     if not reply.transient:
         return Failed(reply.describe())
     if state.deadline is None:
-        if state.attempts >= policy.max_attempts:
+        if state.attempts >= policy.max_attempts and reply.error_code not in WAIT_ERRORS:
             return Failed(f"{reply.describe()} (after {state.attempts} attempts)")
         return Retry(policy.backoff(state.attempts), reply.describe())
     # Wake up at the deadline at the latest, to compensate on time.
@@ -202,7 +205,7 @@ def _decide_compensation(state: SagaState, reply: Reply, policy: Policy) -> Deci
         if previous is None:
             return Completed(CANCELLED, state.reason)
         return Done(_compensable_at_or_before(previous))
-    if state.attempts >= policy.max_attempts:
+    if state.attempts >= policy.max_attempts and reply.error_code not in WAIT_ERRORS:
         return Failed(f"{reply.describe()} (after {state.attempts} attempts)")
     return Retry(policy.backoff(state.attempts), reply.describe())
 

@@ -103,6 +103,19 @@ def test_a_step_in_progress_elsewhere_is_transient():
     assert isinstance(decision, Retry)
 
 
+def test_a_dead_executors_claim_on_the_step_is_waited_out_however_many_attempts_it_takes():
+    # given: a worker died mid-step; its claim on the step's idempotency key lives until it expires
+    in_progress = Reply(409, error_code="IDEMPOTENCY_IN_PROGRESS")
+
+    # when
+    forward = domain.decide(running(domain.RESERVE_INVENTORY, attempts=40), in_progress, NOW, POLICY)
+    backward = domain.decide(compensating(domain.RESERVE_INVENTORY, attempts=40), in_progress, NOW, POLICY)
+
+    # then
+    assert isinstance(forward, Retry) and isinstance(backward, Retry)
+    assert forward.delay_seconds == backward.delay_seconds == POLICY.retry_max_seconds
+
+
 def test_a_step_without_a_deadline_fails_after_its_attempts_for_an_operator_to_see():
     decision = domain.decide(
         running(domain.RESERVE_INVENTORY, attempts=4), Reply(500, error_code="EXCEPTION"), NOW, POLICY
