@@ -354,7 +354,8 @@ def test_relay_outbox_once_publishes_the_backlog_and_reports_the_rate():
 
     # then
     assert re.fullmatch(
-        r"published 3 in \d+\.\d\ds \(\d+\.\d events/s\); failed 0, dead 0, held 0; backlog 0, ETA -", out.getvalue().strip()
+        r"published 3 in \d+\.\d\ds \(\d+\.\d events/s\); failed 0, dead 0, held 0; backlog 0, ETA -",
+        out.getvalue().strip(),
     )
     assert not OutboxEvent.objects.filter(published_at__isnull=True).exists()
 
