@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import ClassVar
 from uuid import UUID
 
 from uuid_utils.compat import uuid7
@@ -11,6 +12,9 @@ from uuid_utils.compat import uuid7
 class Command:
     idempotency_key: UUID
     command_id: UUID = field(default_factory=uuid7)
+    # Fields the server fills in for each attempt: a retry with the same key differs in them, so the
+    # idempotency fingerprint (which must only cover what the client sent) leaves them out.
+    generated_fields: ClassVar[frozenset[str]] = frozenset({"command_id", "idempotency_key"})
 
 
 # --- customers ------------------------------------------------------------------------------------
@@ -65,6 +69,7 @@ class PlaceOrder(Command):
     lines: tuple[OrderLineRequest, ...]
     payment_token: str
     order_id: UUID = field(default_factory=uuid7)
+    generated_fields: ClassVar[frozenset[str]] = Command.generated_fields | {"order_id"}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,9 +28,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 
 def fingerprint(command: Command) -> str:
     fields = {
-        f.name: getattr(command, f.name)
-        for f in dataclasses.fields(command)
-        if f.name not in ("command_id", "idempotency_key")
+        f.name: getattr(command, f.name) for f in dataclasses.fields(command) if f.name not in command.generated_fields
     }
     canonical = json.dumps({"type": type(command).__name__, "fields": fields}, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

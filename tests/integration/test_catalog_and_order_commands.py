@@ -124,6 +124,22 @@ def test_place_an_order_at_todays_prices(writer):
     assert OrderRecord.objects.get().status == "pending"
 
 
+def test_retrying_a_placed_order_with_its_key_replays_the_same_order(writer):
+    # given
+    customer = CustomerRecordFactory()
+    ProductRecordFactory(sku="A")
+    body = {"customer_id": str(customer.customer_id), "lines": [{"sku": "A", "quantity": 1}], "payment_token": "t"}
+    key = str(uuid.uuid4())
+    first = command(writer, "place-order", body, key=key)
+
+    # when
+    again = command(writer, "place-order", body, key=key)
+
+    # then: the same order, not a new one and not IDEMPOTENCY_KEY_REUSED (the order id is the server's own)
+    assert (again.status_code, again.json()) == (202, first.json())
+    assert OrderRecord.objects.count() == 1
+
+
 def test_lines_naming_one_sku_twice_are_one_line(writer):
     customer = CustomerRecordFactory()
     ProductRecordFactory(sku="A", price="1.00")
