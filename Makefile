@@ -12,7 +12,7 @@ STACK_ENV = DATABASE_URL=$(DATABASE_URL) REDIS_URL=$(REDIS_URL) CELERY_BROKER_UR
 # The embedded default: no services, SQLite under var/, Celery tasks in-process.
 EMBEDDED_ENV = env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL
 
-.PHONY: run test lint typecheck contracts pytest install clean screenshots
+.PHONY: run test lint typecheck contracts pytest install clean screenshots bench bench-quick chaos
 
 $(VENV)/.installed: requirements/base.txt requirements/local.txt requirements/production.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,19 @@ test: lint typecheck contracts pytest
 # Refresh the admin screenshots in docs/screenshots/ (needs Debian's chromium).
 screenshots: install
 	$(STACK_ENV) SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest tests/e2e/test_admin_in_a_browser.py -q
+
+# Benchmarks and the chaos run (docs/benchmarks.md): their own database and Redis DBs, never the tests' ones.
+# `make bench` takes about 20 minutes and rewrites docs/benchmarks.md; `make bench-quick` about 3 (var/bench/).
+BENCH_ARGS ?=
+CHAOS_MINUTES ?= 3
+bench: install
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+bench-quick: install
+	$(PY) -m bench.run --quick $(BENCH_ARGS)
+
+chaos: install
+	$(PY) -m bench.chaos --minutes $(CHAOS_MINUTES)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache
