@@ -293,11 +293,12 @@ def unpark_successors(projection: Projection, envelope: Envelope) -> int:
 
 
 def _record_attempt(parked: ParkedEvent, outcome: Outcome, error: str) -> None:
-    parked.attempts += 1
+    # An update by filter, not save(): another worker may have applied and deleted this row meanwhile, and
+    # save(update_fields=...) would then raise and drop the rest of the batch (found by the chaos run).
+    changes: dict[str, object] = {"attempts": F("attempts") + 1, "last_attempt_at": timezone.now()}
     if outcome is Outcome.FAILED:
-        parked.reason = ParkedEvent.Reason.FAILED
-        parked.error = error
-    parked.save(update_fields=["attempts", "reason", "error", "last_attempt_at"])
+        changes.update(reason=ParkedEvent.Reason.FAILED, error=error)
+    ParkedEvent.objects.filter(pk=parked.pk).update(**changes)
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Parking: an event that keeps failing, or keeps waiting on a gap, is parked and retried; nothing else waits."""
 
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -150,3 +151,25 @@ def test_projection_status_shows_the_lag_behind_the_log_and_the_parked_events(ca
     assert (applied, behind, parked) == ("3", "2", "0")  # the poisoned order's events never reached the log
     assert lines["orders"][4] == "1"
     assert CustomerView.objects.get(customer_id=ada.customer_id).lifetime_value == Decimal("0")
+
+
+def test_recording_an_attempt_on_a_parked_event_another_worker_just_applied_is_harmless():
+    # given: a parked event whose row another worker deleted (it applied the event) after we read it
+    from queries_app.models import ParkedEvent
+    from queries_app.projections.engine import Outcome, _record_attempt
+
+    parked = ParkedEvent.objects.create(
+        projection="customers",
+        event_id=uuid.uuid4(),
+        event_type="CustomerRegistered",
+        aggregate_type="Customer",
+        aggregate_id="c-1",
+        aggregate_version=2,
+        envelope={},
+        reason=ParkedEvent.Reason.GAP,
+    )
+    ParkedEvent.objects.filter(pk=parked.pk).delete()
+
+    # when / then: no DatabaseError, so the rest of the batch goes on
+    _record_attempt(parked, Outcome.WAITING, "")
+    assert not ParkedEvent.objects.exists()
