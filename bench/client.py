@@ -38,13 +38,16 @@ class Api:
             connection.request(method, path, body=payload, headers=all_headers)
             response = connection.getresponse()
             raw = response.read()
-            try:
-                parsed = json.loads(raw) if raw else None
-            except ValueError:
-                parsed = raw.decode(errors="replace")
-            return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, parsed)
+        except http.client.HTTPException as error:
+            # A server killed mid-answer (IncompleteRead, RemoteDisconnected...): a connection failure like any other.
+            raise ConnectionError(f"{type(error).__name__}: {error}") from error
         finally:
             connection.close()
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = raw.decode(errors="replace")
+        return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, parsed)
 
     def command(self, name: str, body: Any, *, key: str | None = None, correlation_id: str | None = None) -> Answer:
         headers = {"Idempotency-Key": key or str(uuid.uuid4())}
