@@ -12,10 +12,9 @@ from rest_framework.parsers import JSONParser
 
 def _problem(request: HttpRequest, status: int, code: str, detail: str) -> JsonResponse:
     # Imported here: api_common.problems imports DRF's views, which load this module's parser class.
-    from api_common.problems import PROBLEM_CONTENT_TYPE, problem_body
+    from api_common.problems import problem_json
 
-    body = problem_body(status_code=status, code=code, detail=detail, instance=request.path)
-    return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+    return problem_json(request, status_code=status, code=code, detail=detail)
 
 
 class RequestLimitsMiddleware:

@@ -131,7 +131,12 @@ def json_problem_view(status_code: int, code: str, detail: str) -> Any:
     """A plain Django view (for handler404/handler500) that answers a problem document."""
 
     def view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-        body = problem_body(status_code=status_code, code=code, detail=detail, instance=request.path)
-        return JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+        return problem_json(request, status_code=status_code, code=code, detail=detail)
 
     return view
+
+
+def problem_json(request: HttpRequest, *, status_code: int, code: str, detail: str) -> JsonResponse:
+    """A problem document outside DRF (plain Django views and middleware)."""
+    body = problem_body(status_code=status_code, code=code, detail=detail, instance=request.path)
+    return JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)

@@ -11,13 +11,9 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from tests.stack import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def call(method: str, url: str, token: str, body: dict | None = None) -> tuple[int, dict]:
