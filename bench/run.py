@@ -4,7 +4,8 @@
     python -m bench.run --quick          # a smoke run of every figure (make bench-quick, ~3 min)
     python -m bench.run --only relay     # one module (repeatable)
 
-The bench creates its own database (cqrs_bench) and uses Redis DBs 4 and 5; it drops and flushes them at the
+The bench creates its own database (cqrs_bench) and uses Redis DBs 4 and 5 (--database, --cache-db and
+--broker-db choose others, so two runs can share a machine); it drops and flushes them at the
 end. A full run writes docs/benchmarks.md; a quick or partial one writes var/bench/benchmarks.md unless
 --output says otherwise.
 """
@@ -38,6 +39,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, help="where to write the report (markdown)")
     parser.add_argument("--database", default="cqrs_bench", help="the bench's own database (created and dropped)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards, for a look")
+    parser.add_argument("--cache-db", type=int, default=4, help="Redis DB for the cache (flushed; default 4)")
+    parser.add_argument("--broker-db", type=int, default=5, help="Redis DB for the broker (flushed; default 5)")
     return parser.parse_args(argv)
 
 
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     repeat = 1 if args.quick and args.repeat == 3 else args.repeat
     partial = args.quick or bool(args.only)
     output = args.output or (environment.ROOT / ("var/bench/benchmarks.md" if partial else "docs/benchmarks.md"))
-    world = environment.new_world(args.database, cache_db=4, broker_db=5)
+    world = environment.new_world(args.database, cache_db=args.cache_db, broker_db=args.broker_db)
     started, clock = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), time.monotonic()
     sections: list[Section] = []
     failed = False
