@@ -182,6 +182,17 @@ CELERY_BEAT_SCHEDULE = {
 # --- Projections ----------------------------------------------------------------------------------
 PROJECTION_GAP_RETRY_SECONDS = env.float("PROJECTION_GAP_RETRY_SECONDS", default=0.2)
 PROJECTION_MAX_ATTEMPTS = env.int("PROJECTION_MAX_ATTEMPTS", default=50)
+# A published event a projection has not applied this long after publication was lost on the way (a killed
+# worker's countdown retry, a broker that dropped it): beat feeds it again from the event log
+# (queries_app/redelivery.py). Longer than the task's own retries (MAX_ATTEMPTS x GAP_RETRY_SECONDS).
+PROJECTION_REDELIVER_AFTER_SECONDS = env.float("PROJECTION_REDELIVER_AFTER_SECONDS", default=60.0)
+PROJECTION_REDELIVER_INTERVAL = env.float("PROJECTION_REDELIVER_INTERVAL", default=30.0)
+PROJECTION_REDELIVER_BATCH_SIZE = env.int("PROJECTION_REDELIVER_BATCH_SIZE", default=1000)
+CELERY_BEAT_SCHEDULE["redeliver-unapplied-events"] = {
+    "task": "queries_app.redeliver_unapplied_events",
+    "schedule": PROJECTION_REDELIVER_INTERVAL,
+    "options": {"expires": PROJECTION_REDELIVER_INTERVAL},
+}
 
 # --- Queries --------------------------------------------------------------------------------------
 # How long a query carrying X-Consistency-Token waits for the read model before answering 503.

@@ -49,3 +49,24 @@ def measure_projection_lag() -> int:
     from queries_app import metrics
 
     return len(metrics.measure())
+
+
+@shared_task(name="queries_app.redeliver_unapplied_events", time_limit=120, soft_time_limit=110, ignore_result=True)
+def redeliver_unapplied_events() -> int:
+    """Beat: feed each projection the published events it lost on the way (see queries_app/redelivery.py).
+
+    The lag measured by beat (queries_app.metrics) says which projections have an event older than the
+    threshold still unapplied; only those pay for the log query. Without a measurement, every one does.
+    """
+    from queries_app import metrics
+    from queries_app.projections import PROJECTIONS
+    from queries_app.redelivery import redeliver
+
+    measured = metrics.last_measured()
+    applied = 0
+    for projection in PROJECTIONS:
+        figures = measured.get(projection.name)
+        if figures is not None and figures["age_seconds"] < settings.PROJECTION_REDELIVER_AFTER_SECONDS:
+            continue
+        applied += redeliver(projection).applied
+    return applied
