@@ -235,6 +235,16 @@ CELERY_BEAT_SCHEDULE["tick-sagas"] = {
     # A tick that waited this long is stale: the next one does its work.
     "options": {"expires": max(5 * SAGA_TICK_INTERVAL, 5.0)},
 }
+# Orders whose OrderPlaced delivery was lost get their saga from the event log (sagas_app/reconcile.py).
+SAGA_RECONCILE_INTERVAL = env.float("SAGA_RECONCILE_INTERVAL", default=30.0)
+SAGA_RECONCILE_AFTER_SECONDS = env.float("SAGA_RECONCILE_AFTER_SECONDS", default=60.0)
+SAGA_RECONCILE_OVERLAP_SECONDS = env.float("SAGA_RECONCILE_OVERLAP_SECONDS", default=60.0)
+SAGA_RECONCILE_WINDOW_SECONDS = env.float("SAGA_RECONCILE_WINDOW_SECONDS", default=24 * 3600.0)
+CELERY_BEAT_SCHEDULE["start-missed-sagas"] = {
+    "task": "sagas_app.start_missed_sagas",
+    "schedule": SAGA_RECONCILE_INTERVAL,
+    "options": {"expires": SAGA_RECONCILE_INTERVAL},
+}
 
 # --- API ------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -3,11 +3,12 @@
 The admin, the management commands and the metrics all go through here.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import reduce
 from operator import or_
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Min, Q, QuerySet
@@ -130,6 +131,33 @@ def _later_versions(lowest: dict[tuple[str, str], int]) -> Iterator[Q]:
     ]
     for start in range(0, len(later), AGGREGATES_PER_QUERY):
         yield reduce(or_, later[start : start + AGGREGATES_PER_QUERY])
+
+
+@dataclass(frozen=True)
+class Published:
+    published_at: datetime
+    event_id: str
+    envelope: dict[str, Any]
+
+
+def published_between(
+    event_types: Sequence[str], *, since: datetime, until: datetime, after_id: str = "", limit: int = 1000
+) -> list[Published]:
+    """Events of these types published in [since, until), in publication order, as they travelled on the bus.
+
+    What a consumer that may have lost deliveries reconciles against: it reads forward page by page, passing
+    the last one's published_at as `since` and its event_id as `after_id` (a relay batch shares one timestamp).
+    """
+    rows = OutboxEvent.objects.filter(event_type__in=event_types, published_at__lt=until)
+    if after_id:
+        rows = rows.filter(Q(published_at__gt=since) | Q(published_at=since, event_id__gt=after_id))
+    else:
+        rows = rows.filter(published_at__gte=since)
+    return [
+        Published(published_at=row.published_at, event_id=str(row.event_id), envelope=row.to_envelope())
+        for row in rows.order_by("published_at", "event_id")[:limit]
+        if row.published_at is not None
+    ]
 
 
 def prune_published(

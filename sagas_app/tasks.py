@@ -7,7 +7,7 @@ from uuid import UUID
 from celery import shared_task
 from django.db import transaction
 
-from sagas_app import executor, lifecycle
+from sagas_app import executor, lifecycle, reconcile
 from sagas_app.apps import HANDLE_ORDER_EVENTS_TASK
 
 
@@ -58,5 +58,15 @@ def advance_saga(saga_id: str) -> str | None:
 def tick_sagas() -> int:
     """Beat, every second: resume the sagas whose retry is due, whose deadline passed or whose worker died."""
     saga_ids = executor.dispatch_due()
+    queue_advance(saga_ids)
+    return len(saga_ids)
+
+
+@shared_task(
+    name="sagas_app.start_missed_sagas", acks_late=False, time_limit=60, soft_time_limit=55, ignore_result=True
+)
+def start_missed_sagas() -> int:
+    """Beat: start the sagas of orders whose OrderPlaced delivery was lost (see sagas_app/reconcile.py)."""
+    saga_ids = reconcile.start_missed_sagas()
     queue_advance(saga_ids)
     return len(saga_ids)

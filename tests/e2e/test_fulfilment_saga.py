@@ -10,12 +10,14 @@ from collections.abc import Iterator
 
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 
 from commands_app.models import OrderRecord, ProductRecord
 from commands_app.payments.fake import FakePaymentProvider
 from outbox_app.models import OutboxEvent
 from sagas_app.executor import step_key
 from sagas_app.models import Saga
+from sagas_app.reconcile import WATERMARK_KEY
 from tests.conftest import command, eventually
 from tests.stack import Stack, wait_until_idle
 
@@ -260,3 +262,33 @@ def assert_crashed_after(saga: Saga, points: list[str], stack: Stack) -> None:
         assert saga.steps.get(step=step, direction=direction).attempts == 2, point
     log = (stack.logs / "worker.log").read_text(errors="replace")
     assert log.count("signal 9 (SIGKILL)") >= len(points)
+
+
+class TestLostDelivery:
+    def test_an_order_whose_placed_event_was_lost_on_the_way_still_gets_its_saga(
+        self, shop, stack_env, tmp_path_factory
+    ):
+        # given: the order placed while no worker runs, its OrderPlaced marked published as a relay does, and
+        # the delivery lost (no message on the broker, no saga): only beat's reconciliation can start the saga
+        order_id, sku = place_order(shop, token="tok_ok")
+        lost = OutboxEvent.objects.filter(event_type="OrderPlaced", payload__order_id=order_id)
+        assert lost.update(published_at=timezone.now()) == 1
+        cache.delete(WATERMARK_KEY)
+
+        # when
+        stack = Stack(
+            env={**stack_env, **FAST, "SAGA_RECONCILE_AFTER_SECONDS": "1", "SAGA_RECONCILE_INTERVAL": "1"},
+            logs=tmp_path_factory.mktemp("saga-stack"),
+        )
+        stack.start_worker()
+        stack.start_beat()
+        try:
+            saga = finished_saga(order_id, timeout=60)
+        finally:
+            stack.stop_all()
+
+        # then
+        assert (saga.status, saga.outcome) == ("completed", "confirmed")
+        assert ProductRecord.objects.get(sku=sku).sold == 2
+        assert order_events(order_id)["OrderPlaced"] == 1
+        assert_invariants()
