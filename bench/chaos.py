@@ -19,7 +19,8 @@ It prints a summary, records it in docs/benchmarks.md, and exits non-zero on any
 
 The Redis broker's visibility timeout is 60 s here (CELERY_VISIBILITY_TIMEOUT, 300 s by default): a message
 a killed worker held comes back after it, so this bounds the time to converge. Saga timeouts are shortened
-the same way the end-to-end tests shorten them.
+the same way the end-to-end tests shorten them, and so are the thresholds after which beat redelivers a
+published event a projection never applied and starts the saga of an order whose OrderPlaced was lost.
 """
 
 import argparse
@@ -51,6 +52,11 @@ STACK_ENV = {
     # Ten attempts must outlast IDEMPOTENCY_CLAIM_SECONDS (30): a worker killed inside a command leaves its claim
     # answering 409 until then (0.2 doubling to 10: ~40 s).
     "SAGA_RETRY_MAX_SECONDS": "10",
+    # Lost deliveries (a killed worker's countdown retry) come back from the log sooner than in production.
+    "PROJECTION_REDELIVER_AFTER_SECONDS": "30",
+    "PROJECTION_REDELIVER_INTERVAL": "10",
+    "SAGA_RECONCILE_AFTER_SECONDS": "30",
+    "SAGA_RECONCILE_INTERVAL": "10",
 }
 TOKENS = ["tok_ok"] * 6 + ["tok_declined", "tok_flaky", "tok_flaky", "tok_timeout"]
 TARGETS = ["worker1", "worker2", "beat", "web"]
