@@ -236,6 +236,11 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "api_common.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+# Each process keeps authenticated API clients this long (seconds; 0 turns the cache off). A revoked or rotated
+# token is refused at once where the change reaches the process through the cache (Redis), else within this
+# bound (docs/security.md).
+API_CLIENT_CACHE_SECONDS = env.float("API_CLIENT_CACHE_SECONDS", default=5.0)
+API_CLIENT_CACHE_SIZE = env.int("API_CLIENT_CACHE_SIZE", default=10_000)
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=1200)
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
 API_MAX_HEADER_BYTES = env.int("API_MAX_HEADER_BYTES", default=8 * 1024)
