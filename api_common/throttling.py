@@ -4,12 +4,14 @@ A fixed one-minute window per API client. A client may carry its own limit; othe
 applies. With Redis unreachable the limiter lets requests through (logged): availability over strictness.
 """
 
+import functools
 import time
 from typing import Any
 
 import structlog
 from django.conf import settings
 from django.core.cache import cache
+from redis.commands.core import Script
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -25,11 +27,16 @@ return n
 """
 
 
-def _count_in_redis(key: str) -> int:
+@functools.cache
+def _count_script() -> Script:
+    """The script, sent by its SHA (EVALSHA); redis-py loads it again when Redis answers NOSCRIPT."""
     from django_redis import get_redis_connection
 
-    client = get_redis_connection("default")
-    return int(client.eval(_COUNT, 1, key, WINDOW_SECONDS + 1))
+    return get_redis_connection("default").register_script(_COUNT)
+
+
+def _count_in_redis(key: str) -> int:
+    return int(_count_script()(keys=[key], args=[WINDOW_SECONDS + 1]))
 
 
 def _count_in_cache(key: str) -> int:
