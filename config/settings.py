@@ -203,6 +203,13 @@ COMMAND_PIPELINE = env.str("COMMAND_PIPELINE", default="full")
 if COMMAND_PIPELINE not in ("full", "bare"):
     raise ImproperlyConfigured(f"COMMAND_PIPELINE must be 'full' or 'bare', not {COMMAND_PIPELINE!r}.")
 
+# Benchmarking switch, never for production: "bare" serves the query endpoints without their pipeline (no
+# token authentication, scope check or rate limit), so bench/ can measure what it costs. Refused with
+# DJANGO_SECURE on, since it opens the read models to anyone.
+QUERY_PIPELINE = env.str("QUERY_PIPELINE", default="full")
+if QUERY_PIPELINE not in ("full", "bare") or (SECURE and QUERY_PIPELINE != "full"):
+    raise ImproperlyConfigured(f"QUERY_PIPELINE must be 'full' (or 'bare' for a bench), not {QUERY_PIPELINE!r}.")
+
 # --- Sagas and the payment provider (see docs/sagas.md) ---------------------------------------------
 # How long the payment step may take before the saga compensates with reason payment_timeout.
 SAGA_PAYMENT_TIMEOUT_SECONDS = env.float("SAGA_PAYMENT_TIMEOUT_SECONDS", default=300.0)

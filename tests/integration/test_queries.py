@@ -264,3 +264,21 @@ def test_a_customer_is_served_as_its_serializer_renders_the_row(reader):
     assert response.json() == CustomerOutput(row).data
     assert response.json()["lifetime_value"] == "39.80"
     assert response.json()["last_order_at"] == "2026-03-01T12:30:05.000120Z"
+
+
+def test_the_bench_switch_query_pipeline_bare_drops_authentication_and_nothing_else(client, settings):
+    # given
+    ada = CustomerStream()
+    project([ada.registered()])
+    url = f"/api/customers/{ada.customer_id}"
+    assert client.get(url).status_code == 401
+
+    # when
+    settings.QUERY_PIPELINE = "bare"
+    response = client.get(url)
+
+    # then
+    assert response.status_code == 200
+    assert response.json()["id"] == ada.customer_id
+    assert response["X-Consistency-Level"] == "STRONG"
+    assert client.get(url, HTTP_X_CONSISTENCY_TOKEN="forged").status_code == 400
