@@ -3,14 +3,12 @@
 import io
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
 from django.utils import timezone
 from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
 from api_common import authentication
-from api_common.authentication import GENERATION_KEY
 from api_common.models import ApiClient
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +26,7 @@ def empty_client_cache():
 def revoke_elsewhere(client: ApiClient) -> None:
     """What another process's revoke looks like from here: the row changes, then the generation moves."""
     ApiClient.objects.filter(pk=client.pk).update(revoked_at=timezone.now())
-    cache.set(GENERATION_KEY, "moved by another process", timeout=None)
+    authentication._move_generation()
 
 
 def test_a_client_revoked_by_another_process_is_refused_on_its_next_request(make_api_client):
@@ -109,18 +107,18 @@ def test_a_change_to_a_client_moves_the_generation_again_after_commit(
 ):
     # given
     reader = make_api_client("read")
-    before = cache.get(GENERATION_KEY)
+    before = authentication.current_generation()
 
     # when
     with django_capture_on_commit_callbacks() as callbacks:
         reader.api_client.scopes = ["read", "write"]
         reader.api_client.save()
-    during = cache.get(GENERATION_KEY)
+    during = authentication.current_generation()
     for callback in callbacks:
         callback()
 
     # then: another process that read the row before the commit cannot keep it
-    assert before != during != cache.get(GENERATION_KEY)
+    assert before != during != authentication.current_generation()
 
 
 def test_the_rate_limit_survives_redis_forgetting_its_scripts(make_api_client, settings):
