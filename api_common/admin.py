@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from api_common.authentication import forget_clients
 from api_common.models import ApiClient
 
 
@@ -28,4 +29,5 @@ class ApiClientAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected clients (their tokens are refused at once)")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiClient]) -> None:
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        forget_clients()
         self.message_user(request, f"Revoked {count} client(s).", messages.SUCCESS)

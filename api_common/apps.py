@@ -8,4 +8,6 @@ class ApiCommonConfig(AppConfig):
     verbose_name = "API clients"
 
     def ready(self) -> None:
-        from api_common import schema  # noqa: F401  (registers the token scheme with drf-spectacular)
+        # Imported for their side effects: forget cached clients when one changes; register the token scheme
+        # with drf-spectacular.
+        from api_common import authentication, schema  # noqa: F401

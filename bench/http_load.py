@@ -1,11 +1,12 @@
 """HTTP through gunicorn: commands/s and queries/s with p50/p99, with the command pipeline on and off.
 
 wrk (Debian: `apt-get install -y wrk`) drives 127.0.0.1 only, with Lua scripts under bench/wrk/: every command
-has its own Idempotency-Key and email. gunicorn runs as in production (sync workers, --workers from the bench's
---web-workers). Per run: commands, queries and the /healthz floor against COMMAND_PIPELINE=full, then commands
-against COMMAND_PIPELINE=bare (the same endpoints without the mediator's middlewares). The switch only touches
-the command pipeline, so the queries' baseline is the /healthz floor (gunicorn and Django's middleware, no view
-work, no database).
+has its own Idempotency-Key and email. gunicorn runs as in production (config/gunicorn.py: threaded workers,
+keep-alive; --workers from the bench's --web-workers). Per run: commands, queries and the /healthz floor with
+the full pipelines, then commands and queries with COMMAND_PIPELINE=bare and QUERY_PIPELINE=bare (the same
+endpoints without the mediator's middlewares, and without the queries' authentication, scope check and rate
+limit). The queries' baselines are the /healthz floor (gunicorn and Django's middleware, no view work, no
+database) and the same endpoint with QUERY_PIPELINE=bare.
 """
 
 import json
@@ -91,27 +92,31 @@ def run(ctx: Context) -> Section:
     ids_file = ctx.world.workdir / "customer-ids.txt"
     ids_file.write_text("\n".join(seed_read_model(300 if ctx.quick else 5000)) + "\n")
     token = ctx.token
-    loads: dict[str, list[Load]] = {"commands": [], "bare": [], "queries": [], "healthz": []}
+    loads: dict[str, list[Load]] = {"commands": [], "bare": [], "queries": [], "queries_bare": [], "healthz": []}
     for _ in range(ctx.repeat):
         for pipeline in ("full", "bare"):
-            with processes(ctx.world, COMMAND_PIPELINE=pipeline) as group:
+            with processes(ctx.world, COMMAND_PIPELINE=pipeline, QUERY_PIPELINE=pipeline) as group:
                 port = group.gunicorn(workers=ctx.web_workers)
                 wrk(port, "commands.lua", token, 2, connections)  # warm every worker up
+                wrk(port, "queries.lua", token, 2, connections, str(ids_file))
                 if pipeline == "bare":
                     loads["bare"].append(wrk(port, "commands.lua", token, seconds, connections))
+                    loads["queries_bare"].append(wrk(port, "queries.lua", token, seconds, connections, str(ids_file)))
                     continue
                 loads["commands"].append(wrk(port, "commands.lua", token, seconds, connections))
-                wrk(port, "queries.lua", token, 2, connections, str(ids_file))
                 loads["queries"].append(wrk(port, "queries.lua", token, seconds, connections, str(ids_file)))
                 loads["healthz"].append(wrk(port, "plain.lua", token, seconds, connections, path="/healthz"))
     section.figures += figures(loads)
     errors = {name: sum(load.errors for load in runs) for name, runs in loads.items()}
+    bare_p50 = median([load.p50_ms for load in loads["queries_bare"]])
+    bare_p99 = median([load.p99_ms for load in loads["queries_bare"]])
     section.notes.append(
-        f"gunicorn {ctx.web_workers} sync workers; wrk 2 threads, {connections} connections, {seconds}s per "
+        f"gunicorn {ctx.web_workers} workers (config/gunicorn.py: gthread, 2 threads each, keep-alive); wrk 2 "
+        f"threads, {connections} connections, {seconds}s per "
         f"measurement, {ctx.repeat} runs; no Celery worker runs (the outbox just fills). Commands are "
         f"register-customer with a unique Idempotency-Key and email each; queries are GET /api/customers/<id> "
         f"(STRONG, primary, by key) over {len(ids_file.read_text().split())} customers. Non-2xx or failed "
-        f"requests: {errors}."
+        f"requests: {errors}. Queries with QUERY_PIPELINE=bare: p50 {bare_p50:.2f} ms, p99 {bare_p99:.2f} ms."
     )
     reset_tables()
     return section
@@ -158,6 +163,16 @@ def figures(loads: dict[str, list[Load]]) -> list[Figure]:
                     target=">= 1,000/s",
                     met=at_least(1000)(med("queries", "rate")),
                     runs=[load.rate for load in loads["queries"]],
+                )
+            )
+            out.append(
+                Figure(
+                    "  HTTP queries/s, the query pipeline's cost",
+                    med("queries", "rate"),
+                    "req/s",
+                    baseline="same endpoint, QUERY_PIPELINE=bare",
+                    baseline_value=med("queries_bare", "rate"),
+                    runs=[load.rate for load in loads["queries_bare"]],
                 )
             )
     return out

@@ -62,6 +62,7 @@ class Processes:
             [
                 str(BIN / "gunicorn"),
                 "config.wsgi",
+                "--config=config/gunicorn.py",
                 f"--bind=127.0.0.1:{port}",
                 f"--workers={workers}",
                 "--graceful-timeout=5",

@@ -214,6 +214,13 @@ COMMAND_PIPELINE = env.str("COMMAND_PIPELINE", default="full")
 if COMMAND_PIPELINE not in ("full", "bare"):
     raise ImproperlyConfigured(f"COMMAND_PIPELINE must be 'full' or 'bare', not {COMMAND_PIPELINE!r}.")
 
+# Benchmarking switch, never for production: "bare" serves the query endpoints without their pipeline (no
+# token authentication, scope check or rate limit), so bench/ can measure what it costs. Refused with
+# DJANGO_SECURE on, since it opens the read models to anyone.
+QUERY_PIPELINE = env.str("QUERY_PIPELINE", default="full")
+if QUERY_PIPELINE not in ("full", "bare") or (SECURE and QUERY_PIPELINE != "full"):
+    raise ImproperlyConfigured(f"QUERY_PIPELINE must be 'full' (or 'bare' for a bench), not {QUERY_PIPELINE!r}.")
+
 # --- Sagas and the payment provider (see docs/sagas.md) ---------------------------------------------
 # How long the payment step may take before the saga compensates with reason payment_timeout.
 SAGA_PAYMENT_TIMEOUT_SECONDS = env.float("SAGA_PAYMENT_TIMEOUT_SECONDS", default=300.0)
@@ -257,6 +264,11 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "api_common.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+# Each process keeps authenticated API clients this long (seconds; 0 turns the cache off). A revoked or rotated
+# token is refused at once where the change reaches the process through the cache (Redis), else within this
+# bound (docs/security.md).
+API_CLIENT_CACHE_SECONDS = env.float("API_CLIENT_CACHE_SECONDS", default=5.0)
+API_CLIENT_CACHE_SIZE = env.int("API_CLIENT_CACHE_SIZE", default=10_000)
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=1200)
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
 API_MAX_HEADER_BYTES = env.int("API_MAX_HEADER_BYTES", default=8 * 1024)

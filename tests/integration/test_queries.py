@@ -1,9 +1,13 @@
 """GET /api/...: the query endpoints over read models built by the projections."""
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
 import pytest
 
 from queries_app import best_sellers, cache
-from queries_app.models import ProductView
+from queries_app.api.serializers import CustomerOutput
+from queries_app.models import CustomerView, ProductView
 from queries_app.projections.engine import project
 from queries_app.testing import CustomerStream, OrderStream, ProductStream, line
 
@@ -241,3 +245,40 @@ def test_a_cached_product_is_forgotten_when_the_projection_changes_it(reader, dj
 def test_every_query_needs_the_read_scope(make_api_client, client, path):
     assert make_api_client("write").get(path).status_code == 403
     assert client.get(path).status_code == 401
+
+
+def test_a_customer_is_served_as_its_serializer_renders_the_row(reader):
+    # given
+    ada = CustomerStream()
+    project([ada.registered(email="ada@example.com")])
+    CustomerView.objects.filter(customer_id=ada.customer_id).update(
+        orders_count=2, lifetime_value=Decimal("39.8"), last_order_at=datetime(2026, 3, 1, 12, 30, 5, 120, tzinfo=UTC)
+    )
+    row = CustomerView.objects.get(customer_id=ada.customer_id)
+
+    # when
+    response = reader.get(f"/api/customers/{ada.customer_id}")
+
+    # then
+    assert response.status_code == 200
+    assert response.json() == CustomerOutput(row).data
+    assert response.json()["lifetime_value"] == "39.80"
+    assert response.json()["last_order_at"] == "2026-03-01T12:30:05.000120Z"
+
+
+def test_the_bench_switch_query_pipeline_bare_drops_authentication_and_nothing_else(client, settings):
+    # given
+    ada = CustomerStream()
+    project([ada.registered()])
+    url = f"/api/customers/{ada.customer_id}"
+    assert client.get(url).status_code == 401
+
+    # when
+    settings.QUERY_PIPELINE = "bare"
+    response = client.get(url)
+
+    # then
+    assert response.status_code == 200
+    assert response.json()["id"] == ada.customer_id
+    assert response["X-Consistency-Level"] == "STRONG"
+    assert client.get(url, HTTP_X_CONSISTENCY_TOKEN="forged").status_code == 400

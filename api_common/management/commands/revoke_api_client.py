@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from api_common.authentication import forget_clients
 from api_common.models import ApiClient
 
 
@@ -19,4 +20,5 @@ class Command(BaseCommand):
         updated = ApiClient.objects.active().filter(name=name).update(revoked_at=timezone.now())
         if not updated:
             raise CommandError(f"No active API client named {name!r}.")
+        forget_clients()
         self.stdout.write(f"Revoked {name}.")
