@@ -1,20 +1,27 @@
 """Applies envelopes to projections exactly once and in per-aggregate order.
 
-For each (projection, event), in one transaction: lock the aggregate's position (version N+1 waits until N
-is applied), write the inbox row (a duplicate stops here), let the projection's handler change its rows,
-upsert them, advance the position and the checkpoint. Deliveries may repeat and arrive in any order across
-workers. An event whose apply raises is reported FAILED (its transaction rolled back) so the task can retry
-and, in the end, park it; infrastructure errors propagate instead, because an outage is no fault of the event.
+A message's events are applied per projection in one transaction (the batch path): hold the projection's lock
+(shared), lock the positions of all the batch's aggregates in one statement (version N+1 waits until N is
+applied), decide in memory which events apply (contiguous from each position, in version order; the rest are
+duplicates or wait on a gap), write their inbox rows in one statement (a duplicate stops there), load and lock
+the rows the handlers need in bulk, let the handlers change them, upsert each table once, advance the positions
+in one statement and the checkpoint once. Deliveries may repeat and arrive in any order across workers.
+
+If anything in a batch raises (a poison event), the batch rolls back and its events are applied one by one,
+each in its own transaction (apply_once, the per-event path, which parking, retries and the replay's catch-up
+use too): the bad event is reported FAILED so the task can retry and, in the end, park it, and the others
+apply. Infrastructure errors propagate instead, because an outage is no fault of the events.
 """
 
 import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import structlog
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -80,19 +87,31 @@ class ProjectionRun:
         return list(seen.values())
 
 
+AggregateKey = tuple[str, str]
+
+
+def _aggregate(envelope: Envelope) -> AggregateKey:
+    return envelope["aggregate_type"], envelope["aggregate_id"]
+
+
 def _in_version_order(envelopes: Iterable[Envelope]) -> list[Envelope]:
     return sorted(envelopes, key=lambda e: (e["aggregate_type"], e["aggregate_id"], e["aggregate_version"]))
+
+
+def _about(envelope: Envelope) -> Any:
+    """Any line logged while applying this event carries the command's correlation id."""
+    return structlog.contextvars.bound_contextvars(
+        correlation_id=envelope.get("correlation_id"), causation_id=envelope["event_id"]
+    )
 
 
 def project(envelopes: Iterable[Envelope], projections: Sequence[Projection] = PROJECTIONS) -> ProjectionRun:
     run = ProjectionRun()
     ordered = _in_version_order(envelopes)
-    for envelope in ordered:
-        # Any line logged while applying this event carries the command's correlation id.
-        with structlog.contextvars.bound_contextvars(
-            correlation_id=envelope.get("correlation_id"), causation_id=envelope["event_id"]
-        ):
-            _project_one(envelope, projections, run)
+    for projection in projections:
+        followed = [e for e in ordered if e["aggregate_type"] in projection.follows]
+        if followed:
+            _project_batch(projection, followed, run)
     if ordered:
         log.info(
             "projection.batch",
@@ -104,19 +123,151 @@ def project(envelopes: Iterable[Envelope], projections: Sequence[Projection] = P
     return run
 
 
-def _project_one(envelope: Envelope, projections: Sequence[Projection], run: ProjectionRun) -> None:
-    for projection in projections:
-        if envelope["aggregate_type"] not in projection.follows:
-            continue
-        outcome, error = apply_once(projection, envelope)
-        if outcome is Outcome.APPLIED:
-            run.applied += 1 + unpark_successors(projection, envelope)
-        elif outcome is Outcome.DUPLICATE:
-            run.duplicates += 1
-        elif outcome is Outcome.WAITING:
-            run.pending.append(Pending(projection.name, envelope, ParkedEvent.Reason.GAP))
-        else:
-            run.pending.append(Pending(projection.name, envelope, ParkedEvent.Reason.FAILED, error))
+# --- The batch path ------------------------------------------------------------------------------------------
+
+
+class _InboxAheadOfPosition(RuntimeError):
+    """An event the positions let through is already in the inbox: the per-event path decides what to do."""
+
+
+@dataclass
+class _Batch:
+    applied: list[Envelope] = field(default_factory=list)
+    duplicates: int = 0
+    waiting: list[Envelope] = field(default_factory=list)
+
+
+def _project_batch(projection: Projection, envelopes: list[Envelope], run: ProjectionRun) -> None:
+    """Apply a projection's events of one message in one transaction; one by one if that raises."""
+    try:
+        batch = _apply_batch(projection, envelopes)
+    except INFRASTRUCTURE_ERRORS:
+        raise
+    except Exception:
+        log.warning("projection.batch_failed", projection=projection.name, events=len(envelopes), exc_info=True)
+        for envelope in envelopes:
+            with _about(envelope):
+                _project_one(projection, envelope, run)
+        return
+    run.applied += len(batch.applied) + _unpark_after(projection, batch.applied)
+    run.duplicates += batch.duplicates
+    run.pending += [Pending(projection.name, envelope, ParkedEvent.Reason.GAP) for envelope in batch.waiting]
+
+
+def _apply_batch(projection: Projection, envelopes: list[Envelope]) -> _Batch:
+    """`envelopes` in version order per aggregate."""
+    batch = _Batch()
+    with transaction.atomic():
+        hold_projection_lock(projection.name, exclusive=False)
+        positions = _lock_positions(projection.name, envelopes)
+        versions = {key: position.version for key, position in positions.items()}
+        for envelope in envelopes:
+            current = versions.get(_aggregate(envelope))
+            version = envelope["aggregate_version"]
+            if current is not None and version <= current:
+                batch.duplicates += 1
+            elif current is None or version > current + 1:
+                batch.waiting.append(envelope)
+            else:
+                batch.applied.append(envelope)
+                versions[_aggregate(envelope)] = version
+        if not batch.applied:
+            return batch
+        _record_batch_in_inbox(projection.name, batch.applied)
+        rows = DatabaseRows(live_table)
+        rows.prefetch(
+            (need for envelope in batch.applied for need in projection.needs(envelope)), lock_order=projection.models
+        )
+        ctx = ApplyContext(rows=rows, on_commit=transaction.on_commit)
+        for envelope in batch.applied:
+            with _about(envelope):
+                projection.apply(ctx, envelope)
+        rows.flush()
+        moved = []
+        for key, position in positions.items():
+            if versions[key] != position.version:
+                position.version = versions[key]
+                moved.append(position)
+        AggregatePosition.objects.bulk_update(moved, ["version"])
+        _advance_checkpoint(projection.name, batch.applied[-1], len(batch.applied))
+    return batch
+
+
+def _lock_positions(key: str, envelopes: list[Envelope]) -> dict[AggregateKey, AggregatePosition]:
+    """The positions of the batch's aggregates, locked in one statement in key order (version-1 events create
+    theirs at 0 first, so concurrent first events queue on it)."""
+    first = sorted({_aggregate(e) for e in envelopes if e["aggregate_version"] == 1})
+    if first:
+        AggregatePosition.objects.bulk_create(
+            [AggregatePosition(projection=key, aggregate_type=t, aggregate_id=i, version=0) for t, i in first],
+            ignore_conflicts=True,
+        )
+    ids_by_type: dict[str, set[str]] = {}
+    for aggregate_type, aggregate_id in map(_aggregate, envelopes):
+        ids_by_type.setdefault(aggregate_type, set()).add(aggregate_id)
+    wanted = Q()
+    for aggregate_type, ids in sorted(ids_by_type.items()):
+        wanted |= Q(aggregate_type=aggregate_type, aggregate_id__in=sorted(ids))
+    locked = (
+        AggregatePosition.objects.select_for_update()
+        .filter(wanted, projection=key)
+        .order_by("aggregate_type", "aggregate_id")
+    )
+    return {(p.aggregate_type, p.aggregate_id): p for p in locked}
+
+
+def _record_batch_in_inbox(projection: str, envelopes: list[Envelope]) -> None:
+    """One INSERT ... ON CONFLICT DO NOTHING RETURNING for the batch's inbox rows (chunked for SQLite)."""
+    quote = connection.ops.quote_name
+    table = quote(ProcessedEvent._meta.db_table)
+    event_field = ProcessedEvent._meta.get_field("event_id")
+    now = ProcessedEvent._meta.get_field("processed_at").get_db_prep_value(timezone.now(), connection)
+    inserted = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(envelopes), 300):
+            chunk = envelopes[start : start + 300]
+            cursor.execute(
+                f"INSERT INTO {table} ({quote('projection')}, {quote('event_id')}, {quote('processed_at')}) "
+                f"VALUES {', '.join(['(%s, %s, %s)'] * len(chunk))} "
+                f"ON CONFLICT ({quote('projection')}, {quote('event_id')}) DO NOTHING RETURNING {quote('event_id')}",
+                [
+                    value
+                    for envelope in chunk
+                    for value in (projection, event_field.get_db_prep_value(envelope["event_id"], connection), now)
+                ],
+            )
+            inserted += len(cursor.fetchall())
+    if inserted != len(envelopes):
+        raise _InboxAheadOfPosition(f"{len(envelopes) - inserted} of the batch's events are already in the inbox")
+
+
+def _unpark_after(projection: Projection, applied: list[Envelope]) -> int:
+    """Apply the parked successors of the batch's aggregates: one query finds whether there are any."""
+    last = {_aggregate(envelope): envelope for envelope in applied}
+    ids = sorted({aggregate_id for _, aggregate_id in last})
+    parked: set[AggregateKey] = set()
+    for start in range(0, len(ids), 500):
+        parked.update(
+            ParkedEvent.objects.filter(projection=projection.name, aggregate_id__in=ids[start : start + 500])
+            .values_list("aggregate_type", "aggregate_id")
+            .distinct()
+        )
+    return sum(unpark_successors(projection, last[key]) for key in sorted(parked & last.keys()))
+
+
+# --- The per-event path ----------------------------------------------------------------------------------------
+
+
+def _project_one(projection: Projection, envelope: Envelope, run: ProjectionRun) -> None:
+    outcome, error = apply_once(projection, envelope)
+    if outcome is Outcome.APPLIED:
+        run.applied += 1 + unpark_successors(projection, envelope)
+    elif outcome is Outcome.DUPLICATE:
+        run.duplicates += 1
+    elif outcome is Outcome.WAITING:
+        run.pending.append(Pending(projection.name, envelope, ParkedEvent.Reason.GAP))
+    else:
+        run.pending.append(Pending(projection.name, envelope, ParkedEvent.Reason.FAILED, error))
 
 
 def apply_once(projection: Projection, envelope: Envelope, target: Target | None = None) -> tuple[Outcome, str]:
@@ -215,15 +366,16 @@ def _record_in_inbox(projection: str, event_id: str) -> bool:
         return cursor.rowcount == 1
 
 
-def _advance_checkpoint(name: str, envelope: Envelope) -> None:
+def _advance_checkpoint(name: str, envelope: Envelope, applied: int = 1) -> None:
+    """Count `applied` more events, `envelope` the last of them."""
     occurred_at = parse_datetime(envelope["occurred_at"])
     updated = ProjectionCheckpoint.objects.filter(projection=name).update(
-        events_applied=F("events_applied") + 1, last_event_id=envelope["event_id"], last_event_at=occurred_at
+        events_applied=F("events_applied") + applied, last_event_id=envelope["event_id"], last_event_at=occurred_at
     )
     if not updated:
         ProjectionCheckpoint.objects.get_or_create(
             projection=name,
-            defaults={"events_applied": 1, "last_event_id": envelope["event_id"], "last_event_at": occurred_at},
+            defaults={"events_applied": applied, "last_event_id": envelope["event_id"], "last_event_at": occurred_at},
         )
 
 

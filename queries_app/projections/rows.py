@@ -3,10 +3,16 @@
 Handlers get rows by primary key (or by one column), mutate them, and the store writes every row it handed
 out with INSERT ... ON CONFLICT DO UPDATE. The SQL names the table explicitly, so the same handler writes a
 live table or its `_shadow` twin during a replay.
+
+A batch of events first names the rows its handlers will ask for (`Need`, from Projection.needs) so that
+DatabaseRows.prefetch loads and locks them in a few statements, in one stable order (table by table, in key
+order), before any handler runs: two workers applying overlapping batches queue on the first row they share
+instead of deadlocking. A row no `Need` named is still read (and locked) on demand.
 """
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from django.db import connections, models
@@ -32,6 +38,17 @@ class Rows(Protocol):
     def put(self, row: M) -> M:
         """A new row (the aggregate's first event creates it, so no other applier can hold it)."""
         ...
+
+
+@dataclass(frozen=True)
+class Need:
+    """A row a handler will ask for by primary key (`create`: with get_or_create), or the rows whose `field` is
+    `value` (filter)."""
+
+    model: type[models.Model]
+    value: Any
+    field: str = ""
+    create: bool = False
 
 
 def live_table(model: type[models.Model]) -> str:
@@ -65,7 +82,9 @@ def load(
     field: Any = model._meta.get_field(column)
     names = ", ".join(quote(_column(f)) for f in model._meta.concrete_fields)
     marks = ", ".join(["%s"] * len(values))
-    sql = f"SELECT {names} FROM {quote(table)} WHERE {quote(_column(field))} IN ({marks})"
+    order = quote(_column(_pk_field(model)))
+    # In key order, so that transactions locking overlapping sets of rows take them in the same order.
+    sql = f"SELECT {names} FROM {quote(table)} WHERE {quote(_column(field))} IN ({marks}) ORDER BY {order}"
     if lock and connection.features.has_select_for_update:
         sql += " FOR UPDATE"
     params = [field.get_db_prep_value(value, connection) for value in values]
@@ -95,8 +114,12 @@ def upsert(
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # One array per column, unnested: a short statement whatever the batch, cheap to send and parse.
+            # In key order, so concurrent upserts of overlapping rows (placeholders included) queue, not deadlock.
             arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in fields)
-            sql = f"INSERT INTO {quote(table)} ({names}) SELECT * FROM unnest({arrays}) {conflict}"
+            sql = (
+                f"INSERT INTO {quote(table)} ({names}) SELECT * FROM unnest({arrays}) AS t ({names}) "
+                f"ORDER BY {pk} {conflict}"
+            )
             for start in range(0, len(rows), 5000):
                 chunk = rows[start : start + 5000]
                 cursor.execute(
@@ -127,6 +150,44 @@ class DatabaseRows:
         self.remember = remember
         self.using = using
         self._rows: dict[tuple[type[models.Model], Any], models.Model] = {}
+        # (model, field, value) whose rows prefetch() loaded: filter() answers them from memory
+        self._loaded_by: set[tuple[type[models.Model], str, Any]] = set()
+
+    def prefetch(self, needs: Iterable[Need], lock_order: Sequence[type[models.Model]] = ()) -> None:
+        """Load (and lock) the needed rows in bulk: table by table in `lock_order`, each in key order.
+
+        get_or_create rows that do not exist are inserted as placeholders first (as get_or_create does). The
+        rows of a filter are looked up after the tables before it are locked: a handler that locks a parent
+        row (an order's customer) before listing its children relies on that to see every child.
+        """
+        rank = {model: index for index, model in enumerate(lock_order)}
+        pks: dict[type[models.Model], set[Any]] = {}
+        creates: dict[type[models.Model], set[Any]] = {}
+        by_field: dict[type[models.Model], dict[str, set[Any]]] = {}
+        for need in needs:
+            if need.field:
+                value = need.model._meta.get_field(need.field).to_python(need.value)  # type: ignore[union-attr]
+                by_field.setdefault(need.model, {}).setdefault(need.field, set()).add(value)
+            else:
+                pk = _pk(need.model, need.value)
+                pks.setdefault(need.model, set()).add(pk)
+                if need.create:
+                    creates.setdefault(need.model, set()).add(pk)
+        for model in sorted(pks.keys() | by_field.keys(), key=lambda m: (rank.get(m, len(rank)), m._meta.label)):
+            table = self.table(model)
+            missing = sorted(pk for pk in creates.get(model, ()) if (model, pk) not in self._rows)
+            if missing:
+                upsert(model, [model(pk=pk) for pk in missing], table, using=self.using, update=False)
+            wanted = set(pks.get(model, ()))
+            for field, values in by_field.get(model, {}).items():
+                wanted.update(_keys_where(model, table, field, sorted(values), using=self.using))
+            wanted = {pk for pk in wanted if (model, pk) not in self._rows}
+            for chunk in _chunks(sorted(wanted)):
+                for row in load(model, table, _pk_field(model).name, chunk, lock=self.lock, using=self.using):
+                    self._rows.setdefault((model, row.pk), row)
+            self._loaded_by.update(
+                (model, field, value) for field, values in by_field.get(model, {}).items() for value in values
+            )
 
     def get(self, model: type[M], pk: Any) -> M | None:
         key = (model, _pk(model, pk))
@@ -150,10 +211,22 @@ class DatabaseRows:
         return row
 
     def filter(self, model: type[M], field: str, value: Any) -> list[M]:
+        model_field: Any = model._meta.get_field(field)
+        value = model_field.to_python(value)
+        held = [
+            row
+            for (held_model, _), row in self._rows.items()
+            if held_model is model and getattr(row, model_field.attname) == value
+        ]
+        if (model, field, value) in self._loaded_by:
+            return held  # type: ignore[return-value]
         found = load(model, self.table(model), field, [value], lock=self.lock, using=self.using)
         if not self.remember:
             return found
-        return [self._rows.setdefault((model, row.pk), row) for row in found]  # type: ignore[misc]
+        # Rows this store already holds win (they may carry an earlier event's changes), new ones included.
+        rows = [self._rows.setdefault((model, row.pk), row) for row in found]
+        in_database = {row.pk for row in rows}
+        return rows + [row for row in held if row.pk not in in_database]  # type: ignore[misc, return-value]
 
     def put(self, row: M) -> M:
         self._rows[(type(row), row.pk)] = row
@@ -166,6 +239,33 @@ class DatabaseRows:
         for model, rows in by_model.items():
             upsert(model, rows, self.table(model), using=self.using)
         self._rows.clear()
+        self._loaded_by.clear()
+
+
+_CHUNK = 500  # keys per statement: under SQLite's limit on parameters
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _keys_where(model: type[models.Model], table: str, field: str, values: Sequence[Any], *, using: str) -> list[Any]:
+    """Primary keys of the rows of `table` whose `field` is one of `values` (read, not locked)."""
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    model_field: Any = model._meta.get_field(field)
+    pk = _pk_field(model)
+    keys = []
+    with connection.cursor() as cursor:
+        for chunk in _chunks(values):
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(
+                f"SELECT {quote(_column(pk))} FROM {quote(table)} WHERE {quote(_column(model_field))} IN ({marks})",
+                [model_field.get_db_prep_value(value, connection) for value in chunk],
+            )
+            keys += [pk.to_python(row[0]) for row in cursor.fetchall()]
+    return keys
 
 
 class MemoryRows:
