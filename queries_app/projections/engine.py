@@ -417,15 +417,28 @@ def _record_in_inbox(projection: str, event_id: str) -> bool:
 
 
 def _advance_checkpoint(name: str, envelope: Envelope, applied: int = 1) -> None:
-    """Count `applied` more events, `envelope` the last of them."""
-    occurred_at = parse_datetime(envelope["occurred_at"])
-    updated = ProjectionCheckpoint.objects.filter(projection=name).update(
-        events_applied=F("events_applied") + applied, last_event_id=envelope["event_id"], last_event_at=occurred_at
-    )
-    if not updated:
-        ProjectionCheckpoint.objects.get_or_create(
-            projection=name,
-            defaults={"events_applied": applied, "last_event_id": envelope["event_id"], "last_event_at": occurred_at},
+    """Count `applied` more events, `envelope` the last of them: one upsert, so that the first appliers of a
+    projection, racing to create its checkpoint, each add their count."""
+    meta = ProjectionCheckpoint._meta
+    fields = {field.column: field for field in meta.concrete_fields}
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    values = {
+        "projection": name,
+        "events_applied": applied,
+        "last_event_id": envelope["event_id"],
+        "last_event_at": parse_datetime(envelope["occurred_at"]),
+        "updated_at": timezone.now(),
+    }
+    columns = ", ".join(quote(column) for column in values)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(values))}) "
+            f"ON CONFLICT ({quote('projection')}) DO UPDATE SET "
+            f"events_applied = {table}.events_applied + EXCLUDED.events_applied, "
+            "last_event_id = EXCLUDED.last_event_id, last_event_at = EXCLUDED.last_event_at, "
+            "updated_at = EXCLUDED.updated_at",
+            [fields[column].get_db_prep_value(value, connection) for column, value in values.items()],
         )
 
 
