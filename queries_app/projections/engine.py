@@ -292,13 +292,17 @@ def _record_batch_in_inbox(projection: str, envelopes: list[Envelope]) -> None:
 
 
 def _unpark_after(projection: Projection, applied: list[Envelope]) -> int:
-    """Apply the parked successors of the batch's aggregates: one query finds whether there are any."""
+    """Apply the parked successors of the batch's aggregates: one query finds whether there are any (usually
+    none parked at all: one tiny query)."""
+    parked_here = ParkedEvent.objects.filter(projection=projection.name)
+    if not applied or not parked_here.exists():
+        return 0
     last = {_aggregate(envelope): envelope for envelope in applied}
     ids = sorted({aggregate_id for _, aggregate_id in last})
     parked: set[AggregateKey] = set()
     for start in range(0, len(ids), 500):
         parked.update(
-            ParkedEvent.objects.filter(projection=projection.name, aggregate_id__in=ids[start : start + 500])
+            parked_here.filter(aggregate_id__in=ids[start : start + 500])
             .values_list("aggregate_type", "aggregate_id")
             .distinct()
         )

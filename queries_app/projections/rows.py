@@ -178,10 +178,9 @@ class DatabaseRows:
     def prefetch(self, needs: Iterable[Need], lock_order: Sequence[type[models.Model]] = ()) -> None:
         """Load (and lock) the needed rows in bulk: table by table in `lock_order`, each in key order.
 
-        get_or_create rows that do not exist are inserted as placeholders first (as get_or_create does) and are
-        not read back. The
-        rows of a filter are looked up after the tables before it are locked: a handler that locks a parent
-        row (an order's customer) before listing its children relies on that to see every child.
+        get_or_create rows that do not exist are then inserted as placeholders (as get_or_create does) and are
+        not read back. The rows of a filter are looked up after the tables before it are locked: a handler that
+        locks a parent row (an order's customer) before listing its children relies on that to see every child.
         """
         rank = {model: index for index, model in enumerate(lock_order)}
         pks: dict[type[models.Model], set[Any]] = {}
@@ -199,22 +198,26 @@ class DatabaseRows:
         for model in sorted(pks.keys() | by_field.keys(), key=lambda m: (rank.get(m, len(rank)), m._meta.label)):
             table = self.table(model)
             held = self._held(model)
-            missing = {pk: model(pk=pk) for pk in sorted(creates.get(model, ())) if pk not in held}
-            if missing:
-                # The placeholders inserted here are new, locked by this transaction and as they are in memory.
-                new: list[Any] = []
-                upsert(model, missing.values(), table, using=self.using, update=False, inserted=new)
-                held.update((pk, missing[pk]) for pk in new)
             wanted = set(pks.get(model, ()))
             for field, values in by_field.get(model, {}).items():
                 wanted.update(_keys_where(model, table, field, sorted(values), using=self.using))
-            wanted = {pk for pk in wanted if pk not in held}
-            for chunk in _chunks(sorted(wanted)):
-                for row in load(model, table, _pk_field(model).name, chunk, lock=self.lock, using=self.using):
-                    held.setdefault(row.pk, row)
+            self._load_into(held, model, table, wanted)
+            missing = {pk: model(pk=pk) for pk in sorted(creates.get(model, ())) if pk not in held}
+            if missing:
+                # The placeholders inserted here are new, locked by this transaction and as they are in memory;
+                # one that another transaction inserted since the read above is read (and locked) now.
+                new: list[Any] = []
+                upsert(model, missing.values(), table, using=self.using, update=False, inserted=new)
+                held.update((pk, missing[pk]) for pk in new)
+                self._load_into(held, model, table, set(missing) - set(new))
             self._loaded_by.update(
                 (model, field, value) for field, values in by_field.get(model, {}).items() for value in values
             )
+
+    def _load_into(self, held: dict[Any, models.Model], model: type[models.Model], table: str, keys: set[Any]) -> None:
+        for chunk in _chunks(sorted(pk for pk in keys if pk not in held)):
+            for row in load(model, table, _pk_field(model).name, chunk, lock=self.lock, using=self.using):
+                held.setdefault(row.pk, row)
 
     def get(self, model: type[M], pk: Any) -> M | None:
         pk = _pk(model, pk)
@@ -279,13 +282,15 @@ def _keys_where(model: type[models.Model], table: str, field: str, values: Seque
     model_field: Any = model._meta.get_field(field)
     pk = _pk_field(model)
     keys = []
+    column = quote(_column(model_field))
     with connection.cursor() as cursor:
         for chunk in _chunks(values):
-            marks = ", ".join(["%s"] * len(chunk))
-            cursor.execute(
-                f"SELECT {quote(_column(pk))} FROM {quote(table)} WHERE {quote(_column(model_field))} IN ({marks})",
-                [model_field.get_db_prep_value(value, connection) for value in chunk],
-            )
+            params = [model_field.get_db_prep_value(value, connection) for value in chunk]
+            if connection.vendor == "postgresql":
+                where, params = f"{column} = ANY(%s::{model_field.cast_db_type(connection)}[])", [params]
+            else:
+                where = f"{column} IN ({', '.join(['%s'] * len(chunk))})"
+            cursor.execute(f"SELECT {quote(_column(pk))} FROM {quote(table)} WHERE {where}", params)
             keys += [pk.to_python(row[0]) for row in cursor.fetchall()]
     return keys
 
