@@ -7,7 +7,7 @@ inside the apply transaction, a shadow table during a replay's catch-up, or memo
 verification: the same code computes the live model, its rebuild and its check.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -15,7 +15,7 @@ from django.db import models
 
 from queries_app.catalog import EVENT_TYPES, event_types_of
 from queries_app.envelopes import Envelope
-from queries_app.projections.rows import Rows
+from queries_app.projections.rows import Need, Rows
 
 Handler = Callable[[Any, "ApplyContext", Envelope], None]
 H = TypeVar("H", bound=Handler)
@@ -48,7 +48,7 @@ class Projection:
     name: ClassVar[str]
     # The aggregate types followed, in replay order: a type whose rows other handlers look up comes first.
     follows: ClassVar[tuple[str, ...]]
-    # The read tables it owns; a replay rebuilds and swaps exactly these.
+    # The read tables it owns; a replay rebuilds and swaps exactly these. A batch locks their rows in this order.
     models: ClassVar[tuple[type[models.Model], ...]]
     _handlers: ClassVar[dict[str, Handler]]
 
@@ -73,6 +73,13 @@ class Projection:
         handler = self._handlers.get(envelope["event_type"])
         if handler is not None:
             handler(self, ctx, envelope)
+
+    def needs(self, envelope: Envelope) -> Iterable[Need]:
+        """The rows this event's handler will ask for, so that a batch loads and locks them in bulk first.
+
+        Only an optimisation: a row not named here is read and locked when the handler asks for it.
+        """
+        return ()
 
     # Hooks for state kept outside the database tables (the Redis best sellers); no-ops otherwise.
     def drop_extra_shadow(self) -> None:

@@ -1,6 +1,7 @@
 """Best sellers: units sold per sku, from the lines of confirmed orders (Redis, or a table without it)."""
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import cast
 
 from outbox_app.models import OutboxEvent
@@ -8,12 +9,18 @@ from queries_app import best_sellers, cache
 from queries_app.envelopes import Envelope, OrderConfirmedPayload
 from queries_app.models import BestSeller
 from queries_app.projections.base import ApplyContext, Projection, handles
+from queries_app.projections.rows import Need
 
 
 class BestSellersProjection(Projection):
     name = "best_sellers"
     follows = ("Order",)
     models = (BestSeller,)
+
+    def needs(self, envelope: Envelope) -> Iterable[Need]:
+        if envelope["event_type"] == "OrderConfirmed" and not best_sellers.in_redis():
+            for line in cast(OrderConfirmedPayload, envelope["payload"])["lines"]:
+                yield Need(BestSeller, line["sku"], create=True)
 
     @handles("OrderConfirmed")
     def confirmed(self, ctx: ApplyContext, envelope: Envelope) -> None:

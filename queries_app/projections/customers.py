@@ -1,5 +1,6 @@
 """The customer view: names and email from customer events; order count, lifetime value and last order from orders."""
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import cast
 
@@ -14,12 +15,17 @@ from queries_app.envelopes import (
 )
 from queries_app.models import CustomerView
 from queries_app.projections.base import ApplyContext, Projection, handles
+from queries_app.projections.rows import Need
 
 
 class CustomerProjection(Projection):
     name = "customers"
     follows = ("Customer", "Order")
     models = (CustomerView,)
+
+    def needs(self, envelope: Envelope) -> Iterable[Need]:
+        if envelope["event_type"] in self._handlers:
+            yield Need(CustomerView, envelope["payload"]["customer_id"], create=True)
 
     @handles("CustomerRegistered")
     def registered(self, ctx: ApplyContext, envelope: Envelope) -> None:

@@ -1,16 +1,23 @@
 """Applies envelopes to projections exactly once and in per-aggregate order.
 
-For each (projection, event), in one transaction: lock the aggregate's position (version N+1 waits until N
-is applied), write the inbox row (a duplicate stops here), let the projection's handler change its rows,
-upsert them, advance the position and the checkpoint. Deliveries may repeat and arrive in any order across
-workers. An event whose apply raises is reported FAILED (its transaction rolled back) so the task can retry
-and, in the end, park it; infrastructure errors propagate instead, because an outage is no fault of the event.
+A message's events are applied per projection in one transaction (the batch path): hold the projection's lock
+(shared), lock the positions of all the batch's aggregates in one statement (version N+1 waits until N is
+applied), decide in memory which events apply (contiguous from each position, in version order; the rest are
+duplicates or wait on a gap), write their inbox rows in one statement (a duplicate stops there), load and lock
+the rows the handlers need in bulk, let the handlers change them, upsert each table once, advance the positions
+in one statement and the checkpoint once. Deliveries may repeat and arrive in any order across workers.
+
+If anything in a batch raises (a poison event), the batch rolls back and its events are applied one by one,
+each in its own transaction (apply_once, the per-event path, which parking, retries and the replay's catch-up
+use too): the bad event is reported FAILED so the task can retry and, in the end, park it, and the others
+apply. Infrastructure errors propagate instead, because an outage is no fault of the events.
 """
 
 import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import structlog
 from django.db import InterfaceError, OperationalError, connection, transaction
@@ -80,19 +87,31 @@ class ProjectionRun:
         return list(seen.values())
 
 
+AggregateKey = tuple[str, str]
+
+
+def _aggregate(envelope: Envelope) -> AggregateKey:
+    return envelope["aggregate_type"], envelope["aggregate_id"]
+
+
 def _in_version_order(envelopes: Iterable[Envelope]) -> list[Envelope]:
     return sorted(envelopes, key=lambda e: (e["aggregate_type"], e["aggregate_id"], e["aggregate_version"]))
+
+
+def _about(envelope: Envelope) -> Any:
+    """Any line logged while applying this event carries the command's correlation id."""
+    return structlog.contextvars.bound_contextvars(
+        correlation_id=envelope.get("correlation_id"), causation_id=envelope["event_id"]
+    )
 
 
 def project(envelopes: Iterable[Envelope], projections: Sequence[Projection] = PROJECTIONS) -> ProjectionRun:
     run = ProjectionRun()
     ordered = _in_version_order(envelopes)
-    for envelope in ordered:
-        # Any line logged while applying this event carries the command's correlation id.
-        with structlog.contextvars.bound_contextvars(
-            correlation_id=envelope.get("correlation_id"), causation_id=envelope["event_id"]
-        ):
-            _project_one(envelope, projections, run)
+    for projection in projections:
+        followed = [e for e in ordered if e["aggregate_type"] in projection.follows]
+        if followed:
+            _project_batch(projection, followed, run)
     if ordered:
         log.info(
             "projection.batch",
@@ -104,19 +123,205 @@ def project(envelopes: Iterable[Envelope], projections: Sequence[Projection] = P
     return run
 
 
-def _project_one(envelope: Envelope, projections: Sequence[Projection], run: ProjectionRun) -> None:
-    for projection in projections:
-        if envelope["aggregate_type"] not in projection.follows:
-            continue
-        outcome, error = apply_once(projection, envelope)
-        if outcome is Outcome.APPLIED:
-            run.applied += 1 + unpark_successors(projection, envelope)
-        elif outcome is Outcome.DUPLICATE:
-            run.duplicates += 1
-        elif outcome is Outcome.WAITING:
-            run.pending.append(Pending(projection.name, envelope, ParkedEvent.Reason.GAP))
+# --- The batch path ------------------------------------------------------------------------------------------
+
+
+class _InboxAheadOfPosition(RuntimeError):
+    """An event the positions let through is already in the inbox: the per-event path decides what to do."""
+
+
+@dataclass
+class _Batch:
+    applied: list[Envelope] = field(default_factory=list)
+    duplicates: int = 0
+    waiting: list[Envelope] = field(default_factory=list)
+
+
+def _project_batch(projection: Projection, envelopes: list[Envelope], run: ProjectionRun) -> None:
+    """Apply a projection's events of one message in one transaction; one by one if that raises."""
+    try:
+        batch = _apply_batch(projection, envelopes)
+    except INFRASTRUCTURE_ERRORS:
+        raise
+    except Exception:
+        log.warning("projection.batch_failed", projection=projection.name, events=len(envelopes), exc_info=True)
+        for envelope in envelopes:
+            with _about(envelope):
+                _project_one(projection, envelope, run)
+        return
+    run.applied += len(batch.applied) + _unpark_after(projection, batch.applied)
+    run.duplicates += batch.duplicates
+    run.pending += [Pending(projection.name, envelope, ParkedEvent.Reason.GAP) for envelope in batch.waiting]
+
+
+def _apply_batch(projection: Projection, envelopes: list[Envelope]) -> _Batch:
+    """`envelopes` in version order per aggregate."""
+    batch = _Batch()
+    with transaction.atomic():
+        hold_projection_lock(projection.name, exclusive=False)
+        positions = _lock_positions(projection.name, envelopes)
+        versions = {key: position.version for key, position in positions.items()}
+        for envelope in envelopes:
+            current = versions.get(_aggregate(envelope))
+            version = envelope["aggregate_version"]
+            if current is not None and version <= current:
+                batch.duplicates += 1
+            elif current is None or version > current + 1:
+                batch.waiting.append(envelope)
+            else:
+                batch.applied.append(envelope)
+                versions[_aggregate(envelope)] = version
+        if not batch.applied:
+            return batch
+        _record_batch_in_inbox(projection.name, batch.applied)
+        rows = DatabaseRows(live_table)
+        rows.prefetch(
+            (need for envelope in batch.applied for need in projection.needs(envelope)), lock_order=projection.models
+        )
+        ctx = ApplyContext(rows=rows, on_commit=transaction.on_commit)
+        for envelope in batch.applied:
+            with _about(envelope):
+                projection.apply(ctx, envelope)
+        rows.flush()
+        _save_positions([(position, versions[key]) for key, position in positions.items()])
+        _advance_checkpoint(projection.name, batch.applied[-1], len(batch.applied))
+    return batch
+
+
+@dataclass
+class _Position:
+    id: int
+    version: int
+
+
+def _lock_positions(key: str, envelopes: list[Envelope]) -> dict[AggregateKey, _Position]:
+    """The positions of the batch's aggregates, locked: version-1 events create theirs at 0 first (so concurrent
+    first events queue on it), then one statement locks the others in key order."""
+    quote = connection.ops.quote_name
+    table = quote(AggregatePosition._meta.db_table)
+    positions: dict[AggregateKey, _Position] = {}
+    first = sorted({_aggregate(e) for e in envelopes if e["aggregate_version"] == 1})
+    with connection.cursor() as cursor:
+        for start in range(0, len(first), 300):
+            chunk = first[start : start + 300]
+            # The rows this inserts are new and already locked by this transaction: no need to read them back.
+            cursor.execute(
+                f"INSERT INTO {table} (projection, aggregate_type, aggregate_id, version) "
+                f"VALUES {', '.join(['(%s, %s, %s, 0)'] * len(chunk))} "
+                "ON CONFLICT (projection, aggregate_type, aggregate_id) DO NOTHING "
+                "RETURNING id, aggregate_type, aggregate_id",
+                [value for aggregate_type, aggregate_id in chunk for value in (key, aggregate_type, aggregate_id)],
+            )
+            positions.update({(t, i): _Position(pk, 0) for pk, t, i in cursor.fetchall()})
+    ids_by_type: dict[str, set[str]] = {}
+    for aggregate in map(_aggregate, envelopes):
+        if aggregate not in positions:
+            ids_by_type.setdefault(aggregate[0], set()).add(aggregate[1])
+    with connection.cursor() as cursor:
+        for aggregate_type, some_ids in (
+            (t, sorted(ids)[start : start + 500])
+            for t, ids in sorted(ids_by_type.items())
+            for start in range(0, len(ids), 500)
+        ):
+            params: list[Any] = [some_ids]
+            where = "aggregate_id = ANY(%s::varchar[])"
+            if connection.vendor != "postgresql":
+                params, where = some_ids, f"aggregate_id IN ({', '.join(['%s'] * len(some_ids))})"
+            # In key order, so that batches with overlapping aggregates queue on the first one they share.
+            sql = (
+                f"SELECT id, aggregate_id, version FROM {table} WHERE projection = %s AND aggregate_type = %s "
+                f"AND {where} ORDER BY aggregate_id"
+            )
+            if connection.features.has_select_for_update:
+                sql += " FOR UPDATE"
+            cursor.execute(sql, [key, aggregate_type, *params])
+            positions.update({(aggregate_type, i): _Position(pk, version) for pk, i, version in cursor.fetchall()})
+    return positions
+
+
+def _save_positions(moves: list[tuple[_Position, int]]) -> None:
+    """Set the positions that moved, in one statement."""
+    moved = [(position, version) for position, version in moves if version != position.version]
+    if not moved:
+        return
+    if connection.vendor != "postgresql":
+        AggregatePosition.objects.bulk_update(
+            [AggregatePosition(id=position.id, version=version) for position, version in moved], ["version"]
+        )
+        return
+    table = connection.ops.quote_name(AggregatePosition._meta.db_table)
+    with connection.cursor() as cursor:
+        # bulk_update's CASE WHEN costs more to build in Python than the statement costs to run.
+        cursor.execute(
+            f"UPDATE {table} p SET version = m.version FROM unnest(%s::bigint[], %s::integer[]) AS m (id, version) "
+            "WHERE p.id = m.id",
+            [[position.id for position, _ in moved], [version for _, version in moved]],
+        )
+
+
+def _record_batch_in_inbox(projection: str, envelopes: list[Envelope]) -> None:
+    """One INSERT ... ON CONFLICT DO NOTHING RETURNING for the batch's inbox rows (chunked on SQLite)."""
+    quote = connection.ops.quote_name
+    table = quote(ProcessedEvent._meta.db_table)
+    event_field = ProcessedEvent._meta.get_field("event_id")
+    now = ProcessedEvent._meta.get_field("processed_at").get_db_prep_value(timezone.now(), connection)
+    insert = f"INSERT INTO {table} ({quote('projection')}, {quote('event_id')}, {quote('processed_at')})"
+    conflict = f"ON CONFLICT ({quote('projection')}, {quote('event_id')}) DO NOTHING RETURNING {quote('event_id')}"
+    inserted = 0
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"{insert} SELECT %s, unnest(%s::uuid[]), %s {conflict}",
+                [projection, [envelope["event_id"] for envelope in envelopes], now],
+            )
+            inserted = len(cursor.fetchall())
         else:
-            run.pending.append(Pending(projection.name, envelope, ParkedEvent.Reason.FAILED, error))
+            for start in range(0, len(envelopes), 300):
+                chunk = envelopes[start : start + 300]
+                cursor.execute(
+                    f"{insert} VALUES {', '.join(['(%s, %s, %s)'] * len(chunk))} {conflict}",
+                    [
+                        value
+                        for envelope in chunk
+                        for value in (projection, event_field.get_db_prep_value(envelope["event_id"], connection), now)
+                    ],
+                )
+                inserted += len(cursor.fetchall())
+    if inserted != len(envelopes):
+        raise _InboxAheadOfPosition(f"{len(envelopes) - inserted} of the batch's events are already in the inbox")
+
+
+def _unpark_after(projection: Projection, applied: list[Envelope]) -> int:
+    """Apply the parked successors of the batch's aggregates: one query finds whether there are any (usually
+    none parked at all: one tiny query)."""
+    parked_here = ParkedEvent.objects.filter(projection=projection.name)
+    if not applied or not parked_here.exists():
+        return 0
+    last = {_aggregate(envelope): envelope for envelope in applied}
+    ids = sorted({aggregate_id for _, aggregate_id in last})
+    parked: set[AggregateKey] = set()
+    for start in range(0, len(ids), 500):
+        parked.update(
+            parked_here.filter(aggregate_id__in=ids[start : start + 500])
+            .values_list("aggregate_type", "aggregate_id")
+            .distinct()
+        )
+    return sum(unpark_successors(projection, last[key]) for key in sorted(parked & last.keys()))
+
+
+# --- The per-event path ----------------------------------------------------------------------------------------
+
+
+def _project_one(projection: Projection, envelope: Envelope, run: ProjectionRun) -> None:
+    outcome, error = apply_once(projection, envelope)
+    if outcome is Outcome.APPLIED:
+        run.applied += 1 + unpark_successors(projection, envelope)
+    elif outcome is Outcome.DUPLICATE:
+        run.duplicates += 1
+    elif outcome is Outcome.WAITING:
+        run.pending.append(Pending(projection.name, envelope, ParkedEvent.Reason.GAP))
+    else:
+        run.pending.append(Pending(projection.name, envelope, ParkedEvent.Reason.FAILED, error))
 
 
 def apply_once(projection: Projection, envelope: Envelope, target: Target | None = None) -> tuple[Outcome, str]:
@@ -215,15 +420,29 @@ def _record_in_inbox(projection: str, event_id: str) -> bool:
         return cursor.rowcount == 1
 
 
-def _advance_checkpoint(name: str, envelope: Envelope) -> None:
-    occurred_at = parse_datetime(envelope["occurred_at"])
-    updated = ProjectionCheckpoint.objects.filter(projection=name).update(
-        events_applied=F("events_applied") + 1, last_event_id=envelope["event_id"], last_event_at=occurred_at
-    )
-    if not updated:
-        ProjectionCheckpoint.objects.get_or_create(
-            projection=name,
-            defaults={"events_applied": 1, "last_event_id": envelope["event_id"], "last_event_at": occurred_at},
+def _advance_checkpoint(name: str, envelope: Envelope, applied: int = 1) -> None:
+    """Count `applied` more events, `envelope` the last of them: one upsert, so that the first appliers of a
+    projection, racing to create its checkpoint, each add their count."""
+    meta = ProjectionCheckpoint._meta
+    fields = {field.column: field for field in meta.concrete_fields}
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    values = {
+        "projection": name,
+        "events_applied": applied,
+        "last_event_id": envelope["event_id"],
+        "last_event_at": parse_datetime(envelope["occurred_at"]),
+        "updated_at": timezone.now(),
+    }
+    columns = ", ".join(quote(column) for column in values)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(values))}) "
+            f"ON CONFLICT ({quote('projection')}) DO UPDATE SET "
+            f"events_applied = {table}.events_applied + EXCLUDED.events_applied, "
+            "last_event_id = EXCLUDED.last_event_id, last_event_at = EXCLUDED.last_event_at, "
+            "updated_at = EXCLUDED.updated_at",
+            [fields[column].get_db_prep_value(value, connection) for column, value in values.items()],
         )
 
 

@@ -5,6 +5,7 @@ an order copies it in when placed, and a customer event updates the copy and eve
 so the result is the same whichever of the two arrives first.
 """
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import cast
 from uuid import UUID
@@ -22,6 +23,7 @@ from queries_app.envelopes import (
 )
 from queries_app.models import OrderCustomer, OrderView
 from queries_app.projections.base import ApplyContext, Projection, handles
+from queries_app.projections.rows import Need
 
 
 def _order(ctx: ApplyContext, envelope: Envelope, detail: str) -> OrderView:
@@ -45,7 +47,21 @@ def _copy_customer(order: OrderView, customer: OrderCustomer) -> None:
 class OrderProjection(Projection):
     name = "orders"
     follows = ("Customer", "Order")
-    models = (OrderView, OrderCustomer)
+    # The customer copy before the orders: the order in which handlers lock them (see customer_changed).
+    models = (OrderCustomer, OrderView)
+
+    def needs(self, envelope: Envelope) -> Iterable[Need]:
+        event_type = envelope["event_type"]
+        if event_type not in self._handlers:
+            return
+        if envelope["aggregate_type"] == "Customer":
+            customer_id = envelope["payload"]["customer_id"]
+            yield Need(OrderCustomer, customer_id, create=True)
+            yield Need(OrderView, customer_id, field="customer_id")
+        elif event_type == "OrderPlaced":
+            yield Need(OrderCustomer, envelope["payload"]["customer_id"], create=True)
+        else:
+            yield Need(OrderView, envelope["aggregate_id"])
 
     @handles("CustomerRegistered", "CustomerEmailChanged")
     def customer_changed(self, ctx: ApplyContext, envelope: Envelope) -> None:

@@ -1,5 +1,6 @@
 """The product catalog: name, description, price and units available, from product events."""
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import cast
 
@@ -7,6 +8,7 @@ from queries_app import cache
 from queries_app.envelopes import AvailabilityPayload, Envelope, ProductAddedPayload, ProductPriceChangedPayload
 from queries_app.models import ProductView
 from queries_app.projections.base import ApplyContext, Projection, handles
+from queries_app.projections.rows import Need
 
 
 def _product(ctx: ApplyContext, envelope: Envelope) -> ProductView:
@@ -21,6 +23,10 @@ class ProductProjection(Projection):
     name = "products"
     follows = ("Product",)
     models = (ProductView,)
+
+    def needs(self, envelope: Envelope) -> Iterable[Need]:
+        if envelope["event_type"] in self._handlers:
+            yield Need(ProductView, envelope["aggregate_id"], create=True)
 
     @handles("ProductAdded")
     def added(self, ctx: ApplyContext, envelope: Envelope) -> None:

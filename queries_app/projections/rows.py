@@ -3,10 +3,16 @@
 Handlers get rows by primary key (or by one column), mutate them, and the store writes every row it handed
 out with INSERT ... ON CONFLICT DO UPDATE. The SQL names the table explicitly, so the same handler writes a
 live table or its `_shadow` twin during a replay.
+
+A batch of events first names the rows its handlers will ask for (`Need`, from Projection.needs) so that
+DatabaseRows.prefetch loads and locks them in a few statements, in one stable order (table by table, in key
+order), before any handler runs: two workers applying overlapping batches queue on the first row they share
+instead of deadlocking. A row no `Need` named is still read (and locked) on demand.
 """
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from django.db import connections, models
@@ -32,6 +38,17 @@ class Rows(Protocol):
     def put(self, row: M) -> M:
         """A new row (the aggregate's first event creates it, so no other applier can hold it)."""
         ...
+
+
+@dataclass(frozen=True)
+class Need:
+    """A row a handler will ask for by primary key (`create`: with get_or_create), or the rows whose `field` is
+    `value` (filter)."""
+
+    model: type[models.Model]
+    value: Any
+    field: str = ""
+    create: bool = False
 
 
 def live_table(model: type[models.Model]) -> str:
@@ -64,18 +81,33 @@ def load(
     quote = connection.ops.quote_name
     field: Any = model._meta.get_field(column)
     names = ", ".join(quote(_column(f)) for f in model._meta.concrete_fields)
-    marks = ", ".join(["%s"] * len(values))
-    sql = f"SELECT {names} FROM {quote(table)} WHERE {quote(_column(field))} IN ({marks})"
+    order = quote(_column(_pk_field(model)))
+    params = [field.get_db_prep_value(value, connection) for value in values]
+    if connection.vendor == "postgresql":
+        where = f"{quote(_column(field))} = ANY(%s::{field.cast_db_type(connection)}[])"
+        params = [params]
+    else:
+        where = f"{quote(_column(field))} IN ({', '.join(['%s'] * len(values))})"
+    # In key order, so that transactions locking overlapping sets of rows take them in the same order.
+    sql = f"SELECT {names} FROM {quote(table)} WHERE {where} ORDER BY {order}"
     if lock and connection.features.has_select_for_update:
         sql += " FOR UPDATE"
-    params = [field.get_db_prep_value(value, connection) for value in values]
     return list(model._default_manager.raw(sql, params, using=using))
 
 
 def upsert(
-    model: type[models.Model], rows: Iterable[models.Model], table: str, *, using: str = "default", update: bool = True
+    model: type[models.Model],
+    rows: Iterable[models.Model],
+    table: str,
+    *,
+    using: str = "default",
+    update: bool = True,
+    inserted: list[Any] | None = None,
 ) -> int:
-    """INSERT ... ON CONFLICT (pk) DO UPDATE every column (or DO NOTHING); returns the rows written."""
+    """INSERT ... ON CONFLICT (pk) DO UPDATE every column (or DO NOTHING); returns the rows written.
+
+    `inserted`, if given, receives the keys of the rows that were new (RETURNING: DO NOTHING only).
+    """
     rows = list(rows)
     if not rows:
         return 0
@@ -91,18 +123,26 @@ def upsert(
         conflict = f"ON CONFLICT ({pk}) DO UPDATE SET {assignments}"
     else:
         conflict = f"ON CONFLICT ({pk}) DO NOTHING"
+    if inserted is not None:
+        conflict += f" RETURNING {pk}"
     written = 0
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # One array per column, unnested: a short statement whatever the batch, cheap to send and parse.
+            # In key order, so concurrent upserts of overlapping rows (placeholders included) queue, not deadlock.
             arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in fields)
-            sql = f"INSERT INTO {quote(table)} ({names}) SELECT * FROM unnest({arrays}) {conflict}"
+            sql = (
+                f"INSERT INTO {quote(table)} ({names}) SELECT * FROM unnest({arrays}) AS t ({names}) "
+                f"ORDER BY {pk} {conflict}"
+            )
             for start in range(0, len(rows), 5000):
                 chunk = rows[start : start + 5000]
                 cursor.execute(
                     sql, [[f.get_db_prep_save(f.pre_save(row, False), connection) for row in chunk] for f in fields]
                 )
                 written += max(cursor.rowcount, 0)
+                if inserted is not None:
+                    inserted += [_pk(model, key) for (key,) in cursor.fetchall()]
             return written
         row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
         batch = max(1, connection.ops.bulk_batch_size(fields, rows))
@@ -112,6 +152,8 @@ def upsert(
             values = ", ".join([row_marks] * len(chunk))
             cursor.execute(f"INSERT INTO {quote(table)} ({names}) VALUES {values} {conflict}", params)
             written += max(cursor.rowcount, 0)
+            if inserted is not None:
+                inserted += [_pk(model, key) for (key,) in cursor.fetchall()]
     return written
 
 
@@ -126,17 +168,67 @@ class DatabaseRows:
         # A store that remembers writes back every row it handed out on flush(); a read-only one does not.
         self.remember = remember
         self.using = using
-        self._rows: dict[tuple[type[models.Model], Any], models.Model] = {}
+        self._rows: dict[type[models.Model], dict[Any, models.Model]] = {}
+        # (model, field, value) whose rows prefetch() loaded: filter() answers them from memory
+        self._loaded_by: set[tuple[type[models.Model], str, Any]] = set()
+
+    def _held(self, model: type[models.Model]) -> dict[Any, models.Model]:
+        return self._rows.setdefault(model, {})
+
+    def prefetch(self, needs: Iterable[Need], lock_order: Sequence[type[models.Model]] = ()) -> None:
+        """Load (and lock) the needed rows in bulk: table by table in `lock_order`, each in key order.
+
+        get_or_create rows that do not exist are then inserted as placeholders (as get_or_create does) and are
+        not read back. The rows of a filter are looked up after the tables before it are locked: a handler that
+        locks a parent row (an order's customer) before listing its children relies on that to see every child.
+        """
+        rank = {model: index for index, model in enumerate(lock_order)}
+        pks: dict[type[models.Model], set[Any]] = {}
+        creates: dict[type[models.Model], set[Any]] = {}
+        by_field: dict[type[models.Model], dict[str, set[Any]]] = {}
+        for need in needs:
+            if need.field:
+                value = need.model._meta.get_field(need.field).to_python(need.value)  # type: ignore[union-attr]
+                by_field.setdefault(need.model, {}).setdefault(need.field, set()).add(value)
+            else:
+                pk = _pk(need.model, need.value)
+                pks.setdefault(need.model, set()).add(pk)
+                if need.create:
+                    creates.setdefault(need.model, set()).add(pk)
+        for model in sorted(pks.keys() | by_field.keys(), key=lambda m: (rank.get(m, len(rank)), m._meta.label)):
+            table = self.table(model)
+            held = self._held(model)
+            wanted = set(pks.get(model, ()))
+            for field, values in by_field.get(model, {}).items():
+                wanted.update(_keys_where(model, table, field, sorted(values), using=self.using))
+            self._load_into(held, model, table, wanted)
+            missing = {pk: model(pk=pk) for pk in sorted(creates.get(model, ())) if pk not in held}
+            if missing:
+                # The placeholders inserted here are new, locked by this transaction and as they are in memory;
+                # one that another transaction inserted since the read above is read (and locked) now.
+                new: list[Any] = []
+                upsert(model, missing.values(), table, using=self.using, update=False, inserted=new)
+                held.update((pk, missing[pk]) for pk in new)
+                self._load_into(held, model, table, set(missing) - set(new))
+            self._loaded_by.update(
+                (model, field, value) for field, values in by_field.get(model, {}).items() for value in values
+            )
+
+    def _load_into(self, held: dict[Any, models.Model], model: type[models.Model], table: str, keys: set[Any]) -> None:
+        for chunk in _chunks(sorted(pk for pk in keys if pk not in held)):
+            for row in load(model, table, _pk_field(model).name, chunk, lock=self.lock, using=self.using):
+                held.setdefault(row.pk, row)
 
     def get(self, model: type[M], pk: Any) -> M | None:
-        key = (model, _pk(model, pk))
-        if key in self._rows:
-            return self._rows[key]  # type: ignore[return-value]
-        found = load(model, self.table(model), _pk_field(model).name, [key[1]], lock=self.lock, using=self.using)
+        pk = _pk(model, pk)
+        held = self._held(model)
+        if pk in held:
+            return held[pk]  # type: ignore[return-value]
+        found = load(model, self.table(model), _pk_field(model).name, [pk], lock=self.lock, using=self.using)
         if not found:
             return None
         if self.remember:
-            self._rows[key] = found[0]
+            held[pk] = found[0]
         return found[0]
 
     def get_or_create(self, model: type[M], pk: Any) -> M:
@@ -150,22 +242,57 @@ class DatabaseRows:
         return row
 
     def filter(self, model: type[M], field: str, value: Any) -> list[M]:
+        model_field: Any = model._meta.get_field(field)
+        value = model_field.to_python(value)
+        held = [row for row in self._held(model).values() if getattr(row, model_field.attname) == value]
+        if (model, field, value) in self._loaded_by:
+            return held  # type: ignore[return-value]
         found = load(model, self.table(model), field, [value], lock=self.lock, using=self.using)
         if not self.remember:
             return found
-        return [self._rows.setdefault((model, row.pk), row) for row in found]  # type: ignore[misc]
+        # Rows this store already holds win (they may carry an earlier event's changes), new ones included.
+        rows = [self._held(model).setdefault(row.pk, row) for row in found]
+        in_database = {row.pk for row in rows}
+        return rows + [row for row in held if row.pk not in in_database]  # type: ignore[return-value]
 
     def put(self, row: M) -> M:
-        self._rows[(type(row), row.pk)] = row
+        self._held(type(row))[row.pk] = row
         return row
 
     def flush(self) -> None:
-        by_model: dict[type[models.Model], list[models.Model]] = {}
-        for (model, _), row in self._rows.items():
-            by_model.setdefault(model, []).append(row)
-        for model, rows in by_model.items():
-            upsert(model, rows, self.table(model), using=self.using)
+        for model, held in self._rows.items():
+            if held:
+                upsert(model, list(held.values()), self.table(model), using=self.using)
         self._rows.clear()
+        self._loaded_by.clear()
+
+
+_CHUNK = 500  # keys per statement: under SQLite's limit on parameters
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _keys_where(model: type[models.Model], table: str, field: str, values: Sequence[Any], *, using: str) -> list[Any]:
+    """Primary keys of the rows of `table` whose `field` is one of `values` (read, not locked)."""
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    model_field: Any = model._meta.get_field(field)
+    pk = _pk_field(model)
+    keys = []
+    column = quote(_column(model_field))
+    with connection.cursor() as cursor:
+        for chunk in _chunks(values):
+            params = [model_field.get_db_prep_value(value, connection) for value in chunk]
+            if connection.vendor == "postgresql":
+                where, params = f"{column} = ANY(%s::{model_field.cast_db_type(connection)}[])", [params]
+            else:
+                where = f"{column} IN ({', '.join(['%s'] * len(chunk))})"
+            cursor.execute(f"SELECT {quote(_column(pk))} FROM {quote(table)} WHERE {where}", params)
+            keys += [pk.to_python(row[0]) for row in cursor.fetchall()]
+    return keys
 
 
 class MemoryRows:
