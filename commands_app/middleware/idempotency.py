@@ -43,6 +43,7 @@ ON CONFLICT (client_id, key) DO UPDATE SET
 WHERE write_idempotency_record.expires_at <= excluded.created_at
 RETURNING id
 """
+_FIELDS = {field.name: field for field in IdempotencyRecord._meta.concrete_fields}
 
 
 def fingerprint(command: Command) -> str:
@@ -156,8 +157,7 @@ class IdempotencyMiddleware:
             "expires_at": now + timedelta(seconds=self.window_seconds),
         }
         connection = transaction.get_connection()
-        fields = [IdempotencyRecord._meta.get_field(name) for name in values]
-        params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
+        params = [_FIELDS[name].get_db_prep_save(value, connection) for name, value in values.items()]
         with connection.cursor() as cursor:
             cursor.execute(_INSERT_ONCE, params)
             return cursor.fetchone() is not None
