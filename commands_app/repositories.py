@@ -33,6 +33,9 @@ class Repository:
     def _stored_now(self, aggregate: Aggregate) -> None:
         self._stored.add(id(aggregate))
 
+    def wrote(self) -> bool:
+        return bool(self._stored)
+
     def unsaved(self) -> list[Aggregate]:
         """Aggregates with events that were never written: the unit of work refuses to commit them."""
         return [a for a in self.seen if a.pending_events and id(a) not in self._stored]

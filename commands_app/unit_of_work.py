@@ -34,7 +34,13 @@ def advisory_lock_key(namespace: str, key: str) -> int:
 
 
 class UnitOfWork:
-    """`with uow: ... uow.commit()`; leaving the block without commit() rolls everything back."""
+    """`with uow: ... uow.commit()`; an exception, or leaving the block without commit(), writes nothing.
+
+    Inside a transaction already (the idempotency middleware's) it takes no savepoint of its own: an
+    exception rolls back the enclosing transaction, which its owner does anyway. Leaving without commit()
+    is for answers that wrote nothing (a business error, an already-done step); a block that saved an
+    aggregate and then left without commit() is a bug, and raises.
+    """
 
     def __init__(self, *, metadata: dict[str, Any]) -> None:
         self.metadata = metadata
@@ -46,7 +52,9 @@ class UnitOfWork:
         self._committed = False
 
     def __enter__(self) -> "UnitOfWork":
-        self._atomic = transaction.atomic()
+        self._nested = transaction.get_connection().in_atomic_block
+        # savepoint=False: outermost this is the transaction itself; nested, the enclosing one is enough.
+        self._atomic = transaction.atomic(savepoint=False)
         self._atomic.__enter__()
         self._committed = False
         return self
@@ -55,7 +63,12 @@ class UnitOfWork:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if exc_type is None and not self._committed:
-            transaction.set_rollback(True)
+            if self._wrote():
+                error = RuntimeError("The unit of work wrote rows and was left without commit().")
+                self._atomic.__exit__(RuntimeError, error, None)
+                raise error
+            if not self._nested:
+                transaction.set_rollback(True)
         self._atomic.__exit__(exc_type, exc, tb)
 
     def lock(self, namespace: str, key: str) -> None:
@@ -89,6 +102,9 @@ class UnitOfWork:
         if new_events:
             outbox.append(new_events)
         self._committed = True
+
+    def _wrote(self) -> bool:
+        return any(repo.wrote() for repo in (self.customers, self.products, self.orders))
 
     def _seen(self) -> list[Aggregate]:
         return [*self.customers.seen, *self.products.seen, *self.orders.seen]

@@ -3,8 +3,9 @@
 Same key and payload: the stored response again, nothing new written. Same key, other payload: 422
 IDEMPOTENCY_KEY_REUSED. Same key while the first still runs: 409 IDEMPOTENCY_IN_PROGRESS. Keys are
 scoped per API client. Only successful outcomes are stored: a command that failed wrote nothing, so its
-key may be retried. With Redis down the durable record alone decides: a concurrent duplicate waits on
-the record's unique index and then replays the committed response.
+key may be retried. The durable record is written once, last, in the command's own transaction: with
+Redis flushed or down, a duplicate meets the first request's record (or its effects), rolls its whole
+transaction back and replays the committed response.
 """
 
 import dataclasses
@@ -13,7 +14,7 @@ import json
 from datetime import timedelta
 
 import structlog
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from commands_app.commands import Command
@@ -24,6 +25,25 @@ from commands_app.result import Error
 
 log = structlog.get_logger("commands.idempotency")
 REPLAYED_HEADER = "Idempotent-Replayed"
+
+# One statement on PostgreSQL and SQLite alike: RETURNING gives a row when this request now owns the key
+# (inserted, or an expired record replaced), none when a live record holds it.
+_INSERT_ONCE = """
+INSERT INTO write_idempotency_record
+    (client_id, key, command_type, request_hash, status_code, response_body, response_headers, created_at, expires_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (client_id, key) DO UPDATE SET
+    command_type = excluded.command_type,
+    request_hash = excluded.request_hash,
+    status_code = excluded.status_code,
+    response_body = excluded.response_body,
+    response_headers = excluded.response_headers,
+    created_at = excluded.created_at,
+    expires_at = excluded.expires_at
+WHERE write_idempotency_record.expires_at <= excluded.created_at
+RETURNING id
+"""
+_FIELDS = {field.name: field for field in IdempotencyRecord._meta.concrete_fields}
 
 
 def fingerprint(command: Command) -> str:
@@ -97,44 +117,56 @@ class IdempotencyMiddleware:
     def _run_durably(
         self, command: Command, context: CommandContext, call_next: Next, request_hash: str
     ) -> CommandOutcome:
-        with transaction.atomic():
-            record, created = self._claim_durable(command, context, request_hash)
-            if not created:
-                if record.request_hash != request_hash:
-                    return _reused()
-                assert record.status_code is not None and record.response_body is not None
-                return _replay(record.status_code, record.response_body, record.response_headers)
-            outcome = call_next(command, context)
-            if outcome.ok:
-                record.status_code = outcome.status_code
-                record.response_body = outcome.body
-                record.response_headers = outcome.headers
-                record.save(update_fields=["status_code", "response_body", "response_headers"])
-            else:
-                transaction.set_rollback(True)
-            return outcome
+        """Run the command and store its response in one transaction; a key used before replays instead.
 
-    def _claim_durable(
-        self, command: Command, context: CommandContext, request_hash: str
-    ) -> tuple[IdempotencyRecord, bool]:
+        The record is written once, last, with the response. A request whose key has a live record (a
+        duplicate after a Redis flush or outage, or one that ran concurrently and committed first) finds
+        out when its insert meets the unique index, or earlier when its handler meets the first one's
+        effects and answers a business error: either way its whole transaction rolls back and it replays.
+        """
+        with transaction.atomic():
+            outcome = call_next(command, context)
+            if outcome.ok and self._store(command, context, request_hash, outcome):
+                return outcome
+            transaction.set_rollback(True)
+        record = self._live_record(command, context)
+        if record is None:
+            if outcome.ok:
+                raise RuntimeError("An idempotency record blocked this command and then vanished.")
+            return outcome
+        if record.request_hash != request_hash:
+            return _reused()
+        assert record.status_code is not None and record.response_body is not None
+        return _replay(record.status_code, record.response_body, record.response_headers)
+
+    def _store(self, command: Command, context: CommandContext, request_hash: str, outcome: CommandOutcome) -> bool:
+        """Insert the record with the response; False if a live one holds the key (an expired one is replaced).
+
+        A concurrent transaction holding the same key makes this insert wait until it ends.
+        """
         now = timezone.now()
-        lookup = {"client_id": context.client_id, "key": command.idempotency_key}
-        for _ in range(2):
-            try:
-                with transaction.atomic():
-                    record = IdempotencyRecord.objects.create(
-                        **lookup,
-                        command_type=type(command).__name__,
-                        request_hash=request_hash,
-                        expires_at=now + timedelta(seconds=self.window_seconds),
-                    )
-                return record, True
-            except IntegrityError:
-                existing = IdempotencyRecord.objects.get(**lookup)
-                if existing.expires_at > now:
-                    return existing, False
-                existing.delete()
-        raise RuntimeError("Could not claim an expired idempotency record twice in a row.")
+        values = {
+            "client_id": context.client_id,
+            "key": command.idempotency_key,
+            "command_type": type(command).__name__,
+            "request_hash": request_hash,
+            "status_code": outcome.status_code,
+            "response_body": outcome.body,
+            "response_headers": outcome.headers,
+            "created_at": now,
+            "expires_at": now + timedelta(seconds=self.window_seconds),
+        }
+        connection = transaction.get_connection()
+        params = [_FIELDS[name].get_db_prep_save(value, connection) for name, value in values.items()]
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT_ONCE, params)
+            return cursor.fetchone() is not None
+
+    @staticmethod
+    def _live_record(command: Command, context: CommandContext) -> IdempotencyRecord | None:
+        return IdempotencyRecord.objects.filter(
+            client_id=context.client_id, key=command.idempotency_key, expires_at__gt=timezone.now()
+        ).first()
 
     @staticmethod
     def _quietly(operation: object, *args: object) -> None:

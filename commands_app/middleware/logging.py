@@ -1,4 +1,4 @@
-"""Logging: one line when a command arrives and one when it leaves, with outcome and duration."""
+"""Logging: one line per command when it leaves, with outcome and duration (or the traceback if it crashed)."""
 
 import time
 
@@ -13,7 +13,6 @@ log = structlog.get_logger("commands")
 class LoggingMiddleware:
     def __call__(self, command: Command, context: CommandContext, call_next: Next) -> CommandOutcome:
         started = time.perf_counter()
-        log.info("command.received", command=type(command).__name__, command_id=str(command.command_id))
         try:
             outcome = call_next(command, context)
         except Exception:

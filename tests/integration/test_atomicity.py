@@ -11,7 +11,7 @@ from commands_app.domain.customer import Customer
 from commands_app.mediator import CommandContext, HandlerCall, HandlerRegistry
 from commands_app.middleware.idempotency_store import CacheFastPath
 from commands_app.models import CustomerRecord, IdempotencyRecord
-from commands_app.result import Error
+from commands_app.result import Error, Ok
 from outbox_app.models import OutboxEvent
 
 pytestmark = pytest.mark.django_db
@@ -60,4 +60,18 @@ def test_an_error_result_after_saving_rolls_back_everything():
     outcome = mediator.send(register("y@example.com"), CONTEXT)
 
     assert outcome.error is not None and outcome.error.code == "LATE_FAILURE"
+    assert (CustomerRecord.objects.count(), OutboxEvent.objects.count(), IdempotencyRecord.objects.count()) == (0, 0, 0)
+
+
+def test_a_unit_of_work_left_without_commit_after_saving_raises_and_writes_nothing():
+    def save_and_leave(command: RegisterCustomer, call: HandlerCall):
+        with call.uow as uow:
+            uow.customers.add(Customer.register(customer_id=uuid7(), first_name="A", last_name="B", email="z@e.com"))
+        return Ok({})
+
+    mediator = mediator_with(save_and_leave)
+
+    with pytest.raises(RuntimeError, match="without commit"):
+        mediator.send(register("z@example.com"), CONTEXT)
+
     assert (CustomerRecord.objects.count(), OutboxEvent.objects.count(), IdempotencyRecord.objects.count()) == (0, 0, 0)

@@ -8,17 +8,21 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_redis import get_redis_connection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from uuid_utils.compat import uuid7
 
 from commands_app.bootstrap import build_mediator
 from commands_app.commands import RegisterCustomer
-from commands_app.mediator import CommandContext
+from commands_app.domain.customer import Customer
+from commands_app.mediator import CommandContext, HandlerCall, HandlerRegistry
 from commands_app.middleware.idempotency import fingerprint
 from commands_app.middleware.idempotency_store import RedisFastPath
 from commands_app.models import CustomerRecord, IdempotencyRecord
+from commands_app.result import Ok
 from commands_app.tasks import prune_idempotency_records
 from commands_app.unit_of_work import advisory_lock_key
 from outbox_app.models import OutboxEvent
@@ -196,3 +200,110 @@ def test_the_fingerprint_ignores_ids_but_not_fields():
     c = RegisterCustomer(idempotency_key=uuid.uuid4(), first_name="A", last_name="B", email="f")
 
     assert fingerprint(a) == fingerprint(b) != fingerprint(c)
+
+
+def a_customer_each_time(command: RegisterCustomer, call: HandlerCall):
+    """A handler that succeeds on every run (a new customer, a new email), like PlaceOrder with its own ids."""
+    with call.uow as uow:
+        uow.lock("test", "one-at-a-time")
+        customer = Customer.register(
+            customer_id=uuid7(), first_name="A", last_name="B", email=f"{uuid.uuid4().hex}@example.com"
+        )
+        uow.customers.add(customer)
+        uow.commit()
+    return Ok({"customer_id": str(customer.customer_id)})
+
+
+def mediator_running(handler, fast_path):
+    registry = HandlerRegistry()
+    registry.register(RegisterCustomer, handler)
+    return build_mediator(registry=registry, fast_path=fast_path)
+
+
+@pytest.mark.django_db(transaction=True)  # the command's transaction is the outermost one, as in production
+def test_a_command_writes_its_record_once_with_the_response_and_takes_no_savepoint():
+    # given
+    mediator = build_mediator()
+    register = RegisterCustomer(idempotency_key=uuid.uuid4(), first_name="A", last_name="B", email="once@b.c")
+
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        outcome = mediator.send(register, CONTEXT)
+
+    # then: one INSERT of the record, already holding the response; no UPDATE, no savepoint
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert outcome.status_code == 201
+    assert sum("write_idempotency_record" in s for s in sql) == 1
+    assert not [s for s in sql if "SAVEPOINT" in s.upper()]
+    record = IdempotencyRecord.objects.get()
+    assert (record.status_code, record.response_body) == (201, outcome.body)
+
+
+@pytest.mark.django_db
+def test_a_duplicate_whose_handler_succeeds_again_is_rolled_back_and_replays_the_first_response():
+    # given: the first run completed, then Redis forgot it
+    mediator = mediator_running(a_customer_each_time, RedisFastPath(get_redis_connection("default")))
+    register = RegisterCustomer(idempotency_key=uuid.uuid4(), first_name="A", last_name="B", email="e@b.c")
+    first = mediator.send(register, CONTEXT)
+    get_redis_connection("default").flushdb()
+
+    # when: the retry's handler writes a second customer, and its record meets the first one's
+    again = mediator.send(RegisterCustomer(**{**register.__dict__, "command_id": uuid.uuid4()}), CONTEXT)
+    other = mediator.send(RegisterCustomer(**{**register.__dict__, "email": "other@b.c"}), CONTEXT)
+
+    # then: its whole transaction rolled back; it replays, and another payload is refused
+    assert (again.status_code, again.replayed, again.body) == (201, True, first.body)
+    assert (other.status_code, other.error.code if other.error else None) == (422, "IDEMPOTENCY_KEY_REUSED")
+    assert counts() == (1, 1, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_down_a_concurrent_duplicate_that_succeeds_again_still_takes_effect_once():
+    # given: no fast tier, a handler that succeeds on every run, both runs held until the test lets go
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2, retry=NO_RETRY)
+    mediator = mediator_running(a_customer_each_time, RedisFastPath(dead))
+    register = RegisterCustomer(idempotency_key=uuid.uuid4(), first_name="A", last_name="B", email="e@b.c")
+    holder = connections.create_connection("default")
+    holder.connect()
+    holder.set_autocommit(False)
+    with holder.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_lock_key("test", "one-at-a-time")])
+    outcomes = []
+
+    def send():
+        outcomes.append(mediator.send(RegisterCustomer(**{**register.__dict__, "command_id": uuid.uuid4()}), CONTEXT))
+        connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    threading.Event().wait(0.5)
+
+    # when
+    holder.rollback()
+    holder.close()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    # then
+    assert sorted(o.replayed for o in outcomes) == [False, True]
+    assert outcomes[0].body == outcomes[1].body
+    assert counts() == (1, 1, 1)
+
+
+@pytest.mark.django_db
+def test_an_expired_record_not_yet_pruned_is_replaced_when_its_key_is_used_again(writer):
+    # given
+    key = str(uuid.uuid4())
+    first = command(writer, "register-customer", ADA, key=key)
+    IdempotencyRecord.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    get_redis_connection("default").flushdb()
+
+    # when: the same key, another customer
+    again = command(writer, "register-customer", {**ADA, "email": "grace@example.com"}, key=key)
+
+    # then: it ran; the one record now holds its response
+    assert again.status_code == 201 and again.json() != first.json()
+    assert "Idempotent-Replayed" not in again
+    record = IdempotencyRecord.objects.get()
+    assert (record.response_body, record.expires_at > timezone.now()) == (again.json(), True)

@@ -126,13 +126,23 @@ def test_metrics_observe_latency_by_command_and_outcome():
     assert count() == before + 1
 
 
-def test_logging_writes_a_line_in_and_out(caplog):
+def test_logging_writes_one_line_per_command_with_its_outcome(caplog):
     with caplog.at_level(logging.INFO, logger="commands"):
         LoggingMiddleware()(a_command(), CONTEXT, ok)
 
-    events = [r.msg["event"] if isinstance(r.msg, dict) else str(r.msg) for r in caplog.records]
-    assert any("command.received" in e for e in events)
-    assert any("command.completed" in e for e in events)
+    lines = [r.msg for r in caplog.records if r.name == "commands"]
+    assert len(lines) == 1
+    assert lines[0]["event"] == "command.completed" and lines[0]["status"] == ok(None, None).status_code
+
+
+def test_logging_writes_the_traceback_of_a_command_that_crashed(caplog):
+    def crash(command, context):
+        raise RuntimeError("boom")
+
+    with caplog.at_level(logging.INFO, logger="commands"), pytest.raises(RuntimeError):
+        LoggingMiddleware()(a_command(), CONTEXT, crash)
+
+    assert [r.msg["event"] for r in caplog.records if r.name == "commands"] == ["command.crashed"]
 
 
 class TestResultMapper:

@@ -1,0 +1,67 @@
+"""The nudger: commits ask, a thread of its own sends; requests during a send fold into one more send after it."""
+
+import threading
+
+from outbox_app.outbox import Nudger
+from tests.conftest import eventually
+
+
+class HeldSend:
+    """A fake send that counts its calls and blocks inside each one until the test lets it return."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.inside = threading.Semaphore(0)
+        self.may_return = threading.Semaphore(0)
+
+    def __call__(self) -> None:
+        self.calls += 1
+        self.inside.release()
+        self.may_return.acquire(timeout=10)
+
+
+def test_a_request_is_sent_from_the_nudgers_own_thread():
+    # given
+    threads: list[str] = []
+    nudger = Nudger(lambda: threads.append(threading.current_thread().name))
+
+    # when
+    nudger.request()
+
+    # then
+    assert eventually(lambda: threads) == ["outbox-nudger"]
+
+
+def test_requests_that_arrive_while_a_nudge_is_sent_fold_into_one_more_nudge_after_it():
+    # given: a first nudge is being sent
+    send = HeldSend()
+    nudger = Nudger(send)
+    nudger.request()
+    assert send.inside.acquire(timeout=10)
+
+    # when: three commits ask meanwhile
+    for _ in range(3):
+        nudger.request()
+    send.may_return.release()
+
+    # then: one more nudge, sent after them, and none owed beyond it
+    assert send.inside.acquire(timeout=10)
+    assert send.calls == 2
+    assert not nudger._wanted.is_set()  # white box: nothing left that would make a third
+    send.may_return.release()
+
+
+def test_a_failing_send_does_not_stop_the_nudger():
+    calls: list[int] = []
+
+    def send() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("Redis went away")
+
+    nudger = Nudger(send)
+    nudger.request()
+    eventually(lambda: len(calls) == 1)
+    nudger.request()
+
+    assert eventually(lambda: len(calls) == 2)
