@@ -30,6 +30,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from outbox_app import registry
+from outbox_app import relay as outbox_relay
 from outbox_app.bus import bus_publisher
 from outbox_app.models import OutboxEvent
 from outbox_app.operations import requeue_dead
@@ -50,6 +51,7 @@ import django
 django.setup()
 from django.core.management import call_command
 from outbox_app import registry
+from outbox_app import relay as outbox_relay
 for event_type, tasks in json.loads(os.environ["TEST_OUTBOX_SUBSCRIPTIONS"]).items():
     for task in tasks:
         registry.subscribe(event_type, task)
@@ -435,3 +437,63 @@ def test_events_waiting_behind_a_failed_version_are_deferred_and_do_not_fill_the
     else:  # until the failed version's next attempt
         assert deferred_to == {retry_at}
     assert unpublished(waiting) == 20
+
+
+@pytest.fixture(params=["unnest, one statement (PostgreSQL)", "row-value IN per chunk (other databases)"])
+def predecessor_lookup(request, monkeypatch) -> str:
+    """The relay's predecessor lookups as they run on PostgreSQL, and their portable fallback, run here too."""
+    if request.param.startswith("row-value"):
+        monkeypatch.setattr(outbox_relay, "_predecessor_rows_unnest", outbox_relay._predecessor_rows_in)
+    return request.param
+
+
+@pytest.mark.django_db
+def test_one_batch_over_hundreds_of_aggregates_releases_exactly_those_whose_predecessor_is_published(
+    probe_subscribers, predecessor_lookup
+):
+    # given: 300 aggregates of three versions, version 1 published everywhere; version 2 published for the first
+    # hundred, dead for the second and backing off for the third
+    n = 100
+    written = write_probe_events(aggregates=3 * n, versions=3, prefix="many")
+    by_version = {version: written[(version - 1) * 3 * n : version * 3 * n] for version in (1, 2, 3)}
+    # and a hundred aggregates of another type with the ids of the second hundred, only version 1 published, so a
+    # lookup must match on type and id
+    with transaction.atomic():
+        twins = append(
+            [
+                NewEvent(
+                    event_type=PROBE,
+                    aggregate_type="ProbeTwin",
+                    aggregate_id=f"many-{aggregate}",
+                    aggregate_version=version,
+                    payload={},
+                )
+                for version in (1, 2, 3)
+                for aggregate in range(n, 2 * n)
+            ]
+        )
+    retry_at = timezone.now() + timedelta(hours=1)
+    OutboxEvent.objects.filter(pk__in=[*by_version[1], *by_version[2][:n], *twins[:n]]).update(
+        published_at=timezone.now(), attempts=1
+    )
+    OutboxEvent.objects.filter(pk__in=by_version[2][n : 2 * n]).update(dead_at=timezone.now(), attempts=10)
+    OutboxEvent.objects.filter(pk__in=by_version[2][2 * n :]).update(attempts=2, next_attempt_at=retry_at)
+    sent: list[dict[str, Any]] = []
+
+    def record(task_name: str, envelopes: list[dict[str, Any]]) -> None:
+        sent.extend(e for e in envelopes if task_name == PROBE_TASKS[0])
+
+    # when: one batch claims every due event
+    report = relay_once(batch_size=1000, publish=record)
+
+    # then: the first hundred and the twins (versions 2 and 3, in order) went out; the others were held and deferred
+    released = {str(i) for i in [*by_version[3][:n], *twins[n:]]}
+    assert (report.claimed, report.published, report.held, report.deferred) == (5 * n, 3 * n, 2 * n, 2 * n)
+    assert {e["event_id"] for e in sent} == released
+    twin_versions = versions_by_aggregate([e for e in sent if e["aggregate_type"] == "ProbeTwin"])
+    assert len(twin_versions) == n and all(versions == [2, 3] for versions in twin_versions.values())
+    assert unpublished([UUID(i) for i in released]) == 0
+    behind_dead = OutboxEvent.objects.filter(pk__in=by_version[3][n : 2 * n]).values_list("next_attempt_at", flat=True)
+    assert min(behind_dead) > timezone.now() + timedelta(seconds=299)
+    behind_backoff = OutboxEvent.objects.filter(pk__in=by_version[3][2 * n :]).values_list("next_attempt_at", flat=True)
+    assert set(behind_backoff) == {retry_at}
