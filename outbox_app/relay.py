@@ -167,14 +167,22 @@ def relay_until_drained(
     batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     totals = RelayReport()
-    for _ in range(max_batches):
-        report = relay_once(batch_size=batch_size)
-        totals += report
-        if report.claimed < batch_size or report.broker_down or not report.moved_on:
-            break
-        if deadline is not None and time.monotonic() >= deadline:
-            break
+    # One broker connection for the whole drain (opened on the first publish): connecting and declaring the queue
+    # cost as much as sending a batch. An outage ends the drain, so a broken connection is never used twice.
+    with bus_publisher() as publish:
+        for _ in range(max_batches):
+            report = relay_once(batch_size=batch_size, publish=publish)
+            totals += report
+            if drained(report, batch_size):
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
     return totals
+
+
+def drained(report: RelayReport, batch_size: int) -> bool:
+    """Whether to stop relaying for now: the batch came back short, the broker is down, or nothing moved."""
+    return report.claimed < batch_size or report.broker_down or not report.moved_on
 
 
 def _claim(batch_size: int) -> list[ClaimedEvent]:

@@ -35,7 +35,7 @@ from outbox_app.bus import bus_publisher
 from outbox_app.models import OutboxEvent
 from outbox_app.operations import requeue_dead
 from outbox_app.outbox import NUDGE_KEY, NewEvent, append
-from outbox_app.relay import relay_once
+from outbox_app.relay import RelayReport, relay_once, relay_until_drained
 from tests.conftest import command, eventually
 from tests.stack import ROOT, ThrowawayRedis
 
@@ -497,3 +497,44 @@ def test_one_batch_over_hundreds_of_aggregates_releases_exactly_those_whose_pred
     assert min(behind_dead) > timezone.now() + timedelta(seconds=299)
     behind_backoff = OutboxEvent.objects.filter(pk__in=by_version[3][2 * n :]).values_list("next_attempt_at", flat=True)
     assert set(behind_backoff) == {retry_at}
+
+
+@pytest.mark.django_db
+def test_a_broker_lost_between_two_batches_of_a_drain_fails_the_next_batch_as_an_outage_and_the_next_drain_reconnects(
+    settings, probe_subscribers, broker, monkeypatch
+):
+    # given: 30 events, a drain in batches of 10 over one broker connection, and a broker that dies after the
+    # first batch is published and marked
+    settings.OUTBOX_BACKOFF_BASE_SECONDS = 0
+    event_ids = write_probe_events(aggregates=10, versions=3, prefix="reconnect")
+    relay_batch = outbox_relay.relay_once
+    batches: list[RelayReport] = []
+
+    def batch_then_lose_the_broker(**kwargs: Any) -> RelayReport:
+        batches.append(relay_batch(**kwargs))
+        if len(batches) == 1:
+            broker.stop()
+        return batches[-1]
+
+    monkeypatch.setattr(outbox_relay, "relay_once", batch_then_lose_the_broker)
+
+    with web_broker(broker.url):
+        # when
+        first_drain = relay_until_drained(batch_size=10)
+
+        # then: the second batch failed as an outage, on the connection the first one used; nothing is dead
+        assert [(r.published, r.failed, r.broker_down) for r in batches] == [(10, 0, False), (0, 10, True)]
+        assert (first_drain.published, first_drain.dead) == (10, 0)
+        assert unpublished(event_ids) == 20
+        assert not OutboxEvent.objects.dead().exists()
+
+        # when the broker is back, on the same port
+        broker.start()
+        second_drain = relay_until_drained(batch_size=10)
+
+    # then the next drain connects again and publishes the rest, each aggregate in order
+    assert (second_drain.published, second_drain.failed) == (20, 0)
+    assert unpublished(event_ids) == 0
+    relayed = first_arrivals(bus_messages(broker.client(), PROBE_TASKS), PROBE_TASKS[0])
+    assert len(relayed) == 20
+    assert all(versions == sorted(versions) for versions in versions_by_aggregate(relayed).values())
