@@ -15,6 +15,7 @@ the event itself: it is isolated by publishing event by event, and after OUTBOX_
 (dead_at set), never dropped; an operator can requeue it.
 """
 
+import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -217,7 +218,7 @@ def _unpublished_predecessors(claimed: list[ClaimedEvent]) -> dict[AggregateKey,
     wanted = [(aggregate_type, aggregate_id, version) for aggregate_type, aggregate_id, version in wanted if version]
     if not wanted:
         return {}
-    rows = _predecessor_rows_unnest(wanted) if connection.vendor == "postgresql" else _predecessor_rows_in(wanted)
+    rows = _predecessor_rows_json(wanted) if connection.vendor == "postgresql" else _predecessor_rows_in(wanted)
     return {
         (aggregate_type, aggregate_id): Predecessor(dead_at is not None, next_attempt_at)
         for aggregate_type, aggregate_id, dead_at, next_attempt_at in rows
@@ -227,17 +228,21 @@ def _unpublished_predecessors(claimed: list[ClaimedEvent]) -> dict[AggregateKey,
 PredecessorRow = tuple[str, str, datetime | None, datetime | None]
 
 
-def _predecessor_rows_unnest(wanted: list[tuple[str, str, int]]) -> list[PredecessorRow]:
-    """PostgreSQL: every lookup in one statement, the wanted keys as three array parameters."""
-    types, ids, versions = (list(column) for column in zip(*wanted, strict=True))
+def _predecessor_rows_json(wanted: list[tuple[str, str, int]]) -> list[PredecessorRow]:
+    """PostgreSQL: every lookup in one statement, joined on the unique index from the keys as one JSON parameter.
+
+    One JSON text, not three arrays: the client-side binding quotes an array parameter element by element in
+    Python, json.dumps does it in C.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT o.aggregate_type, o.aggregate_id, o.dead_at, o.next_attempt_at"
-            " FROM unnest(%s::text[], %s::text[], %s::integer[]) AS w(aggregate_type, aggregate_id, aggregate_version)"
+            " FROM jsonb_to_recordset(%s::jsonb)"
+            " AS w(aggregate_type text, aggregate_id text, aggregate_version integer)"
             f" JOIN {OutboxEvent._meta.db_table} o ON o.aggregate_type = w.aggregate_type"
             " AND o.aggregate_id = w.aggregate_id AND o.aggregate_version = w.aggregate_version"
             " WHERE o.published_at IS NULL",
-            [types, ids, versions],
+            [json.dumps([{"aggregate_type": t, "aggregate_id": i, "aggregate_version": v} for t, i, v in wanted])],
         )
         return cursor.fetchall()
 
@@ -381,9 +386,14 @@ def _publisher(publish: Publisher | None) -> AbstractContextManager[Publisher]:
 
 
 def _event_id_in(event_ids: list[UUID]) -> Q | RawSQL:
-    """event_id IN the list: on PostgreSQL one array parameter (`= ANY(%s)`), not one literal per id to bind."""
+    """event_id IN the list: on PostgreSQL one array parameter (`= ANY(%s)`), not one literal per id to bind.
+
+    The array literal is written here (UUIDs need no quoting): the client-side binding would quote a list
+    element by element in Python.
+    """
     if connection.vendor == "postgresql":
-        return RawSQL("event_id = ANY(%s::uuid[])", [event_ids], output_field=BooleanField())
+        ids = "{" + ",".join(map(str, event_ids)) + "}"
+        return RawSQL("event_id = ANY(%s::uuid[])", [ids], output_field=BooleanField())
     return Q(event_id__in=event_ids)
 
 

@@ -439,11 +439,11 @@ def test_events_waiting_behind_a_failed_version_are_deferred_and_do_not_fill_the
     assert unpublished(waiting) == 20
 
 
-@pytest.fixture(params=["unnest, one statement (PostgreSQL)", "row-value IN per chunk (other databases)"])
+@pytest.fixture(params=["one statement on JSON keys (PostgreSQL)", "row-value IN per chunk (other databases)"])
 def predecessor_lookup(request, monkeypatch) -> str:
     """The relay's predecessor lookups as they run on PostgreSQL, and their portable fallback, run here too."""
     if request.param.startswith("row-value"):
-        monkeypatch.setattr(outbox_relay, "_predecessor_rows_unnest", outbox_relay._predecessor_rows_in)
+        monkeypatch.setattr(outbox_relay, "_predecessor_rows_json", outbox_relay._predecessor_rows_in)
     return request.param
 
 
