@@ -538,3 +538,37 @@ def test_a_broker_lost_between_two_batches_of_a_drain_fails_the_next_batch_as_an
     relayed = first_arrivals(bus_messages(broker.client(), PROBE_TASKS), PROBE_TASKS[0])
     assert len(relayed) == 20
     assert all(versions == sorted(versions) for versions in versions_by_aggregate(relayed).values())
+
+
+@pytest.mark.django_db
+def test_the_relay_sends_each_event_as_its_rows_envelope(probe_subscribers):
+    # given: events with and without the metadata keys the envelope carries
+    with transaction.atomic():
+        with_keys, without_keys = append(
+            [
+                NewEvent(
+                    event_type=PROBE,
+                    aggregate_type="Probe",
+                    aggregate_id="envelope",
+                    aggregate_version=1,
+                    payload={"amount": "12.50", "lines": [{"sku": "A-1", "quantity": 2}], "note": None},
+                    metadata={"correlation_id": "req-1", "causation_id": "cmd-1", "client_id": "c"},
+                ),
+                NewEvent(
+                    event_type=PROBE, aggregate_type="Probe", aggregate_id="bare", aggregate_version=1, payload={}
+                ),
+            ]
+        )
+    sent: list[dict[str, Any]] = []
+
+    def record(task_name: str, envelopes: list[dict[str, Any]]) -> None:
+        sent.extend(envelopes if task_name == PROBE_TASKS[0] else [])
+
+    # when
+    relay_once(publish=record)
+
+    # then: exactly what the row's to_envelope() gives, the shape consumers and replays rely on
+    expected = [OutboxEvent.objects.get(pk=pk).to_envelope() for pk in (with_keys, without_keys)]
+    assert sent == expected
+    assert [list(envelope) for envelope in sent] == [list(envelope) for envelope in expected]
+    assert (sent[0]["correlation_id"], sent[0]["causation_id"], sent[1]["correlation_id"]) == ("req-1", "cmd-1", None)
