@@ -126,7 +126,10 @@ class PublishOutcome:
 def relay_once(*, batch_size: int | None = None, publish: Publisher | None = None) -> RelayReport:
     """Relay one batch; `publish` replaces the bus (by default a fail-fast connection to the Celery broker)."""
     batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
+        if outermost:
+            _commit_without_waiting_for_the_disk()
         claimed = _claim(batch_size)
         if not claimed:
             return RelayReport()
@@ -184,6 +187,20 @@ def relay_until_drained(
 def drained(report: RelayReport, batch_size: int) -> bool:
     """Whether to stop relaying for now: the batch came back short, the broker is down, or nothing moved."""
     return report.claimed < batch_size or report.broker_down or not report.moved_on
+
+
+def _commit_without_waiting_for_the_disk() -> None:
+    """On PostgreSQL, let this transaction's commit return before its WAL is flushed (synchronous_commit off).
+
+    A database crash can then lose the last fraction of a second of commits, and with them only marks and failure
+    counts: the events are unpublished again and published again (at least once, consumers dedupe). WAL is flushed
+    in order, so a later batch is never kept without an earlier one and per-aggregate order holds. SET LOCAL: the
+    setting ends with the transaction, whatever else uses the connection; and only in a transaction of the relay's
+    own (never in a caller's, whose commit it would change).
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _claim(batch_size: int) -> list[ClaimedEvent]:

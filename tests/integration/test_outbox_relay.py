@@ -572,3 +572,37 @@ def test_the_relay_sends_each_event_as_its_rows_envelope(probe_subscribers):
     assert sent == expected
     assert [list(envelope) for envelope in sent] == [list(envelope) for envelope in expected]
     assert (sent[0]["correlation_id"], sent[0]["causation_id"], sent[1]["correlation_id"]) == ("req-1", "cmd-1", None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_relay_commits_without_waiting_for_the_disk_and_only_in_its_own_transaction(probe_subscribers):
+    # given: a connection that waits for the disk on commit
+    write_probe_events(aggregates=1, versions=2, prefix="async-commit")
+    seen: list[str] = []
+
+    def synchronous_commit() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    def record_the_setting(task_name: str, envelopes: list[dict[str, Any]]) -> None:
+        if task_name == PROBE_TASKS[0]:
+            seen.append(synchronous_commit())
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO on")
+    try:
+        # when: the relay runs a batch in its own transaction, then one inside a caller's transaction
+        own = relay_once(batch_size=1, publish=record_the_setting)
+        after_own = synchronous_commit()
+        with transaction.atomic():
+            nested = relay_once(batch_size=1, publish=record_the_setting)
+            in_callers = synchronous_commit()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+
+    # then: off for its own transaction only, untouched in the caller's
+    assert (own.published, nested.published) == (1, 1)
+    assert seen == ["off", "on"]
+    assert (after_own, in_callers) == ("on", "on")
