@@ -64,10 +64,10 @@ def timed_drain(events: int, drain: object) -> float:
 STAGES = [
     ("relay_once (one batch)", "outbox_app/relay.py", "relay_once"),
     ("  claim (SELECT ... FOR UPDATE SKIP LOCKED)", "outbox_app/relay.py", "_claim"),
+    ("    envelopes (built from the claimed rows)", "outbox_app/models.py", "envelope"),
     ("  predecessor lookups", "outbox_app/relay.py", "_unpublished_predecessors"),
     ("  release in order", "outbox_app/relay.py", "release_in_order"),
-    ("  publish (envelopes + broker)", "outbox_app/relay.py", "publish_in_order"),
-    ("    to_envelope", "outbox_app/models.py", "to_envelope"),
+    ("  publish (broker)", "outbox_app/relay.py", "publish_in_order"),
     ("    kombu/celery apply_async", "celery/app/task.py", "apply_async"),
     ("  mark published (UPDATE)", "outbox_app/relay.py", "_mark_published"),
     ("  metrics", "outbox_app/metrics.py", "record_relay"),

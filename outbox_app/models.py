@@ -1,6 +1,8 @@
 """The outbox table: one row per event, the source of truth until published and the event log after."""
 
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from django.db import models
 from django.db.models import Q
@@ -33,6 +35,13 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
 
     def dead(self) -> "OutboxEventQuerySet":
         return self.filter(published_at__isnull=True, dead_at__isnull=False)
+
+    def with_envelope_keys(self) -> "OutboxEventQuerySet":
+        """The metadata keys the envelope carries, as columns: read without decoding the metadata."""
+        return self.annotate(
+            correlation_id=KeyTextTransform("correlation_id", "metadata"),
+            causation_id=KeyTextTransform("causation_id", "metadata"),
+        )
 
 
 class OutboxEvent(models.Model):
@@ -96,15 +105,57 @@ class OutboxEvent(models.Model):
 
     def to_envelope(self) -> dict[str, Any]:
         """The event as it travels on the bus: plain JSON, described in ARCHITECTURE.md."""
-        return {
-            "event_id": str(self.event_id),
-            "event_type": self.event_type,
-            "schema_version": self.schema_version,
-            "aggregate_type": self.aggregate_type,
-            "aggregate_id": self.aggregate_id,
-            "aggregate_version": self.aggregate_version,
-            "occurred_at": self.created_at.isoformat(),
-            "correlation_id": self.metadata.get("correlation_id"),
-            "causation_id": self.metadata.get("causation_id"),
-            "payload": self.payload,
-        }
+        return envelope(
+            self.event_id,
+            self.event_type,
+            self.schema_version,
+            self.aggregate_type,
+            self.aggregate_id,
+            self.aggregate_version,
+            self.created_at,
+            self.metadata.get("correlation_id"),
+            self.metadata.get("causation_id"),
+            self.payload,
+        )
+
+
+def envelope(
+    event_id: UUID,
+    event_type: str,
+    schema_version: int,
+    aggregate_type: str,
+    aggregate_id: str,
+    aggregate_version: int,
+    created_at: datetime,
+    correlation_id: str | None,
+    causation_id: str | None,
+    payload: Any,
+) -> dict[str, Any]:
+    """The envelope of an event row, from its columns in ENVELOPE_COLUMNS order (the relay reads no model objects)."""
+    return {
+        "event_id": str(event_id),
+        "event_type": event_type,
+        "schema_version": schema_version,
+        "aggregate_type": aggregate_type,
+        "aggregate_id": aggregate_id,
+        "aggregate_version": aggregate_version,
+        "occurred_at": created_at.isoformat(),
+        "correlation_id": correlation_id,
+        "causation_id": causation_id,
+        "payload": payload,
+    }
+
+
+# The columns envelope() takes, for values_list() after with_envelope_keys().
+ENVELOPE_COLUMNS = (
+    "event_id",
+    "event_type",
+    "schema_version",
+    "aggregate_type",
+    "aggregate_id",
+    "aggregate_version",
+    "created_at",
+    "correlation_id",
+    "causation_id",
+    "payload",
+)

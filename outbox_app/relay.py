@@ -15,24 +15,27 @@ the event itself: it is isolated by publishing event by event, and after OUTBOX_
 (dead_at set), never dropped; an operator can requeue it.
 """
 
+import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import structlog
 from django.conf import settings
-from django.db import transaction
-from django.db.models import DateTimeField, ExpressionWrapper, F, Q
+from django.db import connection, transaction
+from django.db.models import BooleanField, DateTimeField, ExpressionWrapper, F, Q
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from outbox_app import metrics, registry
 from outbox_app.bus import BrokerUnavailable, Publisher, bus_publisher
-from outbox_app.models import OutboxEvent
+from outbox_app.models import ENVELOPE_COLUMNS, OutboxEvent, envelope
 
 log = structlog.get_logger(__name__)
 
@@ -41,7 +44,30 @@ MAX_ERROR_LENGTH = 2000
 PREDECESSOR_LOOKUPS_PER_QUERY = 100
 
 
-def aggregate_key(event: OutboxEvent) -> AggregateKey:
+@dataclass(frozen=True, slots=True)
+class ClaimedEvent:
+    """A claimed row as the relay uses it: what it decides with, and the envelope it sends (built once)."""
+
+    event_id: UUID
+    event_type: str
+    aggregate_type: str
+    aggregate_id: str
+    aggregate_version: int
+    attempts: int
+    envelope: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> "ClaimedEvent":
+        """From a row of CLAIM_COLUMNS."""
+        *columns, attempts = row
+        event_id, event_type, _, aggregate_type, aggregate_id, aggregate_version = columns[:6]
+        return cls(event_id, event_type, aggregate_type, aggregate_id, aggregate_version, attempts, envelope(*columns))
+
+
+CLAIM_COLUMNS = (*ENVELOPE_COLUMNS, "attempts")
+
+
+def aggregate_key(event: ClaimedEvent) -> AggregateKey:
     return event.aggregate_type, event.aggregate_id
 
 
@@ -85,22 +111,25 @@ class Predecessor:
 
 @dataclass(frozen=True)
 class Failure:
-    event: OutboxEvent
+    event: ClaimedEvent
     error: Exception
     outage: bool
 
 
 @dataclass
 class PublishOutcome:
-    published: list[OutboxEvent] = field(default_factory=list)
+    published: list[ClaimedEvent] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
-    held: list[OutboxEvent] = field(default_factory=list)
+    held: list[ClaimedEvent] = field(default_factory=list)
 
 
 def relay_once(*, batch_size: int | None = None, publish: Publisher | None = None) -> RelayReport:
     """Relay one batch; `publish` replaces the bus (by default a fail-fast connection to the Celery broker)."""
     batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
+        if outermost:
+            _commit_without_waiting_for_the_disk()
         claimed = _claim(batch_size)
         if not claimed:
             return RelayReport()
@@ -130,7 +159,7 @@ def relay_once(*, batch_size: int | None = None, publish: Publisher | None = Non
     log.info(
         "outbox.relay_batch",
         **report.__dict__,
-        correlation_ids=sorted({str(e.metadata.get("correlation_id")) for e in outcome.published}),
+        correlation_ids=sorted({str(e.envelope["correlation_id"]) for e in outcome.published}),
     )
     return report
 
@@ -142,36 +171,61 @@ def relay_until_drained(
     batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     totals = RelayReport()
-    for _ in range(max_batches):
-        report = relay_once(batch_size=batch_size)
-        totals += report
-        if report.claimed < batch_size or report.broker_down or not report.moved_on:
-            break
-        if deadline is not None and time.monotonic() >= deadline:
-            break
+    # One broker connection for the whole drain (opened on the first publish): connecting and declaring the queue
+    # cost as much as sending a batch. An outage ends the drain, so a broken connection is never used twice.
+    with bus_publisher() as publish:
+        for _ in range(max_batches):
+            report = relay_once(batch_size=batch_size, publish=publish)
+            totals += report
+            if drained(report, batch_size):
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
     return totals
 
 
-def _claim(batch_size: int) -> list[OutboxEvent]:
+def drained(report: RelayReport, batch_size: int) -> bool:
+    """Whether to stop relaying for now: the batch came back short, the broker is down, or nothing moved."""
+    return report.claimed < batch_size or report.broker_down or not report.moved_on
+
+
+def _commit_without_waiting_for_the_disk() -> None:
+    """On PostgreSQL, let this transaction's commit return before its WAL is flushed (synchronous_commit off).
+
+    A database crash can then lose the last fraction of a second of commits, and with them only marks and failure
+    counts: the events are unpublished again and published again (at least once, consumers dedupe). WAL is flushed
+    in order, so a later batch is never kept without an earlier one and per-aggregate order holds. SET LOCAL: the
+    setting ends with the transaction, whatever else uses the connection; and only in a transaction of the relay's
+    own (never in a caller's, whose commit it would change).
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def _claim(batch_size: int) -> list[ClaimedEvent]:
     # Kept plain on purpose: an ordered scan of the partial index on created_at that stops after batch_size
     # rows, whatever the planner's statistics say. A sort key the index lacks (a tie-breaker) or a correlated
     # condition (such as "no failed earlier version") lets the planner, when its statistics lag a burst of
     # events, read and sort the whole backlog for every batch. Ties on created_at need no order: versions of
-    # one aggregate are ordered by release_in_order.
-    return list(
+    # one aggregate are ordered by release_in_order. Only the columns the relay uses, as tuples: building model
+    # objects (and decoding the metadata) cost more than the query.
+    rows = (
         OutboxEvent.objects.pending()
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=Now()))
         .select_for_update(skip_locked=True)
-        .order_by("created_at")[:batch_size]
+        .order_by("created_at")
+        .with_envelope_keys()
+        .values_list(*CLAIM_COLUMNS)[:batch_size]
     )
+    return [ClaimedEvent.from_row(row) for row in rows]
 
 
-def _unpublished_predecessors(claimed: list[OutboxEvent]) -> dict[AggregateKey, Predecessor]:
+def _unpublished_predecessors(claimed: list[ClaimedEvent]) -> dict[AggregateKey, Predecessor]:
     """For each aggregate in the batch, the version just below its lowest one there, if that is unpublished.
 
     Versions are published in order, so when that version is published (or pruned, or there is none) every
-    earlier one is too. The lookups are equalities on the unique (type, id, version) index, written as one
-    row-value IN per chunk: the ORM's OR of hundreds of Q objects costs more to build than to run.
+    earlier one is too. The lookups are equalities on the unique (type, id, version) index.
     """
     lowest: dict[AggregateKey, int] = {}
     for event in claimed:
@@ -179,23 +233,58 @@ def _unpublished_predecessors(claimed: list[OutboxEvent]) -> dict[AggregateKey, 
         lowest[key] = min(lowest.get(key, event.aggregate_version), event.aggregate_version)
     wanted = [(aggregate_type, aggregate_id, version - 1) for (aggregate_type, aggregate_id), version in lowest.items()]
     wanted = [(aggregate_type, aggregate_id, version) for aggregate_type, aggregate_id, version in wanted if version]
-    predecessors: dict[AggregateKey, Predecessor] = {}
+    if not wanted:
+        return {}
+    rows = _predecessor_rows_json(wanted) if connection.vendor == "postgresql" else _predecessor_rows_in(wanted)
+    return {
+        (aggregate_type, aggregate_id): Predecessor(dead_at is not None, next_attempt_at)
+        for aggregate_type, aggregate_id, dead_at, next_attempt_at in rows
+    }
+
+
+PredecessorRow = tuple[str, str, datetime | None, datetime | None]
+
+
+def _predecessor_rows_json(wanted: list[tuple[str, str, int]]) -> list[PredecessorRow]:
+    """PostgreSQL: every lookup in one statement, joined on the unique index from the keys as one JSON parameter.
+
+    One JSON text, not three arrays: the client-side binding quotes an array parameter element by element in
+    Python, json.dumps does it in C.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT o.aggregate_type, o.aggregate_id, o.dead_at, o.next_attempt_at"
+            " FROM jsonb_to_recordset(%s::jsonb)"
+            " AS w(aggregate_type text, aggregate_id text, aggregate_version integer)"
+            f" JOIN {OutboxEvent._meta.db_table} o ON o.aggregate_type = w.aggregate_type"
+            " AND o.aggregate_id = w.aggregate_id AND o.aggregate_version = w.aggregate_version"
+            " WHERE o.published_at IS NULL",
+            [json.dumps([{"aggregate_type": t, "aggregate_id": i, "aggregate_version": v} for t, i, v in wanted])],
+        )
+        return cursor.fetchall()
+
+
+def _predecessor_rows_in(wanted: list[tuple[str, str, int]]) -> list[PredecessorRow]:
+    """Any other database (the embedded SQLite): one row-value IN per chunk of lookups."""
+    rows: list[PredecessorRow] = []
     for start in range(0, len(wanted), PREDECESSOR_LOOKUPS_PER_QUERY):
         chunk = wanted[start : start + PREDECESSOR_LOOKUPS_PER_QUERY]
-        rows = OutboxEvent.objects.raw(
-            f"SELECT event_id, aggregate_type, aggregate_id, dead_at, next_attempt_at FROM {OutboxEvent._meta.db_table}"
-            " WHERE published_at IS NULL AND (aggregate_type, aggregate_id, aggregate_version)"
-            f" IN ({', '.join(['(%s, %s, %s)'] * len(chunk))})",
+        keys = RawSQL(
+            f"(aggregate_type, aggregate_id, aggregate_version) IN ({', '.join(['(%s, %s, %s)'] * len(chunk))})",
             [value for row in chunk for value in row],
+            output_field=BooleanField(),
         )
-        for row in rows:
-            predecessors[aggregate_key(row)] = Predecessor(row.dead_at is not None, row.next_attempt_at)
-    return predecessors
+        rows.extend(
+            OutboxEvent.objects.filter(keys, published_at__isnull=True).values_list(
+                "aggregate_type", "aggregate_id", "dead_at", "next_attempt_at"
+            )
+        )
+    return rows
 
 
 def release_in_order(
-    claimed: list[OutboxEvent], waiting_on: dict[AggregateKey, Predecessor]
-) -> tuple[list[OutboxEvent], list[OutboxEvent]]:
+    claimed: list[ClaimedEvent], waiting_on: dict[AggregateKey, Predecessor]
+) -> tuple[list[ClaimedEvent], list[ClaimedEvent]]:
     """Split a claimed batch into the events to publish, in publication order, and the events held back.
 
     An aggregate waiting on an unpublished earlier version outside the batch (claimed by another relay, backing
@@ -203,12 +292,12 @@ def release_in_order(
     up to the first gap. Released events keep the claim order across aggregates and are in version order within
     each aggregate.
     """
-    by_aggregate: dict[AggregateKey, list[OutboxEvent]] = defaultdict(list)
+    by_aggregate: dict[AggregateKey, list[ClaimedEvent]] = defaultdict(list)
     for event in claimed:
         by_aggregate[aggregate_key(event)].append(event)
-    in_version_order: dict[AggregateKey, list[OutboxEvent]] = {}
+    in_version_order: dict[AggregateKey, list[ClaimedEvent]] = {}
     for key, events in by_aggregate.items():
-        run: list[OutboxEvent] = []
+        run: list[ClaimedEvent] = []
         if key not in waiting_on:
             for event in sorted(events, key=lambda e: e.aggregate_version):
                 if run and event.aggregate_version != run[-1].aggregate_version + 1:
@@ -228,7 +317,7 @@ def release_in_order(
 
 
 def publish_in_order(
-    events: list[OutboxEvent],
+    events: list[ClaimedEvent],
     send: Publisher,
     subscribers_for: Callable[[str], list[str]] = registry.subscribers_for,
 ) -> PublishOutcome:
@@ -238,7 +327,7 @@ def publish_in_order(
     events of its aggregate are sent nowhere else and held. An event counts as published when every subscriber
     has it and every earlier event of its aggregate in the batch is published; an outage fails the whole batch.
     """
-    by_task: dict[str, list[OutboxEvent]] = defaultdict(list)
+    by_task: dict[str, list[ClaimedEvent]] = defaultdict(list)
     for event in events:
         for task_name in subscribers_for(event.event_type):
             by_task[task_name].append(event)
@@ -247,8 +336,8 @@ def publish_in_order(
     blocked: set[AggregateKey] = set()
     outage: BrokerUnavailable | None = None
 
-    def deliver(task_name: str, batch: list[OutboxEvent]) -> None:
-        send(task_name, [event.to_envelope() for event in batch])
+    def deliver(task_name: str, batch: list[ClaimedEvent]) -> None:
+        send(task_name, [event.envelope for event in batch])
         delivered.update(event.event_id for event in batch)
 
     for task_name, subscribed in by_task.items():
@@ -313,9 +402,21 @@ def _publisher(publish: Publisher | None) -> AbstractContextManager[Publisher]:
     return nullcontext(publish) if publish is not None else bus_publisher()
 
 
-def _mark_published(events: list[OutboxEvent]) -> None:
+def _event_id_in(event_ids: list[UUID]) -> Q | RawSQL:
+    """event_id IN the list: on PostgreSQL one array parameter (`= ANY(%s)`), not one literal per id to bind.
+
+    The array literal is written here (UUIDs need no quoting): the client-side binding would quote a list
+    element by element in Python.
+    """
+    if connection.vendor == "postgresql":
+        ids = "{" + ",".join(map(str, event_ids)) + "}"
+        return RawSQL("event_id = ANY(%s::uuid[])", [ids], output_field=BooleanField())
+    return Q(event_id__in=event_ids)
+
+
+def _mark_published(events: list[ClaimedEvent]) -> None:
     if events:
-        OutboxEvent.objects.filter(event_id__in=[event.event_id for event in events]).update(
+        OutboxEvent.objects.filter(_event_id_in([event.event_id for event in events])).update(
             published_at=Now(), attempts=F("attempts") + 1, next_attempt_at=None, last_error=""
         )
 
@@ -336,7 +437,7 @@ def _record_failures(failures: list[Failure]) -> int:
         groups[(failure.event.attempts + 1, error, _parks(failure))].append(failure)
     dead = 0
     for (attempts, error, parks), group in groups.items():
-        OutboxEvent.objects.filter(event_id__in=[f.event.event_id for f in group]).update(
+        OutboxEvent.objects.filter(_event_id_in([f.event.event_id for f in group])).update(
             attempts=attempts,
             last_error=error,
             next_attempt_at=None if parks else _from_now(_retry_delay(group[0])),
@@ -349,7 +450,7 @@ def _record_failures(failures: list[Failure]) -> int:
     return dead
 
 
-def _defer(held: list[OutboxEvent], waiting_on: dict[AggregateKey, Predecessor], outcome: PublishOutcome) -> int:
+def _defer(held: list[ClaimedEvent], waiting_on: dict[AggregateKey, Predecessor], outcome: PublishOutcome) -> int:
     """Defer held events that wait on a failed earlier version until that version's next attempt.
 
     Behind a dead version, they are looked at again after OUTBOX_BACKOFF_MAX_SECONDS (requeueing it releases
@@ -373,5 +474,5 @@ def _defer(held: list[OutboxEvent], waiting_on: dict[AggregateKey, Predecessor],
             until[_retry_delay(failure)].append(event.event_id)
     for when, event_ids in until.items():
         next_attempt_at = _from_now(when) if isinstance(when, timedelta) else when
-        OutboxEvent.objects.filter(event_id__in=event_ids).update(next_attempt_at=next_attempt_at)
+        OutboxEvent.objects.filter(_event_id_in(event_ids)).update(next_attempt_at=next_attempt_at)
     return sum(len(event_ids) for event_ids in until.values())

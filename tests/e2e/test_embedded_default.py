@@ -75,6 +75,19 @@ def test_the_customer_flow_on_sqlite_with_in_process_tasks(tmp_path):
         status, customer = call("GET", f"{base}/api/customers/{body['customer_id']}", token)
         assert (status, customer["email"], customer["version"]) == (200, "alan@example.org", 1)
         assert (tmp_path / "db.sqlite3").exists()
+
+        # when: a second version, which the relay releases only after finding version 1 published
+        status, changed = call(
+            "POST",
+            f"{base}/api/commands/change-customer-email",
+            token,
+            {"customer_id": body["customer_id"], "email": "alan.turing@example.org"},
+        )
+
+        # then
+        assert (status, changed["version"]) == (200, 2)
+        status, customer = call("GET", f"{base}/api/customers/{body['customer_id']}", token)
+        assert (status, customer["email"], customer["version"]) == (200, "alan.turing@example.org", 2)
     finally:
         server.terminate()
         server.wait(timeout=10)

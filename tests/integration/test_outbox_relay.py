@@ -30,11 +30,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from outbox_app import registry
+from outbox_app import relay as outbox_relay
 from outbox_app.bus import bus_publisher
 from outbox_app.models import OutboxEvent
 from outbox_app.operations import requeue_dead
 from outbox_app.outbox import NUDGE_KEY, NewEvent, append
-from outbox_app.relay import relay_once
+from outbox_app.relay import RelayReport, relay_once, relay_until_drained
 from tests.conftest import command, eventually
 from tests.stack import ROOT, ThrowawayRedis
 
@@ -50,6 +51,7 @@ import django
 django.setup()
 from django.core.management import call_command
 from outbox_app import registry
+from outbox_app import relay as outbox_relay
 for event_type, tasks in json.loads(os.environ["TEST_OUTBOX_SUBSCRIPTIONS"]).items():
     for task in tasks:
         registry.subscribe(event_type, task)
@@ -435,3 +437,172 @@ def test_events_waiting_behind_a_failed_version_are_deferred_and_do_not_fill_the
     else:  # until the failed version's next attempt
         assert deferred_to == {retry_at}
     assert unpublished(waiting) == 20
+
+
+@pytest.fixture(params=["one statement on JSON keys (PostgreSQL)", "row-value IN per chunk (other databases)"])
+def predecessor_lookup(request, monkeypatch) -> str:
+    """The relay's predecessor lookups as they run on PostgreSQL, and their portable fallback, run here too."""
+    if request.param.startswith("row-value"):
+        monkeypatch.setattr(outbox_relay, "_predecessor_rows_json", outbox_relay._predecessor_rows_in)
+    return request.param
+
+
+@pytest.mark.django_db
+def test_one_batch_over_hundreds_of_aggregates_releases_exactly_those_whose_predecessor_is_published(
+    probe_subscribers, predecessor_lookup
+):
+    # given: 300 aggregates of three versions, version 1 published everywhere; version 2 published for the first
+    # hundred, dead for the second and backing off for the third
+    n = 100
+    written = write_probe_events(aggregates=3 * n, versions=3, prefix="many")
+    by_version = {version: written[(version - 1) * 3 * n : version * 3 * n] for version in (1, 2, 3)}
+    # and a hundred aggregates of another type with the ids of the second hundred, only version 1 published, so a
+    # lookup must match on type and id
+    with transaction.atomic():
+        twins = append(
+            [
+                NewEvent(
+                    event_type=PROBE,
+                    aggregate_type="ProbeTwin",
+                    aggregate_id=f"many-{aggregate}",
+                    aggregate_version=version,
+                    payload={},
+                )
+                for version in (1, 2, 3)
+                for aggregate in range(n, 2 * n)
+            ]
+        )
+    retry_at = timezone.now() + timedelta(hours=1)
+    OutboxEvent.objects.filter(pk__in=[*by_version[1], *by_version[2][:n], *twins[:n]]).update(
+        published_at=timezone.now(), attempts=1
+    )
+    OutboxEvent.objects.filter(pk__in=by_version[2][n : 2 * n]).update(dead_at=timezone.now(), attempts=10)
+    OutboxEvent.objects.filter(pk__in=by_version[2][2 * n :]).update(attempts=2, next_attempt_at=retry_at)
+    sent: list[dict[str, Any]] = []
+
+    def record(task_name: str, envelopes: list[dict[str, Any]]) -> None:
+        sent.extend(e for e in envelopes if task_name == PROBE_TASKS[0])
+
+    # when: one batch claims every due event
+    report = relay_once(batch_size=1000, publish=record)
+
+    # then: the first hundred and the twins (versions 2 and 3, in order) went out; the others were held and deferred
+    released = {str(i) for i in [*by_version[3][:n], *twins[n:]]}
+    assert (report.claimed, report.published, report.held, report.deferred) == (5 * n, 3 * n, 2 * n, 2 * n)
+    assert {e["event_id"] for e in sent} == released
+    twin_versions = versions_by_aggregate([e for e in sent if e["aggregate_type"] == "ProbeTwin"])
+    assert len(twin_versions) == n and all(versions == [2, 3] for versions in twin_versions.values())
+    assert unpublished([UUID(i) for i in released]) == 0
+    behind_dead = OutboxEvent.objects.filter(pk__in=by_version[3][n : 2 * n]).values_list("next_attempt_at", flat=True)
+    assert min(behind_dead) > timezone.now() + timedelta(seconds=299)
+    behind_backoff = OutboxEvent.objects.filter(pk__in=by_version[3][2 * n :]).values_list("next_attempt_at", flat=True)
+    assert set(behind_backoff) == {retry_at}
+
+
+@pytest.mark.django_db
+def test_a_broker_lost_between_two_batches_of_a_drain_fails_the_next_batch_as_an_outage_and_the_next_drain_reconnects(
+    settings, probe_subscribers, broker, monkeypatch
+):
+    # given: 30 events, a drain in batches of 10 over one broker connection, and a broker that dies after the
+    # first batch is published and marked
+    settings.OUTBOX_BACKOFF_BASE_SECONDS = 0
+    event_ids = write_probe_events(aggregates=10, versions=3, prefix="reconnect")
+    relay_batch = outbox_relay.relay_once
+    batches: list[RelayReport] = []
+
+    def batch_then_lose_the_broker(**kwargs: Any) -> RelayReport:
+        batches.append(relay_batch(**kwargs))
+        if len(batches) == 1:
+            broker.stop()
+        return batches[-1]
+
+    monkeypatch.setattr(outbox_relay, "relay_once", batch_then_lose_the_broker)
+
+    with web_broker(broker.url):
+        # when
+        first_drain = relay_until_drained(batch_size=10)
+
+        # then: the second batch failed as an outage, on the connection the first one used; nothing is dead
+        assert [(r.published, r.failed, r.broker_down) for r in batches] == [(10, 0, False), (0, 10, True)]
+        assert (first_drain.published, first_drain.dead) == (10, 0)
+        assert unpublished(event_ids) == 20
+        assert not OutboxEvent.objects.dead().exists()
+
+        # when the broker is back, on the same port
+        broker.start()
+        second_drain = relay_until_drained(batch_size=10)
+
+    # then the next drain connects again and publishes the rest, each aggregate in order
+    assert (second_drain.published, second_drain.failed) == (20, 0)
+    assert unpublished(event_ids) == 0
+    relayed = first_arrivals(bus_messages(broker.client(), PROBE_TASKS), PROBE_TASKS[0])
+    assert len(relayed) == 20
+    assert all(versions == sorted(versions) for versions in versions_by_aggregate(relayed).values())
+
+
+@pytest.mark.django_db
+def test_the_relay_sends_each_event_as_its_rows_envelope(probe_subscribers):
+    # given: events with and without the metadata keys the envelope carries
+    with transaction.atomic():
+        with_keys, without_keys = append(
+            [
+                NewEvent(
+                    event_type=PROBE,
+                    aggregate_type="Probe",
+                    aggregate_id="envelope",
+                    aggregate_version=1,
+                    payload={"amount": "12.50", "lines": [{"sku": "A-1", "quantity": 2}], "note": None},
+                    metadata={"correlation_id": "req-1", "causation_id": "cmd-1", "client_id": "c"},
+                ),
+                NewEvent(
+                    event_type=PROBE, aggregate_type="Probe", aggregate_id="bare", aggregate_version=1, payload={}
+                ),
+            ]
+        )
+    sent: list[dict[str, Any]] = []
+
+    def record(task_name: str, envelopes: list[dict[str, Any]]) -> None:
+        sent.extend(envelopes if task_name == PROBE_TASKS[0] else [])
+
+    # when
+    relay_once(publish=record)
+
+    # then: exactly what the row's to_envelope() gives, the shape consumers and replays rely on
+    expected = [OutboxEvent.objects.get(pk=pk).to_envelope() for pk in (with_keys, without_keys)]
+    assert sent == expected
+    assert [list(envelope) for envelope in sent] == [list(envelope) for envelope in expected]
+    assert (sent[0]["correlation_id"], sent[0]["causation_id"], sent[1]["correlation_id"]) == ("req-1", "cmd-1", None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_relay_commits_without_waiting_for_the_disk_and_only_in_its_own_transaction(probe_subscribers):
+    # given: a connection that waits for the disk on commit
+    write_probe_events(aggregates=1, versions=2, prefix="async-commit")
+    seen: list[str] = []
+
+    def synchronous_commit() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    def record_the_setting(task_name: str, envelopes: list[dict[str, Any]]) -> None:
+        if task_name == PROBE_TASKS[0]:
+            seen.append(synchronous_commit())
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO on")
+    try:
+        # when: the relay runs a batch in its own transaction, then one inside a caller's transaction
+        own = relay_once(batch_size=1, publish=record_the_setting)
+        after_own = synchronous_commit()
+        with transaction.atomic():
+            nested = relay_once(batch_size=1, publish=record_the_setting)
+            in_callers = synchronous_commit()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+
+    # then: off for its own transaction only, untouched in the caller's
+    assert (own.published, nested.published) == (1, 1)
+    assert seen == ["off", "on"]
+    assert (after_own, in_callers) == ("on", "on")

@@ -6,33 +6,44 @@ import pytest
 from kombu.exceptions import OperationalError
 from uuid_utils.compat import uuid7
 
-from outbox_app.models import OutboxEvent
-from outbox_app.relay import Predecessor, RelayReport, backoff, publish_in_order, release_in_order
+from outbox_app.models import envelope
+from outbox_app.relay import ClaimedEvent, Predecessor, RelayReport, backoff, publish_in_order, release_in_order
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def event(aggregate_id: str, version: int, event_type: str = "Happened", *, attempts: int = 0) -> OutboxEvent:
-    return OutboxEvent(
-        event_id=uuid7(),
+def event(aggregate_id: str, version: int, event_type: str = "Happened", *, attempts: int = 0) -> ClaimedEvent:
+    event_id = uuid7()
+    return ClaimedEvent(
+        event_id=event_id,
         event_type=event_type,
         aggregate_type="Thing",
         aggregate_id=aggregate_id,
         aggregate_version=version,
-        payload={"n": version},
-        created_at=T0 + timedelta(milliseconds=version),
         attempts=attempts,
+        envelope=envelope(
+            event_id,
+            event_type,
+            1,
+            "Thing",
+            aggregate_id,
+            version,
+            T0 + timedelta(milliseconds=version),
+            None,
+            None,
+            {"n": version},
+        ),
     )
 
 
-def names(events: list[OutboxEvent]) -> list[str]:
+def names(events: list[ClaimedEvent]) -> list[str]:
     return [f"{e.aggregate_id}{e.aggregate_version}" for e in events]
 
 
 class Bus:
     """Records what was sent; rejects the messages carrying the given events, or fails like a broker outage."""
 
-    def __init__(self, *, rejects: tuple[OutboxEvent, ...] = (), outage_on_call: int | None = None) -> None:
+    def __init__(self, *, rejects: tuple[ClaimedEvent, ...] = (), outage_on_call: int | None = None) -> None:
         self.rejected_ids = {str(e.event_id) for e in rejects}
         self.outage_on_call = outage_on_call
         self.calls = 0

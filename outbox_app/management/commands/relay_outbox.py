@@ -15,8 +15,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
+from outbox_app.bus import bus_publisher
 from outbox_app.operations import read_backlog
-from outbox_app.relay import RelayReport, relay_once, relay_until_drained
+from outbox_app.relay import RelayReport, drained, relay_once, relay_until_drained
 
 log = structlog.get_logger(__name__)
 PROGRESS_EVERY_SECONDS = 1.0
@@ -66,27 +67,30 @@ class Command(BaseCommand):
         total = 0
         window, window_started = RelayReport(), time.monotonic()
         while not stop.is_set():
-            started = time.monotonic()
-            try:
-                report = relay_once(batch_size=batch_size)
-            except (OperationalError, InterfaceError):
-                # The database went away; the claim rolled back. Reconnect on the next round.
-                log.warning("outbox.relay_database_error", exc_info=True)
-                connection.close()
-                stop.wait(interval)
-                continue
-            if report.claimed and not window.claimed:
-                window_started = started
-            total += report.published
-            window += report
-            drained = report.claimed < batch_size or report.broker_down or not report.moved_on
-            elapsed = time.monotonic() - window_started
-            if window.claimed and (drained or elapsed >= PROGRESS_EVERY_SECONDS):
-                self._progress(window, elapsed, total=total)
-                window = RelayReport()
-            if drained:
-                close_old_connections()
-                stop.wait(interval)
+            # One broker connection per drain, as in relay_until_drained (opened on the first publish only).
+            with bus_publisher() as publish:
+                while not stop.is_set():
+                    started = time.monotonic()
+                    try:
+                        report = relay_once(batch_size=batch_size, publish=publish)
+                    except (OperationalError, InterfaceError):
+                        # The database went away; the claim rolled back. Reconnect on the next round.
+                        log.warning("outbox.relay_database_error", exc_info=True)
+                        connection.close()
+                        break
+                    if report.claimed and not window.claimed:
+                        window_started = started
+                    total += report.published
+                    window += report
+                    stop_here = drained(report, batch_size)
+                    elapsed = time.monotonic() - window_started
+                    if window.claimed and (stop_here or elapsed >= PROGRESS_EVERY_SECONDS):
+                        self._progress(window, elapsed, total=total)
+                        window = RelayReport()
+                    if stop_here:
+                        break
+            close_old_connections()
+            stop.wait(interval)
         return total
 
     def _progress(self, report: RelayReport, elapsed: float, *, total: int | None = None) -> None:
