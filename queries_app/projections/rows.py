@@ -115,6 +115,47 @@ def upsert(
     return written
 
 
+def copy_values(table: str, columns: Sequence[str], values: Iterable[Sequence[Any]], *, using: str = "default") -> None:
+    """Append rows of plain values to `table` with COPY (PostgreSQL only): no conflict handling, no per-row SQL."""
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(column) for column in columns)
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN") as copy:
+        for row in values:
+            copy.write_row(row)
+
+
+class FreshTableWriter:
+    """A MemoryRows sink for tables that start empty (a replay's shadow tables, a rebuild in place).
+
+    A row it has not written before is new to the table: on PostgreSQL it goes in with COPY. A row written
+    before (handed on, read back, handed on again) is upserted over its older copy.
+    """
+
+    def __init__(self, table: TableName, *, using: str = "default") -> None:
+        self.table = table
+        self.using = using
+        self._written: dict[type[models.Model], set[Any]] = {}
+
+    def __call__(self, model: type[models.Model], rows: list[models.Model]) -> None:
+        written = self._written.setdefault(model, set())
+        again = [row for row in rows if row.pk in written]
+        new = [row for row in rows if row.pk not in written]
+        upsert(model, again, self.table(model), using=self.using)
+        connection = connections[self.using]
+        if connection.vendor == "postgresql" and new:
+            fields = list(model._meta.concrete_fields)
+            copy_values(
+                self.table(model),
+                [_column(f) for f in fields],
+                ([f.get_db_prep_save(f.pre_save(row, False), connection) for f in fields] for row in new),
+                using=self.using,
+            )
+        else:
+            upsert(model, new, self.table(model), using=self.using)
+        written.update(row.pk for row in new)
+
+
 class DatabaseRows:
     """Rows of database tables, locked FOR UPDATE as they are read (inside the caller's transaction)."""
 
