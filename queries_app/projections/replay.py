@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef, QuerySet, Sum
 from django.db.models.fields.json import KT
@@ -44,6 +45,7 @@ from queries_app.projections.base import ApplyContext, Projection
 from queries_app.projections.engine import Outcome, Target, apply_once, hold_projection_lock
 from queries_app.projections.rows import (
     DatabaseRows,
+    FoldRows,
     FreshTableWriter,
     MemoryRows,
     copy_values,
@@ -70,6 +72,7 @@ _METADATA = {"correlation_id": KT("metadata__correlation_id"), "causation_id": K
 _CHUNK = 10_000
 _PROGRESS_EVERY = 1000
 _cursor_names = itertools.count()
+_TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(psycopg.adapters.types["timestamptz"].oid, psycopg.pq.Format.TEXT)
 
 
 class ReplayError(RuntimeError):
@@ -135,6 +138,9 @@ def _envelopes(events: "QuerySet[OutboxEvent]", chunk_size: int) -> Iterator[Env
     # Outside a transaction (the catch-up applies events while it reads) the cursor must outlive commits.
     with raw.cursor(name=f"replay_log_{next(_cursor_names)}", withhold=connection.get_autocommit()) as cursor:
         cursor.itersize = chunk_size
+        # psycopg's own (C) timestamptz loader, not Django's Python subclass of it: both give the session's
+        # time zone, UTC, which is all occurred_at's isoformat() depends on.
+        cursor.adapters.register_loader("timestamptz", _TIMESTAMPTZ_LOADER)
         cursor.execute(sql, params)
         loads = json.loads
         for row in cursor:
@@ -295,7 +301,7 @@ def _fold_into(
     by_type: dict[str, list[Fold]] = {aggregate_type: [] for aggregate_type in order}
     for projection in projections:
         writer = PositionWriter(position_key(projection))
-        rows = MemoryRows(
+        rows = FoldRows(
             sink=FreshTableWriter(table),
             fallback=DatabaseRows(table, lock=False, remember=False),
             capacity=cache_rows,
@@ -553,7 +559,7 @@ def verify(projection: Projection, *, progress: Progress = _no_progress, cache_r
     # One snapshot for the log, the positions and the live tables, while appliers keep committing.
     with _one_snapshot():
         comparison = _Comparison()
-        fold = Fold(projection, MemoryRows(sink=comparison, capacity=cache_rows))
+        fold = Fold(projection, FoldRows(sink=comparison, capacity=cache_rows))
         for envelope in log_events(projection.follows, applied_by=projection.name):
             fold.feed(envelope)
             progress(1)
