@@ -27,6 +27,7 @@ REPEATABLE READ snapshot as the live tables), so lag is never reported as drift.
 import itertools
 import json
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ _METADATA = {"correlation_id": KT("metadata__correlation_id"), "causation_id": K
 # Rows fetched per round trip of the server-side cursor, and events folded per progress report.
 _CHUNK = 10_000
 _PROGRESS_EVERY = 1000
+_WORK_MEM = "256MB"
 _cursor_names = itertools.count()
 _TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(psycopg.adapters.types["timestamptz"].oid, psycopg.pq.Format.TEXT)
 
@@ -88,6 +90,9 @@ class ReplayReport:
     projection: str
     folded: int = 0
     caught_up: int = 0
+    # the pass's fold (shared by the projections of one pass), then this projection's catch-up and swap
+    fold_seconds: float = 0.0
+    swap_seconds: float = 0.0
 
 
 def _no_progress(count: int) -> None:
@@ -344,14 +349,18 @@ def _replay_beside(
     for projection in projections:
         projection.drop_extra_shadow()
     try:
+        _set_work_mem(_WORK_MEM)
+        started = time.monotonic()
         with _one_snapshot():
             folds = _fold_into(projections, order, shadow_table, _replay_key, progress, cache_rows)
         for report, fold in zip(reports, folds, strict=True):
             report.folded = fold.count
+            report.fold_seconds = time.monotonic() - started
         # The replay's positions were just bulk-loaded: without fresh statistics the planner takes the
         # catch-up's anti-join against them for a tiny table and runs it in quadratic time.
         _analyze(AggregatePosition)
         for projection, report in zip(projections, reports, strict=True):
+            started = time.monotonic()
             replay_key = _replay_key(projection)
             report.caught_up = _catch_up(projection, replay_key, progress)
             with transaction.atomic():
@@ -362,6 +371,7 @@ def _replay_beside(
                 projection.swap_extra()
                 transaction.on_commit(projection.invalidate_caches)
             untouched.remove(projection)
+            report.swap_seconds = time.monotonic() - started
     except BaseException as error:
         with transaction.atomic():
             for projection in untouched:
@@ -372,7 +382,19 @@ def _replay_beside(
         if isinstance(error, ReplayError):
             error.projections = tuple(projection.name for projection in untouched)
         raise
+    finally:
+        _set_work_mem(None)
     return reports
+
+
+def _set_work_mem(size: str | None) -> None:
+    """Session work_mem: the catch-up's anti-join and the inbox top-up join the whole log with the positions,
+    which with the default 4MB spill to disk or turn into a merge join over random index reads (4x slower)."""
+    with connection.cursor() as cursor:
+        if size is None:
+            cursor.execute("RESET work_mem")
+        else:
+            cursor.execute("SET work_mem = %s", [size])
 
 
 def _replay_in_place(

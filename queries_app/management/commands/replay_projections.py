@@ -39,6 +39,8 @@ class Command(BaseCommand):
             for report in reports:
                 self.stdout.write(
                     f"{report.projection}: rebuilt from {report.folded} event(s), {report.caught_up} caught up "
-                    "during the rebuild"
+                    f"during the rebuild; catch-up and swap {report.swap_seconds:.1f}s"
                 )
-            self.stdout.write(f"{label}: one pass over the log, {seconds:.1f}s")
+            self.stdout.write(
+                f"{label}: one pass over the log (fold {reports[0].fold_seconds:.1f}s), {seconds:.1f}s in all"
+            )
