@@ -128,27 +128,33 @@ def log_events(
         yield from _envelopes(events.order_by("aggregate_id", "aggregate_version"), chunk_size)
 
 
-def _envelopes(events: "QuerySet[OutboxEvent]", chunk_size: int) -> Iterator[Envelope]:
+def _envelopes(events: "QuerySet[OutboxEvent]", chunk_size: int, *, stream: bool = True) -> Iterator[Envelope]:
+    """The events' envelopes; `stream=False` fetches them in one go (a small result, known to be)."""
     rows = events.annotate(**_METADATA).values_list(*_LOG_FIELDS)
     if connection.vendor != "postgresql":
         for row in rows.iterator(chunk_size=chunk_size):
             yield envelope_from_log(**dict(zip(_LOG_FIELDS, row, strict=True)))
         return
-    # The ORM's query, on a plain psycopg server-side cursor: Django's per-value converters (the payload's
-    # JSON, the event id's UUID) cost more than the fold itself; json.loads and str() of the raw values do not.
+    # The ORM's query, on a plain psycopg cursor: Django's per-value converters (the payload's JSON, the
+    # event id's UUID) cost more than the fold itself; json.loads and str() of the raw values do not.
     sql, params = rows.query.sql_with_params()
     connection.ensure_connection()
     raw = connection.connection
     assert raw is not None
-    # Outside a transaction (the catch-up applies events while it reads) the cursor must outlive commits.
-    with raw.cursor(name=f"replay_log_{next(_cursor_names)}", withhold=connection.get_autocommit()) as cursor:
+    if stream:
+        # Outside a transaction (the catch-up applies events while it reads) the cursor must outlive commits.
+        cursor = raw.cursor(name=f"replay_log_{next(_cursor_names)}", withhold=connection.get_autocommit())
         cursor.itersize = chunk_size
+    else:
+        # A server-side cursor never gets a parallel plan: the catch-up's anti-join over the whole log needs one.
+        cursor = raw.cursor()
+    with cursor:
         # psycopg's own (C) timestamptz loader, not Django's Python subclass of it: both give the session's
         # time zone, UTC, which is all occurred_at's isoformat() depends on.
         cursor.adapters.register_loader("timestamptz", _TIMESTAMPTZ_LOADER)
         cursor.execute(sql, params)
         loads = json.loads
-        for row in cursor:
+        for row in cursor if stream else cursor.fetchall():
             event_id, event_type, schema, aggregate_type, aggregate_id, version, created_at, *ids, payload = row
             yield Envelope(
                 event_id=str(event_id),
@@ -439,7 +445,8 @@ def _catch_up(projection: Projection, replay_key: str, progress: Progress) -> in
     )
     target = Target(replay_key, "_shadow")
     count = 0
-    for envelope in _envelopes(missing, 2000):
+    # What arrived during the fold (or the first catch-up) is small next to the log the anti-join reads.
+    for envelope in _envelopes(missing, 2000, stream=False):
         outcome, error = apply_once(projection, envelope, target)
         if outcome is Outcome.FAILED:
             raise ReplayError(f"{projection.name}: {envelope['event_type']} {envelope['event_id']} failed:\n{error}")
