@@ -16,6 +16,8 @@ class Context:
     web_workers: int = 4
     # The memory figure's time cap: 100,000 commands take ~10-15 min on 2 cores, more than the bench's budget.
     memory_minutes: float = 4.0
+    # The replay figure's log size when not the default (iterating on the replay without its full size).
+    replay_events: int | None = None
 
     @cached_property
     def token(self) -> str:

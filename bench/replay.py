@@ -1,10 +1,11 @@
 """Replay: rebuild every read model from an event log of 1,000,000 events, against bare batched upserts.
 
 The log is customer events (bench/backlog.py), which two projections follow (customers, and orders for its copy
-of each customer). The replay is the operator's command, `manage.py replay_projections` (every projection, in
-a process of its own), into fresh read models. The baseline reads the same log with a server-side cursor and
-writes the rows it produces into both read tables with bare `INSERT ... ON CONFLICT DO UPDATE`, 500 rows per
-statement. A run this size is done once per bench (--repeat applies to the quick size only).
+of each customer). The replay is the operator's command, `manage.py replay_projections` (in a process of its
+own; customers, orders and best sellers share one pass over the log), into fresh read models. The baseline
+reads the same log with a server-side cursor and writes the rows it produces into both read tables with bare
+`INSERT ... ON CONFLICT DO UPDATE`, 500 rows per statement. A run of 1,000,000 is done once per bench;
+--repeat applies to smaller sizes (--quick, or --replay-events while iterating on the replay).
 """
 
 import json
@@ -90,8 +91,8 @@ def bare_upserts() -> float:
 
 def run(ctx: Context) -> Section:
     section = Section("Replay")
-    events = 50_000 if ctx.quick else 1_000_000
-    runs = ctx.repeat if ctx.quick else 1
+    events = ctx.replay_events or (50_000 if ctx.quick else 1_000_000)
+    runs = ctx.repeat if events < 1_000_000 else 1
     reset_tables()
     started = time.perf_counter()
     insert_customer_events(events, published=True)

@@ -36,6 +36,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--memory-minutes", type=float, default=4.0, help="time cap of the memory figure (100,000 commands need ~15)"
     )
+    parser.add_argument(
+        "--replay-events", type=int, help="events in the replay figure's log (default 1,000,000; 50,000 with --quick)"
+    )
     parser.add_argument("--output", type=Path, help="where to write the report (markdown)")
     parser.add_argument("--database", default="cqrs_bench", help="the bench's own database (created and dropped)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards, for a look")
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             repeat=repeat,
             web_workers=args.web_workers,
             memory_minutes=args.memory_minutes,
+            replay_events=args.replay_events,
         )
         for name in names:
             print(f"\n== {name}", flush=True)

@@ -2,16 +2,21 @@
 
 Both fold the log through the projection's own handlers, in memory (queries_app.projections.rows.MemoryRows),
 reading it in (aggregate type in `follows` order, aggregate id, version) order with chunked server-side reads.
+Projections whose `follows` fit one order (customers, orders and best sellers all read Customer then Order)
+are rebuilt together from one pass over the log: each event is read and decoded once and fed to every one
+of them that follows its aggregate type.
 
 Replay on PostgreSQL builds beside the live model, which keeps serving and keeps being projected:
   1. create `<table>_shadow` (LIKE <table> INCLUDING ALL) for each of the projection's tables;
-  2. fold the log as of one snapshot into the shadow tables, with positions under `<name>:replay`;
+  2. fold the log as of one snapshot into the shadow tables (COPY for rows new to them), with positions
+     under `<name>:replay`;
   3. catch up: apply, through the engine, the events committed since that snapshot (no lock yet);
   4. in one transaction: take the projection's advisory lock exclusively (live appliers finish, new ones
      wait), catch up again with what arrived meanwhile, replace the projection's positions with the replay's,
      top up its inbox, lock the live tables, rename live -> old and shadow -> live, drop old, restore the
      index names, swap the Redis keys (best sellers), commit. Appliers then resume on the new tables, and
      every event they hold is already applied there or newer than anything in it.
+Steps 3 and 4 run for each projection of a pass in turn, so each is swapped under its own lock.
 Readers see the old model until the commit and the new one after: never a half-built one.
 On SQLite the rebuild happens in place inside one transaction (writers are serialized there anyway).
 
@@ -19,14 +24,18 @@ Verify folds only the events the live model has applied (version <= its position
 REPEATABLE READ snapshot as the live tables), so lag is never reported as drift.
 """
 
+import itertools
+import json
 import re
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from django.db import connection, models, transaction
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Exists, OuterRef, QuerySet, Sum
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
@@ -35,7 +44,15 @@ from queries_app.envelopes import Envelope, envelope_from_log
 from queries_app.models import AggregatePosition, ParkedEvent, ProcessedEvent, ProjectionCheckpoint
 from queries_app.projections.base import ApplyContext, Projection
 from queries_app.projections.engine import Outcome, Target, apply_once, hold_projection_lock
-from queries_app.projections.rows import DatabaseRows, MemoryRows, Sink, live_table, shadow_table, upsert
+from queries_app.projections.rows import (
+    DatabaseRows,
+    FoldRows,
+    FreshTableWriter,
+    MemoryRows,
+    copy_values,
+    live_table,
+    shadow_table,
+)
 
 Progress = Callable[[int], None]
 _LOG_FIELDS = (
@@ -52,10 +69,20 @@ _LOG_FIELDS = (
 )
 # The two ids projections may log are read as text, sparing the decoding of each row's whole metadata.
 _METADATA = {"correlation_id": KT("metadata__correlation_id"), "causation_id": KT("metadata__causation_id")}
+# Rows fetched per round trip of the server-side cursor, and events folded per progress report.
+_CHUNK = 10_000
+_PROGRESS_EVERY = 1000
+_WORK_MEM = "256MB"
+_cursor_names = itertools.count()
+_TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(psycopg.adapters.types["timestamptz"].oid, psycopg.pq.Format.TEXT)
 
 
 class ReplayError(RuntimeError):
-    """The log cannot be folded: an event's apply raised, or an aggregate's versions are not contiguous."""
+    """The log cannot be folded: an event's apply raised, or an aggregate's versions are not contiguous.
+
+    `projections` names those a replay left untouched (set by replay_together)."""
+
+    projections: tuple[str, ...] = ()
 
 
 @dataclass
@@ -63,6 +90,9 @@ class ReplayReport:
     projection: str
     folded: int = 0
     caught_up: int = 0
+    # the pass's fold (shared by the projections of one pass), then this projection's catch-up and swap
+    fold_seconds: float = 0.0
+    swap_seconds: float = 0.0
 
 
 def _no_progress(count: int) -> None:
@@ -83,19 +113,61 @@ def _applied_by(position_key: str) -> Exists:
     )
 
 
-def log_size(projection: Projection) -> int:
-    return OutboxEvent.objects.filter(aggregate_type__in=projection.follows).count()
+def log_size(aggregate_types: Sequence[str]) -> int:
+    return OutboxEvent.objects.filter(aggregate_type__in=aggregate_types).count()
 
 
-def log_events(projection: Projection, *, applied_by: str | None = None, chunk_size: int = 2000) -> Iterator[Envelope]:
-    """The log of the followed aggregate types, in replay order; only what `applied_by` applied, if given."""
-    for aggregate_type in projection.follows:
+def log_events(
+    aggregate_types: Sequence[str], *, applied_by: str | None = None, chunk_size: int = _CHUNK
+) -> Iterator[Envelope]:
+    """The log of these aggregate types, in replay order; only what `applied_by` applied, if given."""
+    for aggregate_type in aggregate_types:
         events = OutboxEvent.objects.filter(aggregate_type=aggregate_type)
         if applied_by is not None:
             events = events.filter(_applied_by(applied_by))
-        rows = events.order_by("aggregate_id", "aggregate_version").annotate(**_METADATA).values_list(*_LOG_FIELDS)
+        yield from _envelopes(events.order_by("aggregate_id", "aggregate_version"), chunk_size)
+
+
+def _envelopes(events: "QuerySet[OutboxEvent]", chunk_size: int, *, stream: bool = True) -> Iterator[Envelope]:
+    """The events' envelopes; `stream=False` fetches them in one go (a small result, known to be)."""
+    rows = events.annotate(**_METADATA).values_list(*_LOG_FIELDS)
+    if connection.vendor != "postgresql":
         for row in rows.iterator(chunk_size=chunk_size):
             yield envelope_from_log(**dict(zip(_LOG_FIELDS, row, strict=True)))
+        return
+    # The ORM's query, on a plain psycopg cursor: Django's per-value converters (the payload's JSON, the
+    # event id's UUID) cost more than the fold itself; json.loads and str() of the raw values do not.
+    sql, params = rows.query.sql_with_params()
+    connection.ensure_connection()
+    raw = connection.connection
+    assert raw is not None
+    if stream:
+        # Outside a transaction (the catch-up applies events while it reads) the cursor must outlive commits.
+        cursor = raw.cursor(name=f"replay_log_{next(_cursor_names)}", withhold=connection.get_autocommit())
+        cursor.itersize = chunk_size
+    else:
+        # A server-side cursor never gets a parallel plan: the catch-up's anti-join over the whole log needs one.
+        cursor = raw.cursor()
+    with cursor:
+        # psycopg's own (C) timestamptz loader, not Django's Python subclass of it: both give the session's
+        # time zone, UTC, which is all occurred_at's isoformat() depends on.
+        cursor.adapters.register_loader("timestamptz", _TIMESTAMPTZ_LOADER)
+        cursor.execute(sql, params)
+        loads = json.loads
+        for row in cursor if stream else cursor.fetchall():
+            event_id, event_type, schema, aggregate_type, aggregate_id, version, created_at, *ids, payload = row
+            yield Envelope(
+                event_id=str(event_id),
+                event_type=event_type,
+                schema_version=schema,
+                aggregate_type=aggregate_type,
+                aggregate_id=aggregate_id,
+                aggregate_version=version,
+                occurred_at=created_at.isoformat(),
+                correlation_id=ids[0],
+                causation_id=ids[1],
+                payload=loads(payload) if isinstance(payload, str | bytes) else payload,
+            )
 
 
 class Fold:
@@ -142,22 +214,28 @@ class Fold:
 
 
 class PositionWriter:
-    def __init__(self, position_key: str, *, batch: int = 5000) -> None:
+    """Writes the positions a fold reaches: COPY on PostgreSQL (its table has none under this key yet)."""
+
+    _COLUMNS = ("projection", "aggregate_type", "aggregate_id", "version")
+
+    def __init__(self, position_key: str, *, batch: int = 50_000) -> None:
         self.position_key = position_key
         self.batch = batch
-        self._buffer: list[AggregatePosition] = []
+        self._buffer: list[tuple[str, str, str, int]] = []
 
     def add(self, aggregate_type: str, aggregate_id: str, version: int) -> None:
-        self._buffer.append(
-            AggregatePosition(
-                projection=self.position_key, aggregate_type=aggregate_type, aggregate_id=aggregate_id, version=version
-            )
-        )
+        self._buffer.append((self.position_key, aggregate_type, aggregate_id, version))
         if len(self._buffer) >= self.batch:
             self.flush()
 
     def flush(self) -> None:
-        AggregatePosition.objects.bulk_create(self._buffer, batch_size=1000)
+        if connection.vendor == "postgresql":
+            copy_values(live_table(AggregatePosition), self._COLUMNS, self._buffer)
+        else:
+            AggregatePosition.objects.bulk_create(
+                [AggregatePosition(**dict(zip(self._COLUMNS, row, strict=True))) for row in self._buffer],
+                batch_size=1000,
+            )
         self._buffer = []
 
 
@@ -172,86 +250,185 @@ def _one_snapshot() -> Iterator[None]:
         yield
 
 
-def _writer(table: Callable[[type[models.Model]], str]) -> Sink:
-    def write(model: type[models.Model], rows: list[models.Model]) -> None:
-        upsert(model, rows, table(model))
-
-    return write
-
-
 # --- Replay ----------------------------------------------------------------------------------------------------
 
 
+def replay_order(projections: Sequence[Projection]) -> tuple[str, ...] | None:
+    """The aggregate types one pass over the log reads for all these projections, or None if none fits.
+
+    A pass fits when each projection's `follows` is a subsequence of it: every projection then sees its
+    own types in its own order, as if it were replayed alone."""
+    order: tuple[str, ...] = ()
+    for projection in projections:
+        if _is_subsequence(order, projection.follows):
+            order = projection.follows
+        elif not _is_subsequence(projection.follows, order):
+            return None
+    return order
+
+
+def _is_subsequence(part: Sequence[str], whole: Sequence[str]) -> bool:
+    remaining = iter(whole)
+    return all(item in remaining for item in part)
+
+
+def passes(projections: Sequence[Projection]) -> list[list[Projection]]:
+    """The projections grouped into as few passes over the log as their `follows` allow, in the given order."""
+    groups: list[list[Projection]] = []
+    for projection in projections:
+        for group in groups:
+            if replay_order([*group, projection]) is not None:
+                group.append(projection)
+                break
+        else:
+            groups.append([projection])
+    return groups
+
+
 def replay(projection: Projection, *, progress: Progress = _no_progress, cache_rows: int = 100_000) -> ReplayReport:
-    if connection.vendor == "postgresql":
-        return _replay_beside(projection, progress, cache_rows)
-    return _replay_in_place(projection, progress, cache_rows)
+    return replay_together([projection], progress=progress, cache_rows=cache_rows)[0]
+
+
+def replay_together(
+    projections: Sequence[Projection], *, progress: Progress = _no_progress, cache_rows: int = 100_000
+) -> list[ReplayReport]:
+    """Rebuild these projections from one pass over the log (see passes()); `cache_rows` per projection."""
+    order = replay_order(projections)
+    if order is None:
+        raise ValueError(f"{[p.name for p in projections]} follow aggregate types in orders no single pass fits")
+    rebuild = _replay_beside if connection.vendor == "postgresql" else _replay_in_place
+    return rebuild(list(projections), order, progress, cache_rows)
 
 
 def _fold_into(
-    projection: Projection,
+    projections: list[Projection],
+    order: tuple[str, ...],
     table: Callable[[type[models.Model]], str],
-    position_key: str,
+    position_key: Callable[[Projection], str],
     progress: Progress,
     cache_rows: int,
-) -> Fold:
-    positions = PositionWriter(position_key)
-    rows = MemoryRows(
-        sink=_writer(table), fallback=DatabaseRows(table, lock=False, remember=False), capacity=cache_rows
-    )
-    fold = Fold(projection, rows, positions.add)
-    for envelope in log_events(projection):
-        fold.feed(envelope)
-        progress(1)
-    fold.finish()
-    positions.flush()
-    projection.write_extra_fold(fold.ctx)
-    return fold
+) -> list[Fold]:
+    folds, positions = [], []
+    by_type: dict[str, list[Fold]] = {aggregate_type: [] for aggregate_type in order}
+    for projection in projections:
+        writer = PositionWriter(position_key(projection))
+        rows = FoldRows(
+            sink=FreshTableWriter(table),
+            fallback=DatabaseRows(table, lock=False, remember=False),
+            capacity=cache_rows,
+        )
+        fold = Fold(projection, rows, writer.add)
+        folds.append(fold)
+        positions.append(writer)
+        for aggregate_type in projection.follows:
+            by_type[aggregate_type].append(fold)
+    unreported = 0
+    for envelope in log_events(order):
+        for fold in by_type[envelope["aggregate_type"]]:
+            fold.feed(envelope)
+        unreported += 1
+        if unreported == _PROGRESS_EVERY:
+            progress(unreported)
+            unreported = 0
+    progress(unreported)
+    for fold, writer in zip(folds, positions, strict=True):
+        fold.finish()
+        writer.flush()
+        fold.projection.write_extra_fold(fold.ctx)
+    return folds
 
 
-def _replay_beside(projection: Projection, progress: Progress, cache_rows: int) -> ReplayReport:
-    report = ReplayReport(projection.name)
-    replay_key = f"{projection.name}:replay"
+def _replay_key(projection: Projection) -> str:
+    return f"{projection.name}:replay"
+
+
+def _replay_beside(
+    projections: list[Projection], order: tuple[str, ...], progress: Progress, cache_rows: int
+) -> list[ReplayReport]:
+    reports = [ReplayReport(projection.name) for projection in projections]
+    untouched = list(projections)
     with transaction.atomic():
-        _drop_shadow_tables(projection)
-        _create_shadow_tables(projection)
-        AggregatePosition.objects.filter(projection=replay_key).delete()
-    projection.drop_extra_shadow()
+        for projection in projections:
+            _drop_shadow_tables(projection)
+            _create_shadow_tables(projection)
+            AggregatePosition.objects.filter(projection=_replay_key(projection)).delete()
+    for projection in projections:
+        projection.drop_extra_shadow()
     try:
+        _set_work_mem(_WORK_MEM)
+        started = time.monotonic()
         with _one_snapshot():
-            report.folded = _fold_into(projection, shadow_table, replay_key, progress, cache_rows).count
+            folds = _fold_into(projections, order, shadow_table, _replay_key, progress, cache_rows)
+        for report, fold in zip(reports, folds, strict=True):
+            report.folded = fold.count
+            report.fold_seconds = time.monotonic() - started
         # The replay's positions were just bulk-loaded: without fresh statistics the planner takes the
         # catch-up's anti-join against them for a tiny table and runs it in quadratic time.
         _analyze(AggregatePosition)
-        report.caught_up = _catch_up(projection, replay_key, progress)
+        for projection, report in zip(projections, reports, strict=True):
+            started = time.monotonic()
+            replay_key = _replay_key(projection)
+            report.caught_up = _catch_up(projection, replay_key, progress)
+            with transaction.atomic():
+                hold_projection_lock(projection.name, exclusive=True)
+                report.caught_up += _catch_up(projection, replay_key, progress)
+                _adopt_positions(projection, replay_key)
+                _swap_tables(projection)
+                projection.swap_extra()
+                transaction.on_commit(projection.invalidate_caches)
+            untouched.remove(projection)
+            report.swap_seconds = time.monotonic() - started
+    except BaseException as error:
         with transaction.atomic():
-            hold_projection_lock(projection.name, exclusive=True)
-            report.caught_up += _catch_up(projection, replay_key, progress)
-            _adopt_positions(projection, replay_key)
-            _swap_tables(projection)
-            projection.swap_extra()
-            transaction.on_commit(projection.invalidate_caches)
-    except BaseException:
-        with transaction.atomic():
-            _drop_shadow_tables(projection)
-            AggregatePosition.objects.filter(projection=replay_key).delete()
-        projection.drop_extra_shadow()
+            for projection in untouched:
+                _drop_shadow_tables(projection)
+                AggregatePosition.objects.filter(projection=_replay_key(projection)).delete()
+        for projection in untouched:
+            projection.drop_extra_shadow()
+        if isinstance(error, ReplayError):
+            error.projections = tuple(projection.name for projection in untouched)
         raise
-    return report
+    finally:
+        _set_work_mem(None)
+    return reports
 
 
-def _replay_in_place(projection: Projection, progress: Progress, cache_rows: int) -> ReplayReport:
-    report = ReplayReport(projection.name)
-    projection.drop_extra_shadow()
-    with transaction.atomic():
-        for model in projection.models:
-            model._default_manager.all().delete()
-        AggregatePosition.objects.filter(projection=projection.name).delete()
-        report.folded = _fold_into(projection, live_table, projection.name, progress, cache_rows).count
-        _adopt_positions(projection, projection.name)
-        projection.swap_extra()
-        transaction.on_commit(projection.invalidate_caches)
-    return report
+def _set_work_mem(size: str | None) -> None:
+    """Session work_mem: the catch-up's anti-join and the inbox top-up join the whole log with the positions,
+    which with the default 4MB spill to disk or turn into a merge join over random index reads (4x slower)."""
+    with connection.cursor() as cursor:
+        if size is None:
+            cursor.execute("RESET work_mem")
+        else:
+            cursor.execute("SET work_mem = %s", [size])
+
+
+def _replay_in_place(
+    projections: list[Projection], order: tuple[str, ...], progress: Progress, cache_rows: int
+) -> list[ReplayReport]:
+    reports = [ReplayReport(projection.name) for projection in projections]
+    for projection in projections:
+        projection.drop_extra_shadow()
+    try:
+        with transaction.atomic():
+            for projection in projections:
+                for model in projection.models:
+                    model._default_manager.all().delete()
+                AggregatePosition.objects.filter(projection=projection.name).delete()
+            folds = _fold_into(projections, order, live_table, _live_key, progress, cache_rows)
+            for projection, report, fold in zip(projections, reports, folds, strict=True):
+                report.folded = fold.count
+                _adopt_positions(projection, projection.name)
+                projection.swap_extra()
+                transaction.on_commit(projection.invalidate_caches)
+    except ReplayError as error:
+        error.projections = tuple(projection.name for projection in projections)
+        raise
+    return reports
+
+
+def _live_key(projection: Projection) -> str:
+    return projection.name
 
 
 def _analyze(model: type[models.Model]) -> None:
@@ -265,18 +442,18 @@ def _catch_up(projection: Projection, replay_key: str, progress: Progress) -> in
         OutboxEvent.objects.filter(aggregate_type__in=projection.follows)
         .exclude(_applied_by(replay_key))
         .order_by("aggregate_type", "aggregate_id", "aggregate_version")
-        .annotate(**_METADATA)
-        .values_list(*_LOG_FIELDS)
     )
     target = Target(replay_key, "_shadow")
     count = 0
-    for row in missing.iterator(chunk_size=2000):
-        envelope = envelope_from_log(**dict(zip(_LOG_FIELDS, row, strict=True)))
+    # What arrived during the fold (or the first catch-up) is small next to the log the anti-join reads.
+    for envelope in _envelopes(missing, 2000, stream=False):
         outcome, error = apply_once(projection, envelope, target)
         if outcome is Outcome.FAILED:
             raise ReplayError(f"{projection.name}: {envelope['event_type']} {envelope['event_id']} failed:\n{error}")
         if outcome is Outcome.WAITING:
-            raise ReplayError(f"{envelope['aggregate_type']}/{envelope['aggregate_id']}: gap in the event log")
+            raise ReplayError(
+                f"{projection.name}: {envelope['aggregate_type']}/{envelope['aggregate_id']}: gap in the event log"
+            )
         count += 1
         progress(1)
     return count
@@ -411,8 +588,8 @@ def verify(projection: Projection, *, progress: Progress = _no_progress, cache_r
     # One snapshot for the log, the positions and the live tables, while appliers keep committing.
     with _one_snapshot():
         comparison = _Comparison()
-        fold = Fold(projection, MemoryRows(sink=comparison, capacity=cache_rows))
-        for envelope in log_events(projection, applied_by=projection.name):
+        fold = Fold(projection, FoldRows(sink=comparison, capacity=cache_rows))
+        for envelope in log_events(projection.follows, applied_by=projection.name):
             fold.feed(envelope)
             progress(1)
         fold.finish()

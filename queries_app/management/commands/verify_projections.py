@@ -21,9 +21,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, names: list[str], cache_rows: int, **options: Any) -> None:
         drifted = []
         for projection in projections_named(names):
-            with tqdm(
-                total=log_size(projection), desc=projection.name, unit="event", unit_scale=True, file=self.stderr
-            ) as bar:
+            total = log_size(projection.follows)
+            with tqdm(total=total, desc=projection.name, unit="event", unit_scale=True, file=self.stderr) as bar:
                 try:
                     drifts = verify(projection, progress=bar.update, cache_rows=cache_rows)
                 except ReplayError as error:
