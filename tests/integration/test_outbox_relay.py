@@ -34,7 +34,7 @@ from outbox_app import relay as outbox_relay
 from outbox_app.bus import bus_publisher
 from outbox_app.models import OutboxEvent
 from outbox_app.operations import requeue_dead
-from outbox_app.outbox import NUDGE_KEY, NewEvent, append
+from outbox_app.outbox import NUDGE_KEY, NewEvent, append, send_nudge
 from outbox_app.relay import RelayReport, relay_once, relay_until_drained
 from tests.conftest import command, eventually
 from tests.stack import ROOT, ThrowawayRedis
@@ -606,3 +606,29 @@ def test_the_relay_commits_without_waiting_for_the_disk_and_only_in_its_own_tran
     assert (own.published, nested.published) == (1, 1)
     assert seen == ["off", "on"]
     assert (after_own, in_callers) == ("on", "on")
+
+
+@pytest.mark.django_db
+def test_drains_and_nudges_reuse_one_broker_connection_per_thread(settings, probe_subscribers, broker):
+    # given: a private broker, so every client connection on it is ours; one drain and one nudge opened ours
+    def drain_and_nudge(n: int) -> None:
+        write_probe_events(aggregates=2, versions=2, prefix=f"reuse-{n}")
+        assert relay_until_drained(batch_size=10).published == 4
+        send_nudge()
+        cache.delete(NUDGE_KEY)
+
+    probe = broker.client()
+
+    def ours() -> set[str]:
+        return {c["id"] for c in probe.client_list()} - {str(probe.client_id())}
+
+    with web_broker(broker.url):
+        drain_and_nudge(0)
+        connected = ours()
+
+        # when: ten more
+        for n in range(1, 11):
+            drain_and_nudge(n)
+
+        # then: they used the connections already open
+        assert connected and ours() == connected
