@@ -39,7 +39,7 @@ from django.db.models import Exists, OuterRef, QuerySet, Sum
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
-from outbox_app.models import OutboxEvent
+from outbox_app.models import ENVELOPE_COLUMNS, OutboxEvent
 from queries_app.envelopes import Envelope, envelope_from_log
 from queries_app.models import AggregatePosition, ParkedEvent, ProcessedEvent, ProjectionCheckpoint
 from queries_app.projections.base import ApplyContext, Projection
@@ -55,18 +55,6 @@ from queries_app.projections.rows import (
 )
 
 Progress = Callable[[int], None]
-_LOG_FIELDS = (
-    "event_id",
-    "event_type",
-    "schema_version",
-    "aggregate_type",
-    "aggregate_id",
-    "aggregate_version",
-    "created_at",
-    "correlation_id",
-    "causation_id",
-    "payload",
-)
 # The two ids projections may log are read as text, sparing the decoding of each row's whole metadata.
 _METADATA = {"correlation_id": KT("metadata__correlation_id"), "causation_id": KT("metadata__causation_id")}
 # Rows fetched per round trip of the server-side cursor, and events folded per progress report.
@@ -130,10 +118,10 @@ def log_events(
 
 def _envelopes(events: "QuerySet[OutboxEvent]", chunk_size: int, *, stream: bool = True) -> Iterator[Envelope]:
     """The events' envelopes; `stream=False` fetches them in one go (a small result, known to be)."""
-    rows = events.annotate(**_METADATA).values_list(*_LOG_FIELDS)
+    rows = events.annotate(**_METADATA).values_list(*ENVELOPE_COLUMNS)
     if connection.vendor != "postgresql":
         for row in rows.iterator(chunk_size=chunk_size):
-            yield envelope_from_log(**dict(zip(_LOG_FIELDS, row, strict=True)))
+            yield envelope_from_log(**dict(zip(ENVELOPE_COLUMNS, row, strict=True)))
         return
     # The ORM's query, on a plain psycopg cursor: Django's per-value converters (the payload's JSON, the
     # event id's UUID) cost more than the fold itself; json.loads and str() of the raw values do not.

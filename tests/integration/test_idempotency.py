@@ -149,33 +149,39 @@ def test_the_same_key_while_the_first_request_runs_answers_409_and_the_command_r
     assert counts() == (1, 1, 1)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_with_redis_down_a_concurrent_duplicate_waits_and_replays_instead_of_running_twice():
-    # given: no fast tier at all, and the first command held inside its transaction
-    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2, retry=NO_RETRY)
-    mediator = build_mediator(fast_path=RedisFastPath(dead))
-    register = RegisterCustomer(idempotency_key=uuid.uuid4(), first_name="A", last_name="B", email="race@b.c")
+def sent_twice_at_once(mediator, command, *, held_by: int) -> list:
+    """Two threads send the command with its key; both wait on the advisory lock `held_by` until both are in."""
     holder = connections.create_connection("default")
     holder.connect()
     holder.set_autocommit(False)
     with holder.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_lock_key("customer-email", "race@b.c")])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [held_by])
     outcomes = []
 
     def send():
-        outcomes.append(mediator.send(RegisterCustomer(**{**register.__dict__, "command_id": uuid.uuid4()}), CONTEXT))
+        outcomes.append(mediator.send(RegisterCustomer(**{**command.__dict__, "command_id": uuid.uuid4()}), CONTEXT))
         connection.close()
 
     threads = [threading.Thread(target=send) for _ in range(2)]
     for thread in threads:
         thread.start()
     threading.Event().wait(0.5)
-
-    # when
     holder.rollback()
     holder.close()
     for thread in threads:
         thread.join(timeout=10)
+    return outcomes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_down_a_concurrent_duplicate_waits_and_replays_instead_of_running_twice():
+    # given: no fast tier at all, and the first command held inside its transaction
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2, retry=NO_RETRY)
+    mediator = build_mediator(fast_path=RedisFastPath(dead))
+    register = RegisterCustomer(idempotency_key=uuid.uuid4(), first_name="A", last_name="B", email="race@b.c")
+
+    # when
+    outcomes = sent_twice_at_once(mediator, register, held_by=advisory_lock_key("customer-email", "race@b.c"))
 
     # then
     assert sorted(o.status_code for o in outcomes) == [201, 201]
@@ -263,27 +269,9 @@ def test_with_redis_down_a_concurrent_duplicate_that_succeeds_again_still_takes_
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2, retry=NO_RETRY)
     mediator = mediator_running(a_customer_each_time, RedisFastPath(dead))
     register = RegisterCustomer(idempotency_key=uuid.uuid4(), first_name="A", last_name="B", email="e@b.c")
-    holder = connections.create_connection("default")
-    holder.connect()
-    holder.set_autocommit(False)
-    with holder.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_lock_key("test", "one-at-a-time")])
-    outcomes = []
-
-    def send():
-        outcomes.append(mediator.send(RegisterCustomer(**{**register.__dict__, "command_id": uuid.uuid4()}), CONTEXT))
-        connection.close()
-
-    threads = [threading.Thread(target=send) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    threading.Event().wait(0.5)
 
     # when
-    holder.rollback()
-    holder.close()
-    for thread in threads:
-        thread.join(timeout=10)
+    outcomes = sent_twice_at_once(mediator, register, held_by=advisory_lock_key("test", "one-at-a-time"))
 
     # then
     assert sorted(o.replayed for o in outcomes) == [False, True]
