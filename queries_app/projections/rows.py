@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from operator import attrgetter
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
@@ -72,8 +72,26 @@ def _pk_field(model: type[models.Model]) -> "models.Field[Any, Any]":
     return pk
 
 
+@lru_cache(maxsize=16384)
+def _field_value(model: type[models.Model], field: str, value: Any) -> Any:
+    """`value` as the Python value of the field (a UUID from its text, say). Cached: a batch names the same keys
+    several times (in needs() and in each handler), and parsing them was a good part of its Python time."""
+    return model._meta.get_field(field).to_python(value)  # type: ignore[union-attr]
+
+
 def _pk(model: type[models.Model], value: Any) -> Any:
-    return _pk_field(model).to_python(value)
+    return _field_value(model, _pk_field(model).name, value)
+
+
+def _in_key_order(keys: Iterable[Any]) -> list[Any]:
+    """Sorted as the database orders them: UUIDs by their number (UUID.__lt__ is a Python call per comparison)."""
+    keys = list(keys)
+    if keys and isinstance(keys[0], UUID):
+        return sorted(keys, key=_uuid_number)
+    return sorted(keys)
+
+
+_uuid_number = attrgetter("int")
 
 
 def _column(field: Any) -> str:
@@ -260,7 +278,7 @@ class DatabaseRows:
         by_field: dict[type[models.Model], dict[str, set[Any]]] = {}
         for need in needs:
             if need.field:
-                value = need.model._meta.get_field(need.field).to_python(need.value)  # type: ignore[union-attr]
+                value = _field_value(need.model, need.field, need.value)
                 by_field.setdefault(need.model, {}).setdefault(need.field, set()).add(value)
             else:
                 pk = _pk(need.model, need.value)
@@ -272,9 +290,9 @@ class DatabaseRows:
             held = self._held(model)
             wanted = set(pks.get(model, ()))
             for field, values in by_field.get(model, {}).items():
-                wanted.update(_keys_where(model, table, field, sorted(values), using=self.using))
+                wanted.update(_keys_where(model, table, field, _in_key_order(values), using=self.using))
             self._load_into(held, model, table, wanted)
-            missing = {pk: model(pk=pk) for pk in sorted(creates.get(model, ())) if pk not in held}
+            missing = {pk: model(pk=pk) for pk in _in_key_order(creates.get(model, ())) if pk not in held}
             if missing:
                 # The placeholders inserted here are new, locked by this transaction and as they are in memory;
                 # one that another transaction inserted since the read above is read (and locked) now.
@@ -287,7 +305,7 @@ class DatabaseRows:
             )
 
     def _load_into(self, held: dict[Any, models.Model], model: type[models.Model], table: str, keys: set[Any]) -> None:
-        for chunk in _chunks(sorted(pk for pk in keys if pk not in held)):
+        for chunk in _chunks(_in_key_order(pk for pk in keys if pk not in held)):
             for row in load(model, table, _pk_field(model).name, chunk, lock=self.lock, using=self.using):
                 held.setdefault(row.pk, row)
 
@@ -315,7 +333,7 @@ class DatabaseRows:
 
     def filter(self, model: type[M], field: str, value: Any) -> list[M]:
         model_field: Any = model._meta.get_field(field)
-        value = model_field.to_python(value)
+        value = _field_value(model, field, value)
         held = [row for row in self._held(model).values() if getattr(row, model_field.attname) == value]
         if (model, field, value) in self._loaded_by:
             return held  # type: ignore[return-value]
