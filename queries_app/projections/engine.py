@@ -147,6 +147,8 @@ class _Batch:
     applied: list[Envelope] = field(default_factory=list)
     duplicates: int = 0
     waiting: list[Envelope] = field(default_factory=list)
+    # whether the projection had parked events when the batch finished (its positions locked)
+    anything_parked: bool = False
 
 
 def _project_batch(projection: Projection, envelopes: list[Envelope], run: ProjectionRun) -> None:
@@ -161,7 +163,8 @@ def _project_batch(projection: Projection, envelopes: list[Envelope], run: Proje
             with _about(envelope):
                 _project_one(projection, envelope, run)
         return
-    run.applied += len(batch.applied) + _unpark_after(projection, batch.applied)
+    unparked = _unpark_after(projection, batch.applied) if batch.anything_parked else 0
+    run.applied += len(batch.applied) + unparked
     run.duplicates += batch.duplicates
     run.pending += [Pending(projection.name, envelope, ParkedEvent.Reason.GAP) for envelope in batch.waiting]
 
@@ -192,9 +195,42 @@ def _apply_batch(projection: Projection, envelopes: list[Envelope]) -> _Batch:
         )
         _apply_all(projection, ApplyContext(rows=rows, on_commit=transaction.on_commit), batch.applied)
         rows.flush()
-        _save_positions([(position, versions[key]) for key, position in positions.items()])
-        _advance_checkpoint(projection.name, batch.applied[-1], len(batch.applied))
+        batch.anything_parked = _finish_batch(
+            projection.name,
+            [(position, versions[key]) for key, position in positions.items() if versions[key] != position.stored],
+            batch.applied,
+        )
     return batch
+
+
+def _finish_batch(name: str, moved: list[tuple["_Position", int]], applied: list[Envelope]) -> bool:
+    """Set the positions that moved, add the batch to the checkpoint, and say whether the projection has parked
+    events (usually none): one statement on PostgreSQL.
+
+    Asked while the batch's positions are locked, so a parked successor it does not see was parked after this
+    and is applied by park()'s own attempt, which waits on the position until this commits.
+    """
+    if connection.vendor != "postgresql":
+        _save_positions(moved)
+        _advance_checkpoint(name, applied[-1], len(applied))
+        return ParkedEvent.objects.filter(projection=name).exists()
+    quote = connection.ops.quote_name
+    positions = quote(AggregatePosition._meta.db_table)
+    parked = quote(ParkedEvent._meta.db_table)
+    checkpoint, checkpoint_params = _checkpoint_upsert(name, applied[-1], len(applied))
+    with connection.cursor() as cursor:
+        # bulk_update's CASE WHEN costs more to build in Python than the statement costs to run; one JSON
+        # parameter is quoted at once, where arrays are adapted element by element. Every data-modifying
+        # WITH runs to completion whether or not the query reads it.
+        cursor.execute(
+            f"WITH moved AS (UPDATE {positions} p SET version = (m->>1)::integer "
+            "FROM json_array_elements(%s::json) AS m WHERE p.id = (m->>0)::bigint), "
+            f"checkpoint AS ({checkpoint}) "
+            f"SELECT EXISTS (SELECT 1 FROM {parked} WHERE projection = %s)",
+            [to_json([(position.id, version) for position, version in moved]), *checkpoint_params, name],
+        )
+        (anything_parked,) = cursor.fetchone()
+    return bool(anything_parked)
 
 
 @dataclass
@@ -280,24 +316,11 @@ def _lock_positions(key: str, envelopes: list[Envelope]) -> dict[AggregateKey, _
     return positions
 
 
-def _save_positions(moves: list[tuple[_Position, int]]) -> None:
-    """Set the positions that moved, in one statement."""
-    moved = [(position, version) for position, version in moves if version != position.stored]
-    if not moved:
-        return
-    if connection.vendor != "postgresql":
+def _save_positions(moved: list[tuple[_Position, int]]) -> None:
+    """Set the positions that moved (SQLite; PostgreSQL does it in _finish_batch's statement)."""
+    if moved:
         AggregatePosition.objects.bulk_update(
             [AggregatePosition(id=position.id, version=version) for position, version in moved], ["version"]
-        )
-        return
-    table = connection.ops.quote_name(AggregatePosition._meta.db_table)
-    with connection.cursor() as cursor:
-        # bulk_update's CASE WHEN costs more to build in Python than the statement costs to run; one JSON
-        # parameter is quoted at once, where arrays are adapted element by element.
-        cursor.execute(
-            f"UPDATE {table} p SET version = (m->>1)::integer FROM json_array_elements(%s::json) AS m "
-            "WHERE p.id = (m->>0)::bigint",
-            [to_json([(position.id, version) for position, version in moved])],
         )
 
 
@@ -334,11 +357,8 @@ def _record_batch_in_inbox(projection: str, envelopes: list[Envelope]) -> None:
 
 
 def _unpark_after(projection: Projection, applied: list[Envelope]) -> int:
-    """Apply the parked successors of the batch's aggregates: one query finds whether there are any (usually
-    none parked at all: one tiny query)."""
+    """Apply the parked successors of the batch's aggregates (the projection has parked events)."""
     parked_here = ParkedEvent.objects.filter(projection=projection.name)
-    if not applied or not parked_here.exists():
-        return 0
     last = {_aggregate(envelope): envelope for envelope in applied}
     ids = sorted({aggregate_id for _, aggregate_id in last})
     parked: set[AggregateKey] = set()
@@ -465,6 +485,12 @@ def _record_in_inbox(projection: str, event_id: str) -> bool:
 def _advance_checkpoint(name: str, envelope: Envelope, applied: int = 1) -> None:
     """Count `applied` more events, `envelope` the last of them: one upsert, so that the first appliers of a
     projection, racing to create its checkpoint, each add their count."""
+    sql, params = _checkpoint_upsert(name, envelope, applied)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _checkpoint_upsert(name: str, envelope: Envelope, applied: int) -> tuple[str, list[Any]]:
     meta = ProjectionCheckpoint._meta
     fields = {field.column: field for field in meta.concrete_fields}
     quote = connection.ops.quote_name
@@ -477,15 +503,14 @@ def _advance_checkpoint(name: str, envelope: Envelope, applied: int = 1) -> None
         "updated_at": timezone.now(),
     }
     columns = ", ".join(quote(column) for column in values)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(values))}) "
-            f"ON CONFLICT ({quote('projection')}) DO UPDATE SET "
-            f"events_applied = {table}.events_applied + EXCLUDED.events_applied, "
-            "last_event_id = EXCLUDED.last_event_id, last_event_at = EXCLUDED.last_event_at, "
-            "updated_at = EXCLUDED.updated_at",
-            [fields[column].get_db_prep_value(value, connection) for column, value in values.items()],
-        )
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(values))}) "
+        f"ON CONFLICT ({quote('projection')}) DO UPDATE SET "
+        f"events_applied = {table}.events_applied + EXCLUDED.events_applied, "
+        "last_event_id = EXCLUDED.last_event_id, last_event_at = EXCLUDED.last_event_at, "
+        "updated_at = EXCLUDED.updated_at",
+        [fields[column].get_db_prep_value(value, connection) for column, value in values.items()],
+    )
 
 
 # --- Parking ---------------------------------------------------------------------------------------------------
