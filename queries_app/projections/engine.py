@@ -31,7 +31,14 @@ from queries_app.envelopes import Envelope
 from queries_app.models import AggregatePosition, ParkedEvent, ProcessedEvent, ProjectionCheckpoint
 from queries_app.projections import BY_NAME, PROJECTIONS
 from queries_app.projections.base import ApplyContext, Projection
-from queries_app.projections.rows import DatabaseRows, in_json, live_table, shadow_table, to_json
+from queries_app.projections.rows import (
+    DatabaseRows,
+    RowCreatedMeanwhile,
+    in_json,
+    live_table,
+    shadow_table,
+    to_json,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -154,7 +161,7 @@ class _Batch:
 def _project_batch(projection: Projection, envelopes: list[Envelope], run: ProjectionRun) -> None:
     """Apply a projection's events of one message in one transaction; one by one if that raises."""
     try:
-        batch = _apply_batch(projection, envelopes)
+        batch = _apply_batch_again_if_rows_appeared(projection, envelopes)
     except INFRASTRUCTURE_ERRORS:
         raise
     except Exception:
@@ -167,6 +174,19 @@ def _project_batch(projection: Projection, envelopes: list[Envelope], run: Proje
     run.applied += len(batch.applied) + unparked
     run.duplicates += batch.duplicates
     run.pending += [Pending(projection.name, envelope, ParkedEvent.Reason.GAP) for envelope in batch.waiting]
+
+
+# A batch that found rows missing which another worker then created applies again: they exist by then.
+_APPLY_AGAIN = 3
+
+
+def _apply_batch_again_if_rows_appeared(projection: Projection, envelopes: list[Envelope]) -> _Batch:
+    for _ in range(_APPLY_AGAIN):
+        try:
+            return _apply_batch(projection, envelopes)
+        except RowCreatedMeanwhile:
+            log.info("projection.batch_again", projection=projection.name, events=len(envelopes))
+    return _apply_batch(projection, envelopes)
 
 
 def _apply_batch(projection: Projection, envelopes: list[Envelope]) -> _Batch:

@@ -29,6 +29,11 @@ TableName = Callable[[type[models.Model]], str]
 Sink = Callable[[type[models.Model], list[models.Model]], None]
 
 
+class RowCreatedMeanwhile(RuntimeError):
+    """A row prefetch() found missing was created by another transaction before this one inserted it: what the
+    handlers made of it is stale. The caller rolls back and applies again; the row then exists, and is locked."""
+
+
 class ReplayOrderError(RuntimeError):
     """An in-memory fold needed a row it had already handed on: the replay order assumption was broken."""
 
@@ -261,6 +266,8 @@ class DatabaseRows:
         self._rows: dict[type[models.Model], dict[Any, models.Model]] = {}
         # (model, field, value) whose rows prefetch() loaded: filter() answers them from memory
         self._loaded_by: set[tuple[type[models.Model], str, Any]] = set()
+        # keys of the rows prefetch() found missing: flush() inserts them (and only if they are still missing)
+        self._created: dict[type[models.Model], set[Any]] = {}
 
     def _held(self, model: type[models.Model]) -> dict[Any, models.Model]:
         return self._rows.setdefault(model, {})
@@ -268,9 +275,12 @@ class DatabaseRows:
     def prefetch(self, needs: Iterable[Need], lock_order: Sequence[type[models.Model]] = ()) -> None:
         """Load (and lock) the needed rows in bulk: table by table in `lock_order`, each in key order.
 
-        get_or_create rows that do not exist are then inserted as placeholders (as get_or_create does) and are
-        not read back. The rows of a filter are looked up after the tables before it are locked: a handler that
-        locks a parent row (an order's customer) before listing its children relies on that to see every child.
+        get_or_create rows that do not exist start as placeholders in memory, and flush() inserts them with the
+        values the handlers gave them (one write, not a placeholder and then an update): if another transaction
+        created one of them meanwhile, flush() raises RowCreatedMeanwhile, for the caller to roll back and apply
+        again. The rows of a filter are looked up after the tables before it are locked (or known missing): a
+        handler that locks a parent row (an order's customer) before listing its children relies on that to see
+        every child, and a parent created meanwhile is RowCreatedMeanwhile.
         """
         rank = {model: index for index, model in enumerate(lock_order)}
         pks: dict[type[models.Model], set[Any]] = {}
@@ -292,14 +302,9 @@ class DatabaseRows:
             for field, values in by_field.get(model, {}).items():
                 wanted.update(_keys_where(model, table, field, _in_key_order(values), using=self.using))
             self._load_into(held, model, table, wanted)
-            missing = {pk: model(pk=pk) for pk in _in_key_order(creates.get(model, ())) if pk not in held}
-            if missing:
-                # The placeholders inserted here are new, locked by this transaction and as they are in memory;
-                # one that another transaction inserted since the read above is read (and locked) now.
-                new: list[Any] = []
-                upsert(model, missing.values(), table, using=self.using, update=False, inserted=new)
-                held.update((pk, missing[pk]) for pk in new)
-                self._load_into(held, model, table, set(missing) - set(new))
+            missing = {pk: model(pk=pk) for pk in creates.get(model, ()) if pk not in held}
+            held.update(missing)
+            self._created.setdefault(model, set()).update(missing)
             self._loaded_by.update(
                 (model, field, value) for field, values in by_field.get(model, {}).items() for value in values
             )
@@ -350,11 +355,31 @@ class DatabaseRows:
         return row
 
     def flush(self) -> None:
+        """Write every row handed out: the ones prefetch() found missing with INSERT ... ON CONFLICT DO NOTHING,
+        table by table in the order prefetch() took them and in key order (so two transactions inserting rows
+        both miss queue instead of deadlocking); RowCreatedMeanwhile if one of them exists by now."""
         for model, held in self._rows.items():
-            if held:
-                upsert(model, list(held.values()), self.table(model), using=self.using)
+            created = self._created.get(model, set())
+            if created:
+                inserted: list[Any] = []
+                upsert(
+                    model,
+                    [held[pk] for pk in created],
+                    self.table(model),
+                    using=self.using,
+                    update=False,
+                    inserted=inserted,
+                )
+                if len(inserted) != len(created):
+                    raise RowCreatedMeanwhile(
+                        f"{len(created) - len(inserted)} {model.__name__} row(s) created by another transaction"
+                    )
+            rows = [row for pk, row in held.items() if pk not in created]
+            if rows:
+                upsert(model, rows, self.table(model), using=self.using)
         self._rows.clear()
         self._loaded_by.clear()
+        self._created.clear()
 
 
 _CHUNK = 500  # keys per statement: under SQLite's limit on parameters
