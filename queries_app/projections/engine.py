@@ -4,8 +4,10 @@ A message's events are applied per projection in one transaction (the batch path
 (shared), lock the positions of all the batch's aggregates in one statement (version N+1 waits until N is
 applied), decide in memory which events apply (contiguous from each position, in version order; the rest are
 duplicates or wait on a gap), write their inbox rows in one statement (a duplicate stops there), load and lock
-the rows the handlers need in bulk, let the handlers change them, upsert each table once, advance the positions
-in one statement and the checkpoint once. Deliveries may repeat and arrive in any order across workers.
+the rows the handlers need in bulk, let the handlers change them, write each table once (the rows that were
+missing inserted with their final values: if another worker created one meanwhile, the batch applies again),
+and advance the positions and the checkpoint in one statement. Deliveries may repeat and arrive in any order
+across workers.
 
 If anything in a batch raises (a poison event), the batch rolls back and its events are applied one by one,
 each in its own transaction (apply_once, the per-event path, which parking, retries and the replay's catch-up
