@@ -158,7 +158,7 @@ def _json_default(value: Any) -> Any:
 def to_json(values: Any) -> str:
     """One JSON parameter for many values: psycopg quotes one string instead of adapting every element of an
     array in Python (which cost more than the statements themselves)."""
-    return json.dumps(values, default=_json_default, separators=(",", ":"))
+    return json.dumps(values, default=_json_default, separators=(",", ":"), ensure_ascii=False)
 
 
 def in_json(field: Any, connection: Any) -> str:

@@ -112,6 +112,20 @@ def test_a_projection_applies_a_message_in_as_many_statements_whatever_its_size(
     assert few == many
 
 
+@pytest.mark.django_db
+def test_text_reaches_the_read_tables_as_it_was_whatever_its_characters():
+    # given: names JSON and SQL would escape, and characters beyond ASCII
+    zoe = CustomerStream()
+    first, last, email = 'Zoë "Z" 😀', "O'Brien \\ {x,y} NULL", "zoë@exämple.org"
+
+    # when
+    project_logged(zoe.registered(first, last, email))
+
+    # then
+    assert CustomerView.objects.values_list("first_name", "last_name", "email").get() == (first, last, email)
+    assert no_drift() == {projection.name: [] for projection in PROJECTIONS}
+
+
 def deliveries(events: list[Envelope], seed: int, size: int) -> list[list[Envelope]]:
     """Every event, shuffled, in messages of `size`: as a worker would see another relay's batches."""
     shuffled = list(events)
