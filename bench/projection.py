@@ -114,10 +114,9 @@ STAGES = [
     ("    rows loaded and locked in bulk", "queries_app/projections/rows.py", "prefetch"),
     ("    handlers", "queries_app/projections/base.py", "apply"),
     ("    row upserts (flush)", "queries_app/projections/rows.py", "flush"),
-    ("    positions update (one statement)", "queries_app/projections/engine.py", "_save_positions"),
-    ("    checkpoint update", "queries_app/projections/engine.py", "_advance_checkpoint"),
+    ("    positions + checkpoint + parked? (one stmt)", "queries_app/projections/engine.py", "_finish_batch"),
     ("    commit", "django/db/transaction.py", "__exit__"),
-    ("  parked successors (one query per batch)", "queries_app/projections/engine.py", "_unpark_after"),
+    ("  parked successors (only if any are parked)", "queries_app/projections/engine.py", "_unpark_after"),
     ("PostgreSQL statements", "psycopg/cursor.py", "execute"),
 ]
 

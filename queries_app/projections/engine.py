@@ -4,8 +4,10 @@ A message's events are applied per projection in one transaction (the batch path
 (shared), lock the positions of all the batch's aggregates in one statement (version N+1 waits until N is
 applied), decide in memory which events apply (contiguous from each position, in version order; the rest are
 duplicates or wait on a gap), write their inbox rows in one statement (a duplicate stops there), load and lock
-the rows the handlers need in bulk, let the handlers change them, upsert each table once, advance the positions
-in one statement and the checkpoint once. Deliveries may repeat and arrive in any order across workers.
+the rows the handlers need in bulk, let the handlers change them, write each table once (the rows that were
+missing inserted with their final values: if another worker created one meanwhile, the batch applies again),
+and advance the positions and the checkpoint in one statement. Deliveries may repeat and arrive in any order
+across workers.
 
 If anything in a batch raises (a poison event), the batch rolls back and its events are applied one by one,
 each in its own transaction (apply_once, the per-event path, which parking, retries and the replay's catch-up
@@ -31,7 +33,14 @@ from queries_app.envelopes import Envelope
 from queries_app.models import AggregatePosition, ParkedEvent, ProcessedEvent, ProjectionCheckpoint
 from queries_app.projections import BY_NAME, PROJECTIONS
 from queries_app.projections.base import ApplyContext, Projection
-from queries_app.projections.rows import DatabaseRows, live_table, shadow_table
+from queries_app.projections.rows import (
+    DatabaseRows,
+    RowCreatedMeanwhile,
+    in_json,
+    live_table,
+    shadow_table,
+    to_json,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -105,6 +114,18 @@ def _about(envelope: Envelope) -> Any:
     )
 
 
+def _apply_all(projection: Projection, ctx: ApplyContext, envelopes: list[Envelope]) -> None:
+    """projection.apply() each event, its correlation id bound as _about() does (without a context manager per
+    event: binding and resetting the two variables directly costs a third of it)."""
+    bind, reset = structlog.contextvars.bind_contextvars, structlog.contextvars.reset_contextvars
+    for envelope in envelopes:
+        tokens = bind(correlation_id=envelope.get("correlation_id"), causation_id=envelope["event_id"])
+        try:
+            projection.apply(ctx, envelope)
+        finally:
+            reset(**tokens)
+
+
 def project(envelopes: Iterable[Envelope], projections: Sequence[Projection] = PROJECTIONS) -> ProjectionRun:
     run = ProjectionRun()
     ordered = _in_version_order(envelopes)
@@ -135,12 +156,14 @@ class _Batch:
     applied: list[Envelope] = field(default_factory=list)
     duplicates: int = 0
     waiting: list[Envelope] = field(default_factory=list)
+    # whether the projection had parked events when the batch finished (its positions locked)
+    anything_parked: bool = False
 
 
 def _project_batch(projection: Projection, envelopes: list[Envelope], run: ProjectionRun) -> None:
     """Apply a projection's events of one message in one transaction; one by one if that raises."""
     try:
-        batch = _apply_batch(projection, envelopes)
+        batch = _apply_batch_again_if_rows_appeared(projection, envelopes)
     except INFRASTRUCTURE_ERRORS:
         raise
     except Exception:
@@ -149,9 +172,23 @@ def _project_batch(projection: Projection, envelopes: list[Envelope], run: Proje
             with _about(envelope):
                 _project_one(projection, envelope, run)
         return
-    run.applied += len(batch.applied) + _unpark_after(projection, batch.applied)
+    unparked = _unpark_after(projection, batch.applied) if batch.anything_parked else 0
+    run.applied += len(batch.applied) + unparked
     run.duplicates += batch.duplicates
     run.pending += [Pending(projection.name, envelope, ParkedEvent.Reason.GAP) for envelope in batch.waiting]
+
+
+# A batch that found rows missing which another worker then created applies again: they exist by then.
+_APPLY_AGAIN = 3
+
+
+def _apply_batch_again_if_rows_appeared(projection: Projection, envelopes: list[Envelope]) -> _Batch:
+    for _ in range(_APPLY_AGAIN):
+        try:
+            return _apply_batch(projection, envelopes)
+        except RowCreatedMeanwhile:
+            log.info("projection.batch_again", projection=projection.name, events=len(envelopes))
+    return _apply_batch(projection, envelopes)
 
 
 def _apply_batch(projection: Projection, envelopes: list[Envelope]) -> _Batch:
@@ -178,53 +215,113 @@ def _apply_batch(projection: Projection, envelopes: list[Envelope]) -> _Batch:
         rows.prefetch(
             (need for envelope in batch.applied for need in projection.needs(envelope)), lock_order=projection.models
         )
-        ctx = ApplyContext(rows=rows, on_commit=transaction.on_commit)
-        for envelope in batch.applied:
-            with _about(envelope):
-                projection.apply(ctx, envelope)
+        _apply_all(projection, ApplyContext(rows=rows, on_commit=transaction.on_commit), batch.applied)
         rows.flush()
-        _save_positions([(position, versions[key]) for key, position in positions.items()])
-        _advance_checkpoint(projection.name, batch.applied[-1], len(batch.applied))
+        batch.anything_parked = _finish_batch(
+            projection.name,
+            [(position, versions[key]) for key, position in positions.items() if versions[key] != position.stored],
+            batch.applied,
+        )
     return batch
+
+
+def _finish_batch(name: str, moved: list[tuple["_Position", int]], applied: list[Envelope]) -> bool:
+    """Set the positions that moved, add the batch to the checkpoint, and say whether the projection has parked
+    events (usually none): one statement on PostgreSQL.
+
+    Asked while the batch's positions are locked, so a parked successor it does not see was parked after this
+    and is applied by park()'s own attempt, which waits on the position until this commits.
+    """
+    if connection.vendor != "postgresql":
+        _save_positions(moved)
+        _advance_checkpoint(name, applied[-1], len(applied))
+        return ParkedEvent.objects.filter(projection=name).exists()
+    quote = connection.ops.quote_name
+    positions = quote(AggregatePosition._meta.db_table)
+    parked = quote(ParkedEvent._meta.db_table)
+    checkpoint, checkpoint_params = _checkpoint_upsert(name, applied[-1], len(applied))
+    with connection.cursor() as cursor:
+        # bulk_update's CASE WHEN costs more to build in Python than the statement costs to run; one JSON
+        # parameter is quoted at once, where arrays are adapted element by element. Every data-modifying
+        # WITH runs to completion whether or not the query reads it.
+        cursor.execute(
+            f"WITH moved AS (UPDATE {positions} p SET version = (m->>1)::integer "
+            "FROM json_array_elements(%s::json) AS m WHERE p.id = (m->>0)::bigint), "
+            f"checkpoint AS ({checkpoint}) "
+            f"SELECT EXISTS (SELECT 1 FROM {parked} WHERE projection = %s)",
+            [to_json([(position.id, version) for position, version in moved]), *checkpoint_params, name],
+        )
+        (anything_parked,) = cursor.fetchone()
+    return bool(anything_parked)
 
 
 @dataclass
 class _Position:
     id: int
+    # the position the batch starts from
     version: int
+    # the version its row holds now (a new position is inserted at the version the batch will leave it at)
+    stored: int
+
+
+def _new_positions(envelopes: list[Envelope]) -> dict[AggregateKey, int]:
+    """For each aggregate whose version 1 is in `envelopes` (in version order per aggregate): the version its
+    position reaches if it is new, the end of the unbroken run of versions from 1."""
+    reached: dict[AggregateKey, int] = {}
+    for envelope in envelopes:
+        aggregate, version = _aggregate(envelope), envelope["aggregate_version"]
+        if version == 1:
+            reached[aggregate] = 1
+        elif reached.get(aggregate) == version - 1:
+            reached[aggregate] = version
+    return reached
 
 
 def _lock_positions(key: str, envelopes: list[Envelope]) -> dict[AggregateKey, _Position]:
-    """The positions of the batch's aggregates, locked: version-1 events create theirs at 0 first (so concurrent
-    first events queue on it), then one statement locks the others in key order."""
+    """The positions of the batch's aggregates, locked: version-1 events create theirs first (so concurrent
+    first events queue on it), then one statement locks the others in key order.
+
+    A new position is inserted at once at the version the batch will leave it at (the decision in _apply_batch
+    reaches the same one from 0), so it needs no update later; if the batch does not commit, neither does it.
+    """
     quote = connection.ops.quote_name
     table = quote(AggregatePosition._meta.db_table)
     positions: dict[AggregateKey, _Position] = {}
-    first = sorted({_aggregate(e) for e in envelopes if e["aggregate_version"] == 1})
+    reached = _new_positions(envelopes)
+    first = sorted(reached)
+    insert = f"INSERT INTO {table} (projection, aggregate_type, aggregate_id, version) "
+    conflict = (
+        "ON CONFLICT (projection, aggregate_type, aggregate_id) DO NOTHING RETURNING id, aggregate_type, aggregate_id"
+    )
     with connection.cursor() as cursor:
-        for start in range(0, len(first), 300):
-            chunk = first[start : start + 300]
-            # The rows this inserts are new and already locked by this transaction: no need to read them back.
+        # The rows this inserts are new and already locked by this transaction: no need to read them back.
+        if connection.vendor == "postgresql" and first:
             cursor.execute(
-                f"INSERT INTO {table} (projection, aggregate_type, aggregate_id, version) "
-                f"VALUES {', '.join(['(%s, %s, %s, 0)'] * len(chunk))} "
-                "ON CONFLICT (projection, aggregate_type, aggregate_id) DO NOTHING "
-                "RETURNING id, aggregate_type, aggregate_id",
-                [value for aggregate_type, aggregate_id in chunk for value in (key, aggregate_type, aggregate_id)],
+                f"{insert} SELECT %s, r->>0, r->>1, (r->>2)::integer FROM json_array_elements(%s::json) AS r "
+                f"ORDER BY 2, 3 {conflict}",
+                [key, to_json([(t, i, reached[t, i]) for t, i in first])],
             )
-            positions.update({(t, i): _Position(pk, 0) for pk, t, i in cursor.fetchall()})
+            positions.update({(t, i): _Position(pk, 0, reached[t, i]) for pk, t, i in cursor.fetchall()})
+        for start in range(0, len(first), 300) if connection.vendor != "postgresql" else ():
+            chunk = first[start : start + 300]
+            cursor.execute(
+                f"{insert} VALUES {', '.join(['(%s, %s, %s, %s)'] * len(chunk))} {conflict}",
+                [value for t, i in chunk for value in (key, t, i, reached[t, i])],
+            )
+            positions.update({(t, i): _Position(pk, 0, reached[t, i]) for pk, t, i in cursor.fetchall()})
     ids_by_type: dict[str, set[str]] = {}
     for aggregate in map(_aggregate, envelopes):
         if aggregate not in positions:
             ids_by_type.setdefault(aggregate[0], set()).add(aggregate[1])
+    id_field = AggregatePosition._meta.get_field("aggregate_id")
     with connection.cursor() as cursor:
         for aggregate_type, some_ids in (
             (t, sorted(ids)[start : start + 500])
             for t, ids in sorted(ids_by_type.items())
             for start in range(0, len(ids), 500)
         ):
-            params: list[Any] = [some_ids]
-            where = "aggregate_id = ANY(%s::varchar[])"
+            params: list[Any] = [to_json(some_ids)]
+            where = f"aggregate_id {in_json(id_field, connection)}"
             if connection.vendor != "postgresql":
                 params, where = some_ids, f"aggregate_id IN ({', '.join(['%s'] * len(some_ids))})"
             # In key order, so that batches with overlapping aggregates queue on the first one they share.
@@ -235,27 +332,17 @@ def _lock_positions(key: str, envelopes: list[Envelope]) -> dict[AggregateKey, _
             if connection.features.has_select_for_update:
                 sql += " FOR UPDATE"
             cursor.execute(sql, [key, aggregate_type, *params])
-            positions.update({(aggregate_type, i): _Position(pk, version) for pk, i, version in cursor.fetchall()})
+            positions.update(
+                {(aggregate_type, i): _Position(pk, version, version) for pk, i, version in cursor.fetchall()}
+            )
     return positions
 
 
-def _save_positions(moves: list[tuple[_Position, int]]) -> None:
-    """Set the positions that moved, in one statement."""
-    moved = [(position, version) for position, version in moves if version != position.version]
-    if not moved:
-        return
-    if connection.vendor != "postgresql":
+def _save_positions(moved: list[tuple[_Position, int]]) -> None:
+    """Set the positions that moved (SQLite; PostgreSQL does it in _finish_batch's statement)."""
+    if moved:
         AggregatePosition.objects.bulk_update(
             [AggregatePosition(id=position.id, version=version) for position, version in moved], ["version"]
-        )
-        return
-    table = connection.ops.quote_name(AggregatePosition._meta.db_table)
-    with connection.cursor() as cursor:
-        # bulk_update's CASE WHEN costs more to build in Python than the statement costs to run.
-        cursor.execute(
-            f"UPDATE {table} p SET version = m.version FROM unnest(%s::bigint[], %s::integer[]) AS m (id, version) "
-            "WHERE p.id = m.id",
-            [[position.id for position, _ in moved], [version for _, version in moved]],
         )
 
 
@@ -271,8 +358,8 @@ def _record_batch_in_inbox(projection: str, envelopes: list[Envelope]) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                f"{insert} SELECT %s, unnest(%s::uuid[]), %s {conflict}",
-                [projection, [envelope["event_id"] for envelope in envelopes], now],
+                f"{insert} SELECT %s, v::uuid, %s FROM json_array_elements_text(%s::json) AS v {conflict}",
+                [projection, now, to_json([envelope["event_id"] for envelope in envelopes])],
             )
             inserted = len(cursor.fetchall())
         else:
@@ -292,11 +379,8 @@ def _record_batch_in_inbox(projection: str, envelopes: list[Envelope]) -> None:
 
 
 def _unpark_after(projection: Projection, applied: list[Envelope]) -> int:
-    """Apply the parked successors of the batch's aggregates: one query finds whether there are any (usually
-    none parked at all: one tiny query)."""
+    """Apply the parked successors of the batch's aggregates (the projection has parked events)."""
     parked_here = ParkedEvent.objects.filter(projection=projection.name)
-    if not applied or not parked_here.exists():
-        return 0
     last = {_aggregate(envelope): envelope for envelope in applied}
     ids = sorted({aggregate_id for _, aggregate_id in last})
     parked: set[AggregateKey] = set()
@@ -423,6 +507,12 @@ def _record_in_inbox(projection: str, event_id: str) -> bool:
 def _advance_checkpoint(name: str, envelope: Envelope, applied: int = 1) -> None:
     """Count `applied` more events, `envelope` the last of them: one upsert, so that the first appliers of a
     projection, racing to create its checkpoint, each add their count."""
+    sql, params = _checkpoint_upsert(name, envelope, applied)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _checkpoint_upsert(name: str, envelope: Envelope, applied: int) -> tuple[str, list[Any]]:
     meta = ProjectionCheckpoint._meta
     fields = {field.column: field for field in meta.concrete_fields}
     quote = connection.ops.quote_name
@@ -435,15 +525,14 @@ def _advance_checkpoint(name: str, envelope: Envelope, applied: int = 1) -> None
         "updated_at": timezone.now(),
     }
     columns = ", ".join(quote(column) for column in values)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(values))}) "
-            f"ON CONFLICT ({quote('projection')}) DO UPDATE SET "
-            f"events_applied = {table}.events_applied + EXCLUDED.events_applied, "
-            "last_event_id = EXCLUDED.last_event_id, last_event_at = EXCLUDED.last_event_at, "
-            "updated_at = EXCLUDED.updated_at",
-            [fields[column].get_db_prep_value(value, connection) for column, value in values.items()],
-        )
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(values))}) "
+        f"ON CONFLICT ({quote('projection')}) DO UPDATE SET "
+        f"events_applied = {table}.events_applied + EXCLUDED.events_applied, "
+        "last_event_id = EXCLUDED.last_event_id, last_event_at = EXCLUDED.last_event_at, "
+        "updated_at = EXCLUDED.updated_at",
+        [fields[column].get_db_prep_value(value, connection) for column, value in values.items()],
+    )
 
 
 # --- Parking ---------------------------------------------------------------------------------------------------

@@ -10,17 +10,28 @@ order), before any handler runs: two workers applying overlapping batches queue 
 instead of deadlocking. A row no `Need` named is still read (and locked) on demand.
 """
 
+import datetime
+import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache, lru_cache
 from operator import attrgetter
 from typing import Any, Protocol, TypeVar
+from uuid import UUID
 
 from django.db import connections, models
+from django.utils import timezone
 
 M = TypeVar("M", bound=models.Model)
 TableName = Callable[[type[models.Model]], str]
 Sink = Callable[[type[models.Model], list[models.Model]], None]
+
+
+class RowCreatedMeanwhile(RuntimeError):
+    """A row prefetch() found missing was created by another transaction before this one inserted it: what the
+    handlers made of it is stale. The caller rolls back and applies again; the row then exists, and is locked."""
 
 
 class ReplayOrderError(RuntimeError):
@@ -66,8 +77,26 @@ def _pk_field(model: type[models.Model]) -> "models.Field[Any, Any]":
     return pk
 
 
+@lru_cache(maxsize=16384)
+def _field_value(model: type[models.Model], field: str, value: Any) -> Any:
+    """`value` as the Python value of the field (a UUID from its text, say). Cached: a batch names the same keys
+    several times (in needs() and in each handler), and parsing them was a good part of its Python time."""
+    return model._meta.get_field(field).to_python(value)  # type: ignore[union-attr]
+
+
 def _pk(model: type[models.Model], value: Any) -> Any:
-    return _pk_field(model).to_python(value)
+    return _field_value(model, _pk_field(model).name, value)
+
+
+def _in_key_order(keys: Iterable[Any]) -> list[Any]:
+    """Sorted as the database orders them: UUIDs by their number (UUID.__lt__ is a Python call per comparison)."""
+    keys = list(keys)
+    if keys and isinstance(keys[0], UUID):
+        return sorted(keys, key=_uuid_number)
+    return sorted(keys)
+
+
+_uuid_number = attrgetter("int")
 
 
 def _column(field: Any) -> str:
@@ -83,17 +112,66 @@ def load(
     field: Any = model._meta.get_field(column)
     names = ", ".join(quote(_column(f)) for f in model._meta.concrete_fields)
     order = quote(_column(_pk_field(model)))
-    params = [field.get_db_prep_value(value, connection) for value in values]
     if connection.vendor == "postgresql":
-        where = f"{quote(_column(field))} = ANY(%s::{field.cast_db_type(connection)}[])"
-        params = [params]
+        where = f"{quote(_column(field))} {in_json(field, connection)}"
+        params: list[Any] = [to_json(values)]
     else:
         where = f"{quote(_column(field))} IN ({', '.join(['%s'] * len(values))})"
+        params = [field.get_db_prep_value(value, connection) for value in values]
     # In key order, so that transactions locking overlapping sets of rows take them in the same order.
     sql = f"SELECT {names} FROM {quote(table)} WHERE {where} ORDER BY {order}"
     if lock and connection.features.has_select_for_update:
         sql += " FOR UPDATE"
-    return list(model._default_manager.raw(sql, params, using=using))
+    if connection.vendor != "postgresql":
+        return list(model._default_manager.raw(sql, params, using=using))
+    # What raw() does, without its per-row bookkeeping: psycopg already returns the Python types, and only
+    # a few fields (JSONField) convert further.
+    fields = model._meta.concrete_fields
+    attnames = [f.attname for f in fields]
+    converters = [
+        (index, f.cached_col, f.get_db_converters(connection))
+        for index, f in enumerate(fields)
+        if f.get_db_converters(connection)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    rows = []
+    for values_of_row in found:
+        if converters:
+            values_of_row = list(values_of_row)
+            for index, expression, functions in converters:
+                for function in functions:
+                    values_of_row[index] = function(values_of_row[index], expression, connection)
+        rows.append(model.from_db(using, attnames, values_of_row))
+    return rows
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, UUID | Decimal):
+        return str(value)
+    if isinstance(value, datetime.date | datetime.time):  # datetime too
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} {value!r} cannot be written to a read table")
+
+
+def to_json(values: Any) -> str:
+    """One JSON parameter for many values: psycopg quotes one string instead of adapting every element of an
+    array in Python (which cost more than the statements themselves)."""
+    return json.dumps(values, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def in_json(field: Any, connection: Any) -> str:
+    """`IN (...)` the values of `field` in a JSON array parameter (PostgreSQL). A semi-join: `= ANY` of an array
+    that is not a constant would compare each row with every element (and cast the array again for each row)."""
+    return f"IN (SELECT v::{field.cast_db_type(connection)} FROM json_array_elements_text(%s::json) AS v)"
+
+
+def _from_json_element(field: Any, index: int, connection: Any) -> str:
+    """Element `index` of the JSON array `r` as a value of `field`'s column (JSON null is SQL NULL)."""
+    if isinstance(field, models.JSONField):
+        return f"NULLIF((r->{index})::jsonb, 'null'::jsonb)"
+    return f"(r->>{index})::{field.cast_db_type(connection)}"
 
 
 def upsert(
@@ -129,18 +207,26 @@ def upsert(
     written = 0
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # One array per column, unnested: a short statement whatever the batch, cheap to send and parse.
+            # The rows as one JSON array of arrays: a short statement whatever the batch, and one string to
+            # quote. Values are read off the instances as they are (the handlers set Python values of the
+            # fields' types); auto_now columns get one timestamp for the whole statement.
             # In key order, so concurrent upserts of overlapping rows (placeholders included) queue, not deadlock.
-            arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in fields)
-            sql = (
-                f"INSERT INTO {quote(table)} ({names}) SELECT * FROM unnest({arrays}) AS t ({names}) "
-                f"ORDER BY {pk} {conflict}"
+            columns = ", ".join(
+                f"{_from_json_element(f, index, connection)} AS {quote(_column(f))}" for index, f in enumerate(fields)
             )
+            sql = (
+                f"INSERT INTO {quote(table)} ({names}) SELECT * FROM (SELECT {columns} "
+                f"FROM json_array_elements(%s::json) AS r) AS t ORDER BY {pk} {conflict}"
+            )
+            now = timezone.now()
+            stamped = [f.attname for f in fields if getattr(f, "auto_now", False)]
+            values_of = _values_getter(model)
             for start in range(0, len(rows), 5000):
                 chunk = rows[start : start + 5000]
-                cursor.execute(
-                    sql, [[f.get_db_prep_save(f.pre_save(row, False), connection) for row in chunk] for f in fields]
-                )
+                for row in chunk:
+                    for attname in stamped:
+                        setattr(row, attname, now)
+                cursor.execute(sql, [to_json([values_of(row) for row in chunk])])
                 written += max(cursor.rowcount, 0)
                 if inserted is not None:
                     inserted += [_pk(model, key) for (key,) in cursor.fetchall()]
@@ -225,6 +311,19 @@ def _copy_value(field: Any, connection: Any) -> Callable[[models.Model], Any]:
     return lambda row: field.get_db_prep_save(field.pre_save(row, False), connection)
 
 
+def _placeholder(model: type[M], pk: Any) -> M:
+    """model(pk=pk), without the keyword arguments' cost (half of it: a batch makes hundreds)."""
+    return model(*[pk if field.primary_key else field.get_default() for field in model._meta.concrete_fields])
+
+
+@cache
+def _values_getter(model: type[models.Model]) -> Callable[[models.Model], tuple[Any, ...]]:
+    getter = attrgetter(*(f.attname for f in model._meta.concrete_fields))
+    if len(model._meta.concrete_fields) == 1:
+        return lambda row: (getter(row),)
+    return getter
+
+
 class DatabaseRows:
     """Rows of database tables, locked FOR UPDATE as they are read (inside the caller's transaction)."""
 
@@ -239,6 +338,8 @@ class DatabaseRows:
         self._rows: dict[type[models.Model], dict[Any, models.Model]] = {}
         # (model, field, value) whose rows prefetch() loaded: filter() answers them from memory
         self._loaded_by: set[tuple[type[models.Model], str, Any]] = set()
+        # keys of the rows prefetch() found missing: flush() inserts them (and only if they are still missing)
+        self._created: dict[type[models.Model], set[Any]] = {}
 
     def _held(self, model: type[models.Model]) -> dict[Any, models.Model]:
         return self._rows.setdefault(model, {})
@@ -246,9 +347,12 @@ class DatabaseRows:
     def prefetch(self, needs: Iterable[Need], lock_order: Sequence[type[models.Model]] = ()) -> None:
         """Load (and lock) the needed rows in bulk: table by table in `lock_order`, each in key order.
 
-        get_or_create rows that do not exist are then inserted as placeholders (as get_or_create does) and are
-        not read back. The rows of a filter are looked up after the tables before it are locked: a handler that
-        locks a parent row (an order's customer) before listing its children relies on that to see every child.
+        get_or_create rows that do not exist start as placeholders in memory, and flush() inserts them with the
+        values the handlers gave them (one write, not a placeholder and then an update): if another transaction
+        created one of them meanwhile, flush() raises RowCreatedMeanwhile, for the caller to roll back and apply
+        again. The rows of a filter are looked up after the tables before it are locked (or known missing): a
+        handler that locks a parent row (an order's customer) before listing its children relies on that to see
+        every child, and a parent created meanwhile is RowCreatedMeanwhile.
         """
         rank = {model: index for index, model in enumerate(lock_order)}
         pks: dict[type[models.Model], set[Any]] = {}
@@ -256,7 +360,7 @@ class DatabaseRows:
         by_field: dict[type[models.Model], dict[str, set[Any]]] = {}
         for need in needs:
             if need.field:
-                value = need.model._meta.get_field(need.field).to_python(need.value)  # type: ignore[union-attr]
+                value = _field_value(need.model, need.field, need.value)
                 by_field.setdefault(need.model, {}).setdefault(need.field, set()).add(value)
             else:
                 pk = _pk(need.model, need.value)
@@ -268,22 +372,17 @@ class DatabaseRows:
             held = self._held(model)
             wanted = set(pks.get(model, ()))
             for field, values in by_field.get(model, {}).items():
-                wanted.update(_keys_where(model, table, field, sorted(values), using=self.using))
+                wanted.update(_keys_where(model, table, field, _in_key_order(values), using=self.using))
             self._load_into(held, model, table, wanted)
-            missing = {pk: model(pk=pk) for pk in sorted(creates.get(model, ())) if pk not in held}
-            if missing:
-                # The placeholders inserted here are new, locked by this transaction and as they are in memory;
-                # one that another transaction inserted since the read above is read (and locked) now.
-                new: list[Any] = []
-                upsert(model, missing.values(), table, using=self.using, update=False, inserted=new)
-                held.update((pk, missing[pk]) for pk in new)
-                self._load_into(held, model, table, set(missing) - set(new))
+            missing = {pk: _placeholder(model, pk) for pk in creates.get(model, ()) if pk not in held}
+            held.update(missing)
+            self._created.setdefault(model, set()).update(missing)
             self._loaded_by.update(
                 (model, field, value) for field, values in by_field.get(model, {}).items() for value in values
             )
 
     def _load_into(self, held: dict[Any, models.Model], model: type[models.Model], table: str, keys: set[Any]) -> None:
-        for chunk in _chunks(sorted(pk for pk in keys if pk not in held)):
+        for chunk in _chunks(_in_key_order(pk for pk in keys if pk not in held)):
             for row in load(model, table, _pk_field(model).name, chunk, lock=self.lock, using=self.using):
                 held.setdefault(row.pk, row)
 
@@ -311,7 +410,7 @@ class DatabaseRows:
 
     def filter(self, model: type[M], field: str, value: Any) -> list[M]:
         model_field: Any = model._meta.get_field(field)
-        value = model_field.to_python(value)
+        value = _field_value(model, field, value)
         held = [row for row in self._held(model).values() if getattr(row, model_field.attname) == value]
         if (model, field, value) in self._loaded_by:
             return held  # type: ignore[return-value]
@@ -328,11 +427,31 @@ class DatabaseRows:
         return row
 
     def flush(self) -> None:
+        """Write every row handed out: the ones prefetch() found missing with INSERT ... ON CONFLICT DO NOTHING,
+        table by table in the order prefetch() took them and in key order (so two transactions inserting rows
+        both miss queue instead of deadlocking); RowCreatedMeanwhile if one of them exists by now."""
         for model, held in self._rows.items():
-            if held:
-                upsert(model, list(held.values()), self.table(model), using=self.using)
+            created = self._created.get(model, set())
+            if created:
+                inserted: list[Any] = []
+                upsert(
+                    model,
+                    [held[pk] for pk in created],
+                    self.table(model),
+                    using=self.using,
+                    update=False,
+                    inserted=inserted,
+                )
+                if len(inserted) != len(created):
+                    raise RowCreatedMeanwhile(
+                        f"{len(created) - len(inserted)} {model.__name__} row(s) created by another transaction"
+                    )
+            rows = [row for pk, row in held.items() if pk not in created]
+            if rows:
+                upsert(model, rows, self.table(model), using=self.using)
         self._rows.clear()
         self._loaded_by.clear()
+        self._created.clear()
 
 
 _CHUNK = 500  # keys per statement: under SQLite's limit on parameters
@@ -353,11 +472,11 @@ def _keys_where(model: type[models.Model], table: str, field: str, values: Seque
     column = quote(_column(model_field))
     with connection.cursor() as cursor:
         for chunk in _chunks(values):
-            params = [model_field.get_db_prep_value(value, connection) for value in chunk]
             if connection.vendor == "postgresql":
-                where, params = f"{column} = ANY(%s::{model_field.cast_db_type(connection)}[])", [params]
+                where, params = f"{column} {in_json(model_field, connection)}", [to_json(list(chunk))]
             else:
                 where = f"{column} IN ({', '.join(['%s'] * len(chunk))})"
+                params = [model_field.get_db_prep_value(value, connection) for value in chunk]
             cursor.execute(f"SELECT {quote(_column(pk))} FROM {quote(table)} WHERE {where}", params)
             keys += [pk.to_python(row[0]) for row in cursor.fetchall()]
     return keys

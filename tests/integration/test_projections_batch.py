@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from queries_app import best_sellers
 from queries_app.envelopes import Envelope
 from queries_app.models import CustomerView, OrderView, ParkedEvent, ProcessedEvent, ProjectionCheckpoint
-from queries_app.projections import BY_NAME, PROJECTIONS
+from queries_app.projections import BY_NAME, PROJECTIONS, engine
 from queries_app.projections.engine import project
 from queries_app.projections.replay import verify
 from queries_app.testing import CustomerStream, OrderStream, ProductStream, line, write_to_log
@@ -112,6 +112,20 @@ def test_a_projection_applies_a_message_in_as_many_statements_whatever_its_size(
     assert few == many
 
 
+@pytest.mark.django_db
+def test_text_reaches_the_read_tables_as_it_was_whatever_its_characters():
+    # given: names JSON and SQL would escape, and characters beyond ASCII
+    zoe = CustomerStream()
+    first, last, email = 'Zoë "Z" 😀', "O'Brien \\ {x,y} NULL", "zoë@exämple.org"
+
+    # when
+    project_logged(zoe.registered(first, last, email))
+
+    # then
+    assert CustomerView.objects.values_list("first_name", "last_name", "email").get() == (first, last, email)
+    assert no_drift() == {projection.name: [] for projection in PROJECTIONS}
+
+
 def deliveries(events: list[Envelope], seed: int, size: int) -> list[list[Envelope]]:
     """Every event, shuffled, in messages of `size`: as a worker would see another relay's batches."""
     shuffled = list(events)
@@ -171,3 +185,47 @@ def test_workers_applying_overlapping_messages_at_once_apply_each_event_once():
         assert applied(projection.name) == followed
         assert ProcessedEvent.objects.filter(projection=projection.name).count() == followed
     assert no_drift() == {projection.name: [] for projection in PROJECTIONS}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_found_a_row_missing_which_another_worker_then_created_applies_again(monkeypatch):
+    # given: Ada's registration and a message of it; while the orders projection applies that message (Ada's copy
+    # missing, so not locked), another worker places an order of hers, creating the copy, and commits
+    ada = CustomerStream()
+    registered, placed = write_to_log(
+        [
+            ada.registered("Ada", "Lovelace", "ada@example.org"),
+            OrderStream(customer_id=ada.customer_id).placed(line("TEA", 1, "3.00")),
+        ]
+    )
+    orders = BY_NAME["orders"]
+    handlers_of = orders.apply
+    interrupted: list[Envelope] = []
+
+    def another_worker() -> None:
+        try:
+            project([placed], projections=[orders])
+        finally:
+            connection.close()
+
+    def apply_after_another_worker(ctx, envelope):
+        if not interrupted:
+            interrupted.append(envelope)
+            thread = threading.Thread(target=another_worker)
+            thread.start()
+            thread.join()
+        handlers_of(ctx, envelope)
+
+    monkeypatch.setattr(orders, "apply", apply_after_another_worker)
+    one_by_one: list[Envelope] = []
+    monkeypatch.setattr(engine, "_project_one", lambda projection, envelope, run: one_by_one.append(envelope))
+
+    # when
+    run = project([registered], projections=[orders])
+
+    # then: the batch applied again, as a batch, and the order carries Ada's name (the first attempt, which
+    # listed no order of hers, did not commit)
+    assert (interrupted, one_by_one, run.applied) == ([registered], [], 1)
+    assert OrderView.objects.get().customer_email == "ada@example.org"
+    assert applied("orders") == 2
+    assert verify(orders) == []
