@@ -1,11 +1,30 @@
 """The Celery application; its configuration comes from Django settings (CELERY_* names)."""
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Celery's Django fixup closes every database connection before and after each task unless told to reuse them:
+# a new PostgreSQL connection per task cost ~2 ms each way, about half of a small relay run or projection
+# batch (measured on a solo worker: relay 7.9 -> 3.9 ms, projection 9.6 -> 4.9 ms). Reuse connections, as a
+# web request does: per task, Django's close_old_connections() drops one that errored or outlived CONN_MAX_AGE
+# (and CONN_HEALTH_CHECKS pings it before its next use); the fixup still recycles them every 1,000 tasks.
+app.conf["CELERY_DB_REUSE_MAX"] = 1000
+
+
+@task_prerun.connect
+@task_postrun.connect
+def close_old_connections(sender: Any = None, **kwargs: Any) -> None:
+    if sender is not None and getattr(sender.request, "is_eager", False):
+        return  # an eager task runs inside the caller's request or command: its connection is not ours
+    from django.db import close_old_connections as close
+
+    close()
