@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from bench.backlog import TABLE, insert_customer_events
 from bench.context import Context
 from bench.environment import reset_tables
-from bench.results import Figure, Section, at_least, median
+from bench.results import Section, at_least, listed, median_figure
 from outbox_app.models import OutboxEvent
 from outbox_app.relay import relay_until_drained
 
@@ -102,23 +102,19 @@ def run(ctx: Context) -> Section:
         rates["sql"].append(timed_drain(events, drain_with_sql))
         rates["relay"].append(timed_drain(events, drain_with_relay))
     section.figures.append(
-        Figure(
+        median_figure(
             f"relay: events claimed, published, marked /s (backlog {events:,})",
-            median(rates["relay"]),
+            rates["relay"],
             "ev/s",
             baseline="bare SQL claim 500 + mark, same table",
-            baseline_value=median(rates["sql"]),
+            baseline_runs=rates["sql"],
             target=">= 10,000 ev/s",
-            met=at_least(10_000)(median(rates["relay"])),
-            runs=rates["relay"],
+            meets=at_least(10_000),
         )
     )
     section.notes.append(
         f"One relay process, batches of {BATCH}, {ctx.repeat} runs on a fresh backlog each; runs "
-        + ", ".join(f"{r:,.0f}" for r in rates["relay"])
-        + " ev/s (relay), "
-        + ", ".join(f"{r:,.0f}" for r in rates["sql"])
-        + " ev/s (bare SQL)."
+        f"{listed(rates['relay'])} ev/s (relay), {listed(rates['sql'])} ev/s (bare SQL)."
     )
     section.notes.append(
         "Where a batch's time goes (cProfile of one drain of 10,000 events; the profiler inflates each line):"

@@ -47,6 +47,35 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[rank - 1]
 
 
+def median_figure(
+    name: str,
+    runs: Sequence[float],
+    unit: str,
+    *,
+    baseline: str,
+    baseline_runs: Sequence[float],
+    target: str,
+    meets: Callable[[float], bool],
+) -> Figure:
+    """A figure measured over several runs, against its baseline's runs of the same bench: medians of both."""
+    value = median(runs)
+    return Figure(
+        name,
+        value,
+        unit,
+        baseline=baseline,
+        baseline_value=median(baseline_runs),
+        target=target,
+        met=meets(value),
+        runs=runs,
+    )
+
+
+def listed(runs: Sequence[float]) -> str:
+    """The runs for a note: "5,552, 5,822, 5,825"."""
+    return ", ".join(f"{r:,.0f}" for r in runs)
+
+
 def at_most(limit: float) -> Callable[[float], bool]:
     return lambda value: value <= limit
 
