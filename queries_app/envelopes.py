@@ -99,31 +99,3 @@ class OrderCancelledPayload(TypedDict):
     order_id: str
     customer_id: str
     reason: str
-
-
-def envelope_from_log(
-    *,
-    event_id: object,
-    event_type: str,
-    schema_version: int,
-    aggregate_type: str,
-    aggregate_id: str,
-    aggregate_version: int,
-    created_at: Any,
-    correlation_id: str | None,
-    causation_id: str | None,
-    payload: dict[str, Any],
-) -> Envelope:
-    """An event-log row as the relay would send it (the same shape as OutboxEvent.to_envelope())."""
-    return Envelope(
-        event_id=str(event_id),
-        event_type=event_type,
-        schema_version=schema_version,
-        aggregate_type=aggregate_type,
-        aggregate_id=aggregate_id,
-        aggregate_version=aggregate_version,
-        occurred_at=created_at.isoformat(),
-        correlation_id=correlation_id,
-        causation_id=causation_id,
-        payload=payload,
-    )

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from django.db import connection, models, transaction
@@ -40,7 +40,8 @@ from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from outbox_app.models import ENVELOPE_COLUMNS, OutboxEvent
-from queries_app.envelopes import Envelope, envelope_from_log
+from outbox_app.models import envelope as log_envelope
+from queries_app.envelopes import Envelope
 from queries_app.models import AggregatePosition, ParkedEvent, ProcessedEvent, ProjectionCheckpoint
 from queries_app.projections.base import ApplyContext, Projection
 from queries_app.projections.engine import Outcome, Target, apply_once, hold_projection_lock
@@ -121,7 +122,7 @@ def _envelopes(events: "QuerySet[OutboxEvent]", chunk_size: int, *, stream: bool
     rows = events.annotate(**_METADATA).values_list(*ENVELOPE_COLUMNS)
     if connection.vendor != "postgresql":
         for row in rows.iterator(chunk_size=chunk_size):
-            yield envelope_from_log(**dict(zip(ENVELOPE_COLUMNS, row, strict=True)))
+            yield cast(Envelope, log_envelope(*row))
         return
     # The ORM's query, on a plain psycopg cursor: Django's per-value converters (the payload's JSON, the
     # event id's UUID) cost more than the fold itself; json.loads and str() of the raw values do not.
@@ -143,19 +144,10 @@ def _envelopes(events: "QuerySet[OutboxEvent]", chunk_size: int, *, stream: bool
         cursor.execute(sql, params)
         loads = json.loads
         for row in cursor if stream else cursor.fetchall():
-            event_id, event_type, schema, aggregate_type, aggregate_id, version, created_at, *ids, payload = row
-            yield Envelope(
-                event_id=str(event_id),
-                event_type=event_type,
-                schema_version=schema,
-                aggregate_type=aggregate_type,
-                aggregate_id=aggregate_id,
-                aggregate_version=version,
-                occurred_at=created_at.isoformat(),
-                correlation_id=ids[0],
-                causation_id=ids[1],
-                payload=loads(payload) if isinstance(payload, str | bytes) else payload,
-            )
+            event = log_envelope(*row)
+            if isinstance(event["payload"], str | bytes):
+                event["payload"] = loads(event["payload"])
+            yield cast(Envelope, event)
 
 
 class Fold:
