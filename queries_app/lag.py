@@ -36,17 +36,24 @@ class Lag:
         return f"{self.events_behind} event(s), oldest {self.age_seconds:.1f}s"
 
 
-def lag(projection: Projection) -> Lag:
-    applied = AggregatePosition.objects.filter(
-        projection=projection.name,
-        aggregate_type=OuterRef("aggregate_type"),
-        aggregate_id=OuterRef("aggregate_id"),
-        version__gte=OuterRef("aggregate_version"),
+def applied_by(position_key: str) -> Exists:
+    """A condition on event-log rows: the positions under this key (a projection's name, or a replay's) have
+    reached the row's version of its aggregate."""
+    return Exists(
+        AggregatePosition.objects.filter(
+            projection=position_key,
+            aggregate_type=OuterRef("aggregate_type"),
+            aggregate_id=OuterRef("aggregate_id"),
+            version__gte=OuterRef("aggregate_version"),
+        )
     )
+
+
+def lag(projection: Projection) -> Lag:
     unapplied = (
         OutboxEvent.objects.using("default")
         .filter(aggregate_type__in=projection.follows)
-        .exclude(Exists(applied))
+        .exclude(applied_by(projection.name))
         .aggregate(count=Count("pk"), oldest=Min("created_at"))
     )
     return Lag(events_behind=unapplied["count"], oldest_unapplied_at=unapplied["oldest"])

@@ -23,7 +23,8 @@ from django.utils import timezone
 
 from outbox_app.models import OutboxEvent
 from queries_app.envelopes import Envelope
-from queries_app.models import AggregatePosition, ParkedEvent
+from queries_app.lag import applied_by
+from queries_app.models import ParkedEvent
 from queries_app.projections.base import Projection
 from queries_app.projections.engine import park, project
 
@@ -40,18 +41,12 @@ class Redelivery:
 
 def unapplied_published(projection: Projection, *, older_than: timedelta, limit: int) -> list[Envelope]:
     """The oldest published events the projection has neither applied nor parked, published before now - older_than."""
-    applied = AggregatePosition.objects.filter(
-        projection=projection.name,
-        aggregate_type=OuterRef("aggregate_type"),
-        aggregate_id=OuterRef("aggregate_id"),
-        version__gte=OuterRef("aggregate_version"),
-    )
     parked = ParkedEvent.objects.filter(projection=projection.name, event_id=OuterRef("event_id"))
     rows = (
         OutboxEvent.objects.using("default")
         .published()
         .filter(aggregate_type__in=projection.follows, published_at__lt=timezone.now() - older_than)
-        .exclude(Exists(applied))
+        .exclude(applied_by(projection.name))
         .exclude(Exists(parked))
         .order_by("created_at", "aggregate_version")[:limit]
     )

@@ -35,12 +35,13 @@ from typing import Any, cast
 
 import psycopg
 from django.db import connection, models, transaction
-from django.db.models import Exists, OuterRef, QuerySet, Sum
+from django.db.models import QuerySet, Sum
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from outbox_app.models import ENVELOPE_COLUMNS, OutboxEvent
 from outbox_app.models import envelope as log_envelope
+from queries_app import lag
 from queries_app.envelopes import Envelope
 from queries_app.models import AggregatePosition, ParkedEvent, ProcessedEvent, ProjectionCheckpoint
 from queries_app.projections.base import ApplyContext, Projection
@@ -91,17 +92,6 @@ def _no_progress(count: int) -> None:
 # --- Reading the log -------------------------------------------------------------------------------------------
 
 
-def _applied_by(position_key: str) -> Exists:
-    return Exists(
-        AggregatePosition.objects.filter(
-            projection=position_key,
-            aggregate_type=OuterRef("aggregate_type"),
-            aggregate_id=OuterRef("aggregate_id"),
-            version__gte=OuterRef("aggregate_version"),
-        )
-    )
-
-
 def log_size(aggregate_types: Sequence[str]) -> int:
     return OutboxEvent.objects.filter(aggregate_type__in=aggregate_types).count()
 
@@ -113,7 +103,7 @@ def log_events(
     for aggregate_type in aggregate_types:
         events = OutboxEvent.objects.filter(aggregate_type=aggregate_type)
         if applied_by is not None:
-            events = events.filter(_applied_by(applied_by))
+            events = events.filter(lag.applied_by(applied_by))
         yield from _envelopes(events.order_by("aggregate_id", "aggregate_version"), chunk_size)
 
 
@@ -420,7 +410,7 @@ def _catch_up(projection: Projection, replay_key: str, progress: Progress) -> in
     """Apply to the shadow every logged event it lacks (committed after the fold's snapshot)."""
     missing = (
         OutboxEvent.objects.filter(aggregate_type__in=projection.follows)
-        .exclude(_applied_by(replay_key))
+        .exclude(lag.applied_by(replay_key))
         .order_by("aggregate_type", "aggregate_id", "aggregate_version")
     )
     target = Target(replay_key, "_shadow")
@@ -450,7 +440,7 @@ def _adopt_positions(projection: Projection, replay_key: str) -> None:
     ProjectionCheckpoint.objects.update_or_create(
         projection=name, defaults={"events_applied": applied, "rebuilt_at": timezone.now()}
     )
-    ParkedEvent.objects.filter(projection=name).filter(_applied_by(name)).delete()
+    ParkedEvent.objects.filter(projection=name).filter(lag.applied_by(name)).delete()
 
 
 def _top_up_inbox(projection: Projection) -> None:
