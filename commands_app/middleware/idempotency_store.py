@@ -67,8 +67,8 @@ class RedisFastPath:
     prefix = "idempotency:"
 
     def __init__(self, client: Redis) -> None:
+        self._client = client
         self._claim = client.register_script(_CLAIM)
-        self._complete = client.register_script(_COMPLETE)
         self._release = client.register_script(_RELEASE)
 
     def claim(self, key: str, request_hash: str, ttl_seconds: int) -> Claim:
@@ -89,7 +89,7 @@ class RedisFastPath:
     ) -> None:
         response = json.dumps({"body": body, "headers": headers})
         try:
-            self._complete(keys=[self.prefix + key], args=[request_hash, status_code, response, ttl])
+            self._send_without_reply("EVAL", _COMPLETE, 1, self.prefix + key, request_hash, status_code, response, ttl)
         except RedisError as error:
             raise FastPathUnavailable(str(error)) from error
 
@@ -98,6 +98,25 @@ class RedisFastPath:
             self._release(keys=[self.prefix + key], args=[request_hash])
         except RedisError as error:
             raise FastPathUnavailable(str(error)) from error
+
+    def _send_without_reply(self, *command: Any) -> None:
+        """Send one command and do not wait for its answer: `CLIENT REPLY SKIP` asks Redis not to send one.
+
+        The completion is written to the socket before the command's response is returned, and Redis runs it on
+        arrival, so a retry that sees the response finds `done`. Were it ever late or lost (a Redis restart),
+        the claim stays `in_progress` until its TTL and a retry meanwhile gets 409 and Retry-After, never a
+        second run: the durable record answers once the claim expires. EVAL rather than EVALSHA, so a script
+        cache emptied by a restart cannot make it fail unseen (Redis caches the script on EVAL too).
+        """
+        pool = self._client.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command(connection.pack_commands([("CLIENT", "REPLY", "SKIP"), command]))
+        except BaseException:
+            connection.disconnect()
+            raise
+        finally:
+            pool.release(connection)
 
 
 def _text(value: Any) -> str:

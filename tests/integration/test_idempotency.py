@@ -96,6 +96,29 @@ def test_authorization_is_checked_before_a_stored_response_is_replayed(writer):
     assert (replay.status_code, replay.json()["code"]) == (403, "FORBIDDEN")
 
 
+def test_the_completion_is_sent_without_a_reply_and_leaves_the_connection_clean():
+    # given: a fast tier on a pool of one connection, so every call below shares it
+    one_connection = redis.Redis(
+        connection_pool=redis.BlockingConnectionPool.from_url(settings.REDIS_URL, max_connections=1, timeout=1)
+    )
+    fast_path = RedisFastPath(one_connection)
+    assert fast_path.claim("c:k", "hash", 30).state == "claimed"
+
+    # when
+    fast_path.complete("c:k", "hash", 201, {"id": 1}, {"X-Consistency-Token": "t"}, 60)
+
+    # then: no stray reply is waiting on the connection: the next answers are the right ones
+    claim = fast_path.claim("c:k", "hash", 30)
+    assert (claim.state, claim.status_code, claim.body, claim.headers) == (
+        "done",
+        201,
+        {"id": 1},
+        {"X-Consistency-Token": "t"},
+    )
+    assert one_connection.ping() is True
+    assert one_connection.ttl("idempotency:c:k") > 30
+
+
 @pytest.mark.django_db
 def test_with_redis_down_commands_still_run_on_the_durable_record_alone(caplog):
     # given: a fast tier pointing at a Redis that does not answer
