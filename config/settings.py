@@ -159,6 +159,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # --- Outbox relay ---------------------------------------------------------------------------------
 OUTBOX_RELAY_INTERVAL = env.float("OUTBOX_RELAY_INTERVAL", default=1.0)
+# Commits less than this many seconds after the process's last relay nudge share the next one (outbox.Nudger).
+OUTBOX_NUDGE_MIN_INTERVAL = env.float("OUTBOX_NUDGE_MIN_INTERVAL", default=0.005)
 OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=500)
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
 OUTBOX_BACKOFF_BASE_SECONDS = env.float("OUTBOX_BACKOFF_BASE_SECONDS", default=1.0)

@@ -1,6 +1,7 @@
 """The nudger: commits ask, a thread of its own sends; requests during a send fold into one more send after it."""
 
 import threading
+import time
 
 from outbox_app.outbox import Nudger
 from tests.conftest import eventually
@@ -65,3 +66,21 @@ def test_a_failing_send_does_not_stop_the_nudger():
     nudger.request()
 
     assert eventually(lambda: len(calls) == 2)
+
+
+def test_requests_within_the_minimum_interval_after_a_nudge_fold_into_one_sent_when_it_ends():
+    # given: a nudge was just sent, and the nudger waits 0.3 s before the next
+    sent_at: list[float] = []
+    nudger = Nudger(lambda: sent_at.append(time.monotonic()), min_interval=lambda: 0.3)
+    nudger.request()
+    eventually(lambda: sent_at)
+
+    # when: three commits ask right after it
+    for _ in range(3):
+        nudger.request()
+
+    # then: one more nudge, not before the interval is over, and no third
+    assert eventually(lambda: len(sent_at) == 2)
+    assert sent_at[1] - sent_at[0] >= 0.3
+    time.sleep(0.4)
+    assert len(sent_at) == 2
