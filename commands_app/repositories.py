@@ -1,4 +1,7 @@
-"""Repositories map aggregates to write-model rows and remember which aggregates they handed out."""
+"""Repositories map aggregates to write-model rows and remember which aggregates they handed out.
+
+Reads run at once; writes are staged as statements that the unit of work sends together at its commit.
+"""
 
 from decimal import Decimal
 from typing import Any
@@ -11,6 +14,7 @@ from commands_app.domain.product import Product
 from commands_app.events import OrderLine
 from commands_app.models import CustomerRecord, OrderRecord, ProductRecord
 from commands_app.serialization import to_json_value
+from commands_app.statements import Statement, insert, update
 
 
 class ConcurrencyError(Exception):
@@ -22,18 +26,21 @@ def _loaded_version(aggregate: Aggregate) -> int:
 
 
 class Repository:
-    def __init__(self) -> None:
+    def __init__(self, writes: list[Statement]) -> None:
         self.seen: list[Aggregate] = []
         self._stored: set[int] = set()
+        self._writes = writes
 
     def _track(self, aggregate: Any) -> Any:
         self.seen.append(aggregate)
         return aggregate
 
-    def _stored_now(self, aggregate: Aggregate) -> None:
+    def _stage(self, aggregate: Aggregate, write: Statement) -> None:
+        self._writes.append(write)
         self._stored.add(id(aggregate))
 
     def wrote(self) -> bool:
+        """Some aggregate was added or saved (its write is staged for the unit of work's commit)."""
         return bool(self._stored)
 
     def unsaved(self) -> list[Aggregate]:
@@ -43,14 +50,14 @@ class Repository:
 
 class CustomerRepository(Repository):
     def add(self, customer: Customer) -> None:
-        CustomerRecord.objects.create(
-            customer_id=customer.customer_id,
-            first_name=customer.first_name,
-            last_name=customer.last_name,
-            email=customer.email,
-            version=customer.version,
-        )
-        self._stored_now(self._track(customer))
+        row = {
+            "customer_id": customer.customer_id,
+            "first_name": customer.first_name,
+            "last_name": customer.last_name,
+            "email": customer.email,
+            "version": customer.version,
+        }
+        self._stage(self._track(customer), insert(CustomerRecord, row))
 
     def get(self, customer_id: UUID) -> Customer | None:
         row = CustomerRecord.objects.filter(customer_id=customer_id).first()
@@ -70,12 +77,13 @@ class CustomerRepository(Repository):
         return CustomerRecord.objects.filter(customer_id=customer_id).exists()
 
     def save(self, customer: Customer) -> None:
-        updated = CustomerRecord.objects.filter(
-            customer_id=customer.customer_id, version=_loaded_version(customer)
-        ).update(email=customer.email, version=customer.version)
-        if updated != 1:
-            raise ConcurrencyError(f"Customer {customer.customer_id} moved under its lock.")
-        self._stored_now(customer)
+        write = update(
+            CustomerRecord,
+            {"email": customer.email, "version": customer.version},
+            where={"customer_id": customer.customer_id, "version": _loaded_version(customer)},
+            mismatch=lambda: ConcurrencyError(f"Customer {customer.customer_id} moved under its lock."),
+        )
+        self._stage(customer, write)
 
     def email_taken(self, email: str) -> bool:
         return CustomerRecord.objects.filter(email=email).exists()
@@ -83,17 +91,17 @@ class CustomerRepository(Repository):
 
 class ProductRepository(Repository):
     def add(self, product: Product) -> None:
-        ProductRecord.objects.create(
-            sku=product.sku,
-            name=product.name,
-            description=product.description,
-            price=product.price,
-            stock=product.stock,
-            reserved=product.reserved,
-            sold=product.sold,
-            version=product.version,
-        )
-        self._stored_now(self._track(product))
+        row = {
+            "sku": product.sku,
+            "name": product.name,
+            "description": product.description,
+            "price": product.price,
+            "stock": product.stock,
+            "reserved": product.reserved,
+            "sold": product.sold,
+            "version": product.version,
+        }
+        self._stage(self._track(product), insert(ProductRecord, row))
 
     def get(self, sku: str) -> Product | None:
         row = ProductRecord.objects.filter(sku=sku).first()
@@ -116,34 +124,38 @@ class ProductRepository(Repository):
         return ProductRecord.objects.filter(sku=sku).exists()
 
     def save(self, product: Product) -> None:
-        updated = ProductRecord.objects.filter(sku=product.sku, version=_loaded_version(product)).update(
-            price=product.price,
-            stock=product.stock,
-            reserved=product.reserved,
-            sold=product.sold,
-            version=product.version,
+        changed = {
+            "price": product.price,
+            "stock": product.stock,
+            "reserved": product.reserved,
+            "sold": product.sold,
+            "version": product.version,
+        }
+        write = update(
+            ProductRecord,
+            changed,
+            where={"sku": product.sku, "version": _loaded_version(product)},
+            mismatch=lambda: ConcurrencyError(f"Product {product.sku} moved under its lock."),
         )
-        if updated != 1:
-            raise ConcurrencyError(f"Product {product.sku} moved under its lock.")
-        self._stored_now(product)
+        self._stage(product, write)
 
 
 class OrderRepository(Repository):
     def add(self, order: Order) -> None:
-        OrderRecord.objects.create(
-            order_id=order.order_id,
-            customer_id=order.customer_id,
-            lines=to_json_value(order.lines),
-            total=order.total,
-            payment_token=order.payment_token,
-            status=order.status,
-            cancellation_reason=order.cancellation_reason,
-            reserved=order.reserved,
-            payment_status=order.payment_status,
-            authorization_id=order.authorization_id,
-            version=order.version,
-        )
-        self._stored_now(self._track(order))
+        row = {
+            "order_id": order.order_id,
+            "customer_id": order.customer_id,
+            "lines": to_json_value(order.lines),
+            "total": order.total,
+            "payment_token": order.payment_token,
+            "status": order.status,
+            "cancellation_reason": order.cancellation_reason,
+            "reserved": order.reserved,
+            "payment_status": order.payment_status,
+            "authorization_id": order.authorization_id,
+            "version": order.version,
+        }
+        self._stage(self._track(order), insert(OrderRecord, row))
 
     def get(self, order_id: UUID) -> Order | None:
         row = OrderRecord.objects.filter(order_id=order_id).first()
@@ -176,14 +188,18 @@ class OrderRepository(Repository):
         )
 
     def save(self, order: Order) -> None:
-        updated = OrderRecord.objects.filter(order_id=order.order_id, version=_loaded_version(order)).update(
-            status=order.status,
-            cancellation_reason=order.cancellation_reason,
-            reserved=order.reserved,
-            payment_status=order.payment_status,
-            authorization_id=order.authorization_id,
-            version=order.version,
+        changed = {
+            "status": order.status,
+            "cancellation_reason": order.cancellation_reason,
+            "reserved": order.reserved,
+            "payment_status": order.payment_status,
+            "authorization_id": order.authorization_id,
+            "version": order.version,
+        }
+        write = update(
+            OrderRecord,
+            changed,
+            where={"order_id": order.order_id, "version": _loaded_version(order)},
+            mismatch=lambda: ConcurrencyError(f"Order {order.order_id} moved under its lock."),
         )
-        if updated != 1:
-            raise ConcurrencyError(f"Order {order.order_id} moved under its lock.")
-        self._stored_now(order)
+        self._stage(order, write)

@@ -1,16 +1,20 @@
 """The unit of work: one database transaction around a handler, with its aggregates' events as outbox rows."""
 
 import hashlib
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+import psycopg
 from django.db import connection, transaction
 
 from commands_app.domain.aggregate import Aggregate
 from commands_app.events import DomainEvent
 from commands_app.repositories import CustomerRepository, OrderRepository, ProductRepository
 from commands_app.serialization import to_json_value
+from commands_app.statements import Statement, execute_together
 from outbox_app import outbox
 
 
@@ -36,6 +40,10 @@ def advisory_lock_key(namespace: str, key: str) -> int:
 class UnitOfWork:
     """`with uow: ... uow.commit()`; an exception, or leaving the block without commit(), writes nothing.
 
+    Repositories stage their writes; commit() sends them with the outbox rows in one round trip, so a lock
+    taken with lock() travels with the first read and the writes with each other (one query of several
+    statements on PostgreSQL; see commands_app/statements.py).
+
     Inside a transaction already (the idempotency middleware's) it takes no savepoint of its own: an
     exception rolls back the enclosing transaction, which its owner does anyway. Leaving without commit()
     is for answers that wrote nothing (a business error, an already-done step); a block that saved an
@@ -44,9 +52,10 @@ class UnitOfWork:
 
     def __init__(self, *, metadata: dict[str, Any]) -> None:
         self.metadata = metadata
-        self.customers = CustomerRepository()
-        self.products = ProductRepository()
-        self.orders = OrderRepository()
+        self._writes: list[Statement] = []
+        self.customers = CustomerRepository(self._writes)
+        self.products = ProductRepository(self._writes)
+        self.orders = OrderRepository(self._writes)
         self.written: list[WrittenVersion] = []
         self._atomic: Any = None
         self._committed = False
@@ -57,11 +66,16 @@ class UnitOfWork:
         self._atomic = transaction.atomic(savepoint=False)
         self._atomic.__enter__()
         self._committed = False
+        self._pending_locks: list[int] = []
+        self._hooks = ExitStack()
+        if connection.vendor == "postgresql":
+            self._hooks.enter_context(connection.execute_wrapper(self._locks_first))
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._hooks.close()
         if exc_type is None and not self._committed:
             if self._wrote():
                 error = RuntimeError("The unit of work wrote rows and was left without commit().")
@@ -72,11 +86,32 @@ class UnitOfWork:
         self._atomic.__exit__(exc_type, exc, tb)
 
     def lock(self, namespace: str, key: str) -> None:
-        """Serialize every transaction on this aggregate (or unique key) until this one ends."""
+        """Serialize every transaction on this aggregate (or unique key) until this one ends.
+
+        The lock travels with the next statement, in the same round trip: `SELECT pg_advisory_xact_lock(k);`
+        then that statement, as two statements of one query. PostgreSQL runs them in order and takes a fresh
+        snapshot for the second, so the read that follows a lock sees every transaction that held it before.
+        A handler always reads what it locked before it decides or calls out, so the lock is held by then.
+        """
         if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_lock_key(namespace, key)])
+            self._pending_locks.append(advisory_lock_key(namespace, key))
         # SQLite (the embedded default) takes one database-wide write lock per transaction already.
+
+    def _locks_first(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        """The execute wrapper that sends pending locks ahead of a statement (see lock())."""
+        if not self._pending_locks:
+            return execute(sql, params, many, context)
+        keys, self._pending_locks = self._pending_locks, []
+        lock_sql = "SELECT pg_advisory_xact_lock(%s); " * len(keys)
+        cursor = context["cursor"].cursor
+        if many or not isinstance(params, list | tuple) or not isinstance(cursor, psycopg.ClientCursor):
+            # Only a client-side cursor with positional parameters can carry them in one query.
+            cursor.execute(lock_sql, keys)
+            return execute(sql, params, many, context)
+        result = execute(lock_sql + sql, [*keys, *params], many, context)
+        for _ in keys:
+            cursor.nextset()
+        return result
 
     def commit(self) -> None:
         unsaved = [a for repo in (self.customers, self.products, self.orders) for a in repo.unsaved()]
@@ -100,7 +135,10 @@ class UnitOfWork:
                 self.written.append(WrittenVersion(aggregate.aggregate_type, aggregate.aggregate_id, aggregate.version))
             aggregate.pending_events.clear()
         if new_events:
-            outbox.append(new_events)
+            self._writes.append(Statement(*outbox.insert_rows(new_events)))
+        # The aggregates' rows and their outbox rows, in one round trip (and with any lock not sent yet).
+        execute_together(self._writes)
+        self._writes.clear()
         self._committed = True
 
     def _wrote(self) -> bool:

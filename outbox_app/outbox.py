@@ -11,7 +11,7 @@ from uuid import UUID
 import structlog
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import models, transaction
 from uuid_utils.compat import uuid7
 
 from outbox_app.bus import broker_connection
@@ -36,26 +36,41 @@ class NewEvent:
     event_id: UUID = field(default_factory=uuid7)
 
 
+# The columns an appended row sets; the others keep their database defaults (created_at: the clock at insert).
+_APPENDED = [field for field in OutboxEvent._meta.concrete_fields if field.db_default is models.NOT_PROVIDED]
+
+
 def append(events: Sequence[NewEvent]) -> list[UUID]:
     """Write events as outbox rows in the current transaction; nudge the relay once it commits."""
-    if not transaction.get_connection().in_atomic_block:
+    if events:
+        sql, params = insert_rows(events)
+        with transaction.get_connection().cursor() as cursor:
+            cursor.execute(sql, params)
+    return [event.event_id for event in events]
+
+
+def insert_rows(events: Sequence[NewEvent]) -> tuple[str, list[Any]]:
+    """The INSERT that appends the events, for the caller to send in its transaction; it nudges the relay on commit.
+
+    One multi-row INSERT without RETURNING (bulk_create would read back created_at, which nothing here needs).
+    The unit of work sends it with the aggregates' own writes, in one round trip.
+    """
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
         raise RuntimeError("Outbox rows must be written inside the transaction that changes the aggregate.")
-    rows = [
-        OutboxEvent(
-            event_id=event.event_id,
-            event_type=event.event_type,
-            schema_version=event.schema_version,
-            aggregate_type=event.aggregate_type,
-            aggregate_id=event.aggregate_id,
-            aggregate_version=event.aggregate_version,
-            payload=event.payload,
-            metadata=event.metadata,
-        )
-        for event in events
-    ]
-    OutboxEvent.objects.bulk_create(rows)
+    params: list[Any] = []
+    for event in events:
+        for column in _APPENDED:
+            value = getattr(event, column.name) if hasattr(event, column.name) else column.get_default()
+            params.append(column.get_db_prep_save(value, connection))
+    quote = connection.ops.quote_name
+    row = "(" + ", ".join(["%s"] * len(_APPENDED)) + ")"
+    sql = (
+        f"INSERT INTO {quote(OutboxEvent._meta.db_table)} ({', '.join(quote(c.column) for c in _APPENDED)}) "
+        f"VALUES {', '.join([row] * len(events))}"
+    )
     transaction.on_commit(nudge_relay)
-    return [row.event_id for row in rows]
+    return sql, params
 
 
 def nudge_relay() -> None:

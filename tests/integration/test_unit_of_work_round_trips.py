@@ -1,0 +1,155 @@
+"""The unit of work's round trips: a lock goes with the read after it, the writes go together at commit.
+
+Fewer round trips must not loosen anything: the read after a lock still sees every transaction that held the
+lock before (its own statement, its own snapshot), a row changed under its lock still fails the command, and
+a lock with no read after it is still held before the writes land.
+"""
+
+import threading
+import uuid
+
+import psycopg
+import pytest
+from django.db import connection, connections
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
+from uuid_utils.compat import uuid7
+
+from commands_app.bootstrap import build_mediator
+from commands_app.commands import ChangeCustomerEmail, RegisterCustomer
+from commands_app.domain.customer import Customer
+from commands_app.mediator import CommandContext, HandlerCall, HandlerRegistry
+from commands_app.models import CustomerRecord
+from commands_app.repositories import ConcurrencyError
+from commands_app.result import Ok
+from commands_app.unit_of_work import advisory_lock_key
+from outbox_app.models import OutboxEvent
+from tests.factories import CustomerRecordFactory
+
+CONTEXT = CommandContext(client_id="client-1", scopes=frozenset({"write"}), correlation_id="c")
+
+
+def register(email: str) -> RegisterCustomer:
+    return RegisterCustomer(idempotency_key=uuid.uuid4(), first_name="Ada", last_name="Lovelace", email=email)
+
+
+def mediator_running(command_type, handler):
+    registry = HandlerRegistry()
+    registry.register(command_type, handler)
+    return build_mediator(registry=registry)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_command_takes_five_round_trips_the_lock_with_its_read_and_the_rows_with_their_events():
+    # given
+    mediator = build_mediator()
+    mediator.send(register("warm@example.com"), CONTEXT)
+
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        outcome = mediator.send(register("ada@example.com"), CONTEXT)
+
+    # then: BEGIN, lock + uniqueness read, customer + outbox rows, idempotency record, COMMIT
+    assert outcome.status_code == 201
+    sent = [query["sql"] for query in queries.captured_queries]
+    assert len(sent) == 5, sent
+    assert sent[0] == "BEGIN" and sent[-1] == "COMMIT"
+    assert "pg_advisory_xact_lock" in sent[1] and 'FROM "write_customer"' in sent[1]
+    assert 'INSERT INTO "write_customer"' in sent[2] and 'INSERT INTO "outbox_app_outboxevent"' in sent[2]
+    assert "write_idempotency_record" in sent[3]
+    assert OutboxEvent.objects.filter(aggregate_id=outcome.body["customer_id"]).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_registrations_of_one_email_racing_one_wins_the_other_reads_its_row_after_the_lock():
+    # given: both registrations wait on the email's lock, which this test holds
+    holder = connections.create_connection("default")
+    holder.connect()
+    holder.set_autocommit(False)
+    with holder.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_lock_key("customer-email", "race@example.com")])
+    mediator = build_mediator()
+    outcomes = []
+
+    def send():
+        outcomes.append(mediator.send(register("race@example.com"), CONTEXT))
+        connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    threading.Event().wait(0.5)
+
+    # when
+    holder.rollback()
+    holder.close()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    # then: the second read ran after the first commit (a snapshot taken before its lock would have missed the
+    # row and met the unique index instead: an IntegrityError, not EMAIL_TAKEN)
+    assert sorted((o.status_code, o.error.code if o.error else None) for o in outcomes) == [
+        (201, None),
+        (422, "EMAIL_TAKEN"),
+    ]
+    assert CustomerRecord.objects.filter(email="race@example.com").count() == 1
+    assert OutboxEvent.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_row_changed_under_its_lock_fails_the_command_and_nothing_is_written():
+    # given: a customer whose row another writer bumps behind the lock (a bug this check exists to catch)
+    customer = CustomerRecordFactory(email="old@example.com", version=1)
+
+    def change_behind_the_lock(command: ChangeCustomerEmail, call: HandlerCall):
+        with call.uow as uow:
+            uow.lock("customer", str(command.customer_id))
+            loaded = uow.customers.get(command.customer_id)
+            assert loaded is not None
+            CustomerRecord.objects.filter(customer_id=command.customer_id).update(version=F("version") + 1)
+            loaded.change_email(command.email)
+            uow.customers.save(loaded)
+            uow.commit()
+        return Ok({})
+
+    mediator = mediator_running(ChangeCustomerEmail, change_behind_the_lock)
+    command = ChangeCustomerEmail(
+        idempotency_key=uuid.uuid4(), customer_id=customer.customer_id, email="new@example.com", expected_version=1
+    )
+
+    # when / then
+    with pytest.raises(ConcurrencyError):
+        mediator.send(command, CONTEXT)
+    customer.refresh_from_db()
+    assert (customer.email, customer.version) == ("old@example.com", 1)
+    assert OutboxEvent.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_with_no_read_after_it_is_taken_with_the_writes_and_held_until_the_end():
+    # given: a handler that locks, writes without reading, and looks from outside before it returns
+    key = advisory_lock_key("customer-email", "lockonly@example.com")
+    seen_from_outside = []
+
+    def lock_then_write(command: RegisterCustomer, call: HandlerCall):
+        with call.uow as uow:
+            uow.lock("customer-email", command.email)
+            customer = Customer.register(customer_id=uuid7(), first_name="A", last_name="B", email=command.email)
+            uow.customers.add(customer)
+            uow.commit()
+            with psycopg.connect(_dsn(), autocommit=True) as other:
+                (taken,) = other.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone() or (None,)
+                seen_from_outside.append(taken)
+        return Ok({"customer_id": str(customer.customer_id), "version": customer.version})
+
+    # when
+    outcome = mediator_running(RegisterCustomer, lock_then_write).send(register("lockonly@example.com"), CONTEXT)
+
+    # then: another session could not take the lock while the command's transaction was open
+    assert outcome.status_code == 201
+    assert seen_from_outside == [False]
+
+
+def _dsn() -> str:
+    settings = connection.settings_dict
+    return f"postgresql://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
