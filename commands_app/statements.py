@@ -4,9 +4,16 @@ Each statement is built from its model's metadata (columns, and the fields' own 
 what reaches the table is what the ORM would have written. On PostgreSQL the statements go as one query of
 several statements (psycopg's client-side cursor sends it over the simple query protocol); they run in order,
 in the caller's transaction, and each reports its own row count. Elsewhere (SQLite) they run one by one.
+
+The owner of the transaction around a unit of work (the idempotency middleware) may open `deferred()`: the
+unit of work then leaves its writes there, and the owner sends them ahead of its own last statement (the
+durable idempotency record), one round trip less. Whatever it does not take is sent when the block ends;
+nothing is left behind unless the transaction itself rolls back.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,10 +67,47 @@ def update(
     )
 
 
-def execute_together(statements: Sequence[Statement]) -> None:
-    """Run the statements in order in the current transaction; raise a statement's `mismatch` on a wrong row count."""
+_DEFERRED: ContextVar[list[Statement] | None] = ContextVar("deferred_writes", default=None)
+
+
+@contextmanager
+def deferred() -> Iterator[list[Statement]]:
+    """Inside a transaction: units of work in this block leave their writes in the list this yields.
+
+    The caller sends them with its own next statement (`execute_together([*writes, ...])`, then clears the
+    list); what is still there when the block ends normally is sent then. If the block raises, or the
+    transaction is marked for rollback, they are dropped with it.
+    """
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("Deferred writes need a transaction to belong to.")
+    writes: list[Statement] = []
+    token = _DEFERRED.set(writes)
+    try:
+        yield writes
+    finally:
+        _DEFERRED.reset(token)
+    if writes and not connection.needs_rollback:
+        execute_together(writes)
+        writes.clear()
+
+
+def send_or_defer(statements: Sequence[Statement]) -> None:
+    """Send the statements now, or leave them to the enclosing deferred() block, in order."""
+    writes = _DEFERRED.get()
+    if writes is None:
+        execute_together(statements)
+    else:
+        writes.extend(statements)
+
+
+def execute_together(statements: Sequence[Statement]) -> Any:
+    """Run the statements in order in the current transaction; raise a statement's `mismatch` on a wrong row count.
+
+    Returns the first row of the last statement's result (None if it returned none).
+    """
     if not statements:
-        return
+        return None
     connection = transaction.get_connection()
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql" and isinstance(cursor.cursor, psycopg.ClientCursor):
@@ -76,6 +120,7 @@ def execute_together(statements: Sequence[Statement]) -> None:
             for statement in statements:
                 cursor.execute(statement.sql, statement.params)
                 _check(statement, cursor.rowcount)
+        return cursor.fetchone() if cursor.description else None
 
 
 def _check(statement: Statement, rows: int) -> None:

@@ -14,7 +14,7 @@ from commands_app.domain.aggregate import Aggregate
 from commands_app.events import DomainEvent
 from commands_app.repositories import CustomerRepository, OrderRepository, ProductRepository
 from commands_app.serialization import to_json_value
-from commands_app.statements import Statement, execute_together
+from commands_app.statements import Statement, send_or_defer
 from outbox_app import outbox
 
 
@@ -40,9 +40,9 @@ def advisory_lock_key(namespace: str, key: str) -> int:
 class UnitOfWork:
     """`with uow: ... uow.commit()`; an exception, or leaving the block without commit(), writes nothing.
 
-    Repositories stage their writes; commit() sends them with the outbox rows in one round trip, so a lock
-    taken with lock() travels with the first read and the writes with each other (one query of several
-    statements on PostgreSQL; see commands_app/statements.py).
+    Repositories stage their writes; commit() sends them with the outbox rows in one round trip, or leaves
+    them to the transaction's owner to send with its last statement (commands_app/statements.py). A lock
+    taken with lock() travels with the first read after it, or with the writes if no read came.
 
     Inside a transaction already (the idempotency middleware's) it takes no savepoint of its own: an
     exception rolls back the enclosing transaction, which its owner does anyway. Leaving without commit()
@@ -136,8 +136,10 @@ class UnitOfWork:
             aggregate.pending_events.clear()
         if new_events:
             self._writes.append(Statement(*outbox.insert_rows(new_events)))
-        # The aggregates' rows and their outbox rows, in one round trip (and with any lock not sent yet).
-        execute_together(self._writes)
+        # Locks not sent yet (no read came after them) go first, then the aggregates' rows and their outbox rows.
+        locks = [Statement("SELECT pg_advisory_xact_lock(%s)", [key]) for key in self._pending_locks]
+        self._pending_locks = []
+        send_or_defer([*locks, *self._writes])
         self._writes.clear()
         self._committed = True
 

@@ -17,6 +17,7 @@ import structlog
 from django.db import transaction
 from django.utils import timezone
 
+from commands_app import statements
 from commands_app.commands import Command
 from commands_app.mediator import CommandContext, CommandOutcome, Next
 from commands_app.middleware.idempotency_store import Claim, FastPath, FastPathUnavailable
@@ -124,9 +125,9 @@ class IdempotencyMiddleware:
         out when its insert meets the unique index, or earlier when its handler meets the first one's
         effects and answers a business error: either way its whole transaction rolls back and it replays.
         """
-        with transaction.atomic():
+        with transaction.atomic(), statements.deferred() as writes:
             outcome = call_next(command, context)
-            if outcome.ok and self._store(command, context, request_hash, outcome):
+            if outcome.ok and self._store(command, context, request_hash, outcome, writes):
                 return outcome
             transaction.set_rollback(True)
         record = self._live_record(command, context)
@@ -139,10 +140,18 @@ class IdempotencyMiddleware:
         assert record.status_code is not None and record.response_body is not None
         return _replay(record.status_code, record.response_body, record.response_headers)
 
-    def _store(self, command: Command, context: CommandContext, request_hash: str, outcome: CommandOutcome) -> bool:
+    def _store(
+        self,
+        command: Command,
+        context: CommandContext,
+        request_hash: str,
+        outcome: CommandOutcome,
+        writes: list[statements.Statement],
+    ) -> bool:
         """Insert the record with the response; False if a live one holds the key (an expired one is replaced).
 
-        A concurrent transaction holding the same key makes this insert wait until it ends.
+        The unit of work's writes (deferred to here) go ahead of it in the same round trip. A concurrent
+        transaction holding the same key makes this insert wait until it ends.
         """
         now = timezone.now()
         values = {
@@ -158,9 +167,9 @@ class IdempotencyMiddleware:
         }
         connection = transaction.get_connection()
         params = [_FIELDS[name].get_db_prep_save(value, connection) for name, value in values.items()]
-        with connection.cursor() as cursor:
-            cursor.execute(_INSERT_ONCE, params)
-            return cursor.fetchone() is not None
+        inserted = statements.execute_together([*writes, statements.Statement(_INSERT_ONCE, params)])
+        writes.clear()
+        return inserted is not None
 
     @staticmethod
     def _live_record(command: Command, context: CommandContext) -> IdempotencyRecord | None:

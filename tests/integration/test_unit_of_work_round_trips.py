@@ -1,4 +1,5 @@
-"""The unit of work's round trips: a lock goes with the read after it, the writes go together at commit.
+"""The unit of work's round trips: a lock goes with the read after it, the writes go together at commit,
+ahead of the durable idempotency record when the idempotency middleware owns the transaction.
 
 Fewer round trips must not loosen anything: the read after a lock still sees every transaction that held the
 lock before (its own statement, its own snapshot), a row changed under its lock still fails the command, and
@@ -10,11 +11,12 @@ import uuid
 
 import psycopg
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from uuid_utils.compat import uuid7
 
+from commands_app import statements
 from commands_app.bootstrap import build_mediator
 from commands_app.commands import ChangeCustomerEmail, RegisterCustomer
 from commands_app.domain.customer import Customer
@@ -22,7 +24,7 @@ from commands_app.mediator import CommandContext, HandlerCall, HandlerRegistry
 from commands_app.models import CustomerRecord
 from commands_app.repositories import ConcurrencyError
 from commands_app.result import Ok
-from commands_app.unit_of_work import advisory_lock_key
+from commands_app.unit_of_work import UnitOfWork, advisory_lock_key
 from outbox_app.models import OutboxEvent
 from tests.factories import CustomerRecordFactory
 
@@ -40,7 +42,7 @@ def mediator_running(command_type, handler):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_command_takes_five_round_trips_the_lock_with_its_read_and_the_rows_with_their_events():
+def test_a_command_takes_four_round_trips_the_lock_with_its_read_the_rows_with_their_events_and_record():
     # given
     mediator = build_mediator()
     mediator.send(register("warm@example.com"), CONTEXT)
@@ -49,14 +51,16 @@ def test_a_command_takes_five_round_trips_the_lock_with_its_read_and_the_rows_wi
     with CaptureQueriesContext(connection) as queries:
         outcome = mediator.send(register("ada@example.com"), CONTEXT)
 
-    # then: BEGIN, lock + uniqueness read, customer + outbox rows, idempotency record, COMMIT
+    # then: BEGIN, lock + uniqueness read, customer + outbox rows + idempotency record, COMMIT
     assert outcome.status_code == 201
     sent = [query["sql"] for query in queries.captured_queries]
-    assert len(sent) == 5, sent
+    assert len(sent) == 4, sent
     assert sent[0] == "BEGIN" and sent[-1] == "COMMIT"
     assert "pg_advisory_xact_lock" in sent[1] and 'FROM "write_customer"' in sent[1]
-    assert 'INSERT INTO "write_customer"' in sent[2] and 'INSERT INTO "outbox_app_outboxevent"' in sent[2]
-    assert "write_idempotency_record" in sent[3]
+    rows, outbox_rows, record = (
+        sent[2].index(table) for table in ('"write_customer"', '"outbox_app_outboxevent"', "write_idempotency_record")
+    )
+    assert rows < outbox_rows < record
     assert OutboxEvent.objects.filter(aggregate_id=outcome.body["customer_id"]).count() == 1
 
 
@@ -126,28 +130,60 @@ def test_a_row_changed_under_its_lock_fails_the_command_and_nothing_is_written()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_lock_with_no_read_after_it_is_taken_with_the_writes_and_held_until_the_end():
-    # given: a handler that locks, writes without reading, and looks from outside before it returns
-    key = advisory_lock_key("customer-email", "lockonly@example.com")
-    seen_from_outside = []
-
+def test_a_lock_with_no_read_after_it_is_taken_before_the_writes_land():
+    # given: a handler that locks and writes without reading, and another session holding that lock
     def lock_then_write(command: RegisterCustomer, call: HandlerCall):
         with call.uow as uow:
             uow.lock("customer-email", command.email)
             customer = Customer.register(customer_id=uuid7(), first_name="A", last_name="B", email=command.email)
             uow.customers.add(customer)
             uow.commit()
-            with psycopg.connect(_dsn(), autocommit=True) as other:
-                (taken,) = other.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone() or (None,)
-                seen_from_outside.append(taken)
         return Ok({"customer_id": str(customer.customer_id), "version": customer.version})
 
-    # when
-    outcome = mediator_running(RegisterCustomer, lock_then_write).send(register("lockonly@example.com"), CONTEXT)
+    holder = psycopg.connect(_dsn())
+    holder.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_lock_key("customer-email", "lockonly@example.com")])
+    mediator = mediator_running(RegisterCustomer, lock_then_write)
+    outcomes = []
 
-    # then: another session could not take the lock while the command's transaction was open
-    assert outcome.status_code == 201
-    assert seen_from_outside == [False]
+    def send():
+        outcomes.append(mediator.send(register("lockonly@example.com"), CONTEXT))
+        connection.close()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+
+    # when: the command runs while the lock is held elsewhere
+    sender.join(timeout=0.5)
+
+    # then: its writes wait for the lock, and land once it is released
+    assert sender.is_alive() and not outcomes
+    assert not CustomerRecord.objects.filter(email="lockonly@example.com").exists()
+    holder.rollback()
+    holder.close()
+    sender.join(timeout=10)
+    assert [o.status_code for o in outcomes] == [201]
+    assert CustomerRecord.objects.filter(email="lockonly@example.com").count() == 1
+
+
+@pytest.mark.django_db
+def test_writes_left_in_a_deferred_block_are_sent_when_it_ends_and_dropped_when_it_rolls_back():
+    # given: a unit of work inside a transaction owner's deferred() block that never takes the writes
+    def register_inside_deferred(email: str, *, roll_back: bool) -> None:
+        with transaction.atomic(), statements.deferred() as writes:
+            with UnitOfWork(metadata={}) as uow:
+                uow.customers.add(Customer.register(customer_id=uuid7(), first_name="A", last_name="B", email=email))
+                uow.commit()
+            assert len(writes) == 2  # the customer row and its outbox row, not sent yet
+            if roll_back:
+                transaction.set_rollback(True)
+
+    # when
+    register_inside_deferred("kept@example.com", roll_back=False)
+    register_inside_deferred("dropped@example.com", roll_back=True)
+
+    # then
+    assert list(CustomerRecord.objects.values_list("email", flat=True)) == ["kept@example.com"]
+    assert OutboxEvent.objects.count() == 1
 
 
 def _dsn() -> str:
