@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from django.db.models import Model
+
 from commands_app.domain.aggregate import Aggregate
 from commands_app.domain.customer import Customer
 from commands_app.domain.order import Order
@@ -38,6 +40,17 @@ class Repository:
     def _stage(self, aggregate: Aggregate, write: Statement) -> None:
         self._writes.append(write)
         self._stored.add(id(aggregate))
+
+    def _stage_update(self, aggregate: Aggregate, model: type[Model], changed: dict[str, Any], **key: Any) -> None:
+        """Stage the row's UPDATE at the version it was loaded at; another row count raises ConcurrencyError."""
+        ((name, value),) = key.items()
+        write = update(
+            model,
+            changed,
+            where={name: value, "version": _loaded_version(aggregate)},
+            mismatch=lambda: ConcurrencyError(f"{aggregate.aggregate_type} {value} moved under its lock."),
+        )
+        self._stage(aggregate, write)
 
     def wrote(self) -> bool:
         """Some aggregate was added or saved (its write is staged for the unit of work's commit)."""
@@ -77,13 +90,8 @@ class CustomerRepository(Repository):
         return CustomerRecord.objects.filter(customer_id=customer_id).exists()
 
     def save(self, customer: Customer) -> None:
-        write = update(
-            CustomerRecord,
-            {"email": customer.email, "version": customer.version},
-            where={"customer_id": customer.customer_id, "version": _loaded_version(customer)},
-            mismatch=lambda: ConcurrencyError(f"Customer {customer.customer_id} moved under its lock."),
-        )
-        self._stage(customer, write)
+        changed = {"email": customer.email, "version": customer.version}
+        self._stage_update(customer, CustomerRecord, changed, customer_id=customer.customer_id)
 
     def email_taken(self, email: str) -> bool:
         return CustomerRecord.objects.filter(email=email).exists()
@@ -131,13 +139,7 @@ class ProductRepository(Repository):
             "sold": product.sold,
             "version": product.version,
         }
-        write = update(
-            ProductRecord,
-            changed,
-            where={"sku": product.sku, "version": _loaded_version(product)},
-            mismatch=lambda: ConcurrencyError(f"Product {product.sku} moved under its lock."),
-        )
-        self._stage(product, write)
+        self._stage_update(product, ProductRecord, changed, sku=product.sku)
 
 
 class OrderRepository(Repository):
@@ -196,10 +198,4 @@ class OrderRepository(Repository):
             "authorization_id": order.authorization_id,
             "version": order.version,
         }
-        write = update(
-            OrderRecord,
-            changed,
-            where={"order_id": order.order_id, "version": _loaded_version(order)},
-            mismatch=lambda: ConcurrencyError(f"Order {order.order_id} moved under its lock."),
-        )
-        self._stage(order, write)
+        self._stage_update(order, OrderRecord, changed, order_id=order.order_id)

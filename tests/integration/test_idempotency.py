@@ -27,6 +27,7 @@ from commands_app.tasks import prune_idempotency_records
 from commands_app.unit_of_work import advisory_lock_key
 from outbox_app.models import OutboxEvent
 from tests.conftest import command
+from tests.races import sent_at_once
 
 NO_RETRY = Retry(NoBackoff(), 0)
 
@@ -173,27 +174,9 @@ def test_the_same_key_while_the_first_request_runs_answers_409_and_the_command_r
 
 
 def sent_twice_at_once(mediator, command, *, held_by: int) -> list:
-    """Two threads send the command with its key; both wait on the advisory lock `held_by` until both are in."""
-    holder = connections.create_connection("default")
-    holder.connect()
-    holder.set_autocommit(False)
-    with holder.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [held_by])
-    outcomes = []
-
-    def send():
-        outcomes.append(mediator.send(RegisterCustomer(**{**command.__dict__, "command_id": uuid.uuid4()}), CONTEXT))
-        connection.close()
-
-    threads = [threading.Thread(target=send) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    threading.Event().wait(0.5)
-    holder.rollback()
-    holder.close()
-    for thread in threads:
-        thread.join(timeout=10)
-    return outcomes
+    """Two threads send the command with its key (each its own command id), both held at the lock `held_by`."""
+    twice = [RegisterCustomer(**{**command.__dict__, "command_id": uuid.uuid4()}) for _ in range(2)]
+    return sent_at_once(mediator, twice, CONTEXT, held_by=held_by)
 
 
 @pytest.mark.django_db(transaction=True)

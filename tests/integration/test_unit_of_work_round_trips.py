@@ -11,7 +11,7 @@ import uuid
 
 import psycopg
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from uuid_utils.compat import uuid7
@@ -27,6 +27,7 @@ from commands_app.result import Ok
 from commands_app.unit_of_work import UnitOfWork, advisory_lock_key
 from outbox_app.models import OutboxEvent
 from tests.factories import CustomerRecordFactory
+from tests.races import sent_at_once
 
 CONTEXT = CommandContext(client_id="client-1", scopes=frozenset({"write"}), correlation_id="c")
 
@@ -66,29 +67,12 @@ def test_a_command_takes_four_round_trips_the_lock_with_its_read_the_rows_with_t
 
 @pytest.mark.django_db(transaction=True)
 def test_two_registrations_of_one_email_racing_one_wins_the_other_reads_its_row_after_the_lock():
-    # given: both registrations wait on the email's lock, which this test holds
-    holder = connections.create_connection("default")
-    holder.connect()
-    holder.set_autocommit(False)
-    with holder.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_lock_key("customer-email", "race@example.com")])
-    mediator = build_mediator()
-    outcomes = []
+    # given: two registrations of one email (two keys)
+    both = [register("race@example.com"), register("race@example.com")]
 
-    def send():
-        outcomes.append(mediator.send(register("race@example.com"), CONTEXT))
-        connection.close()
-
-    threads = [threading.Thread(target=send) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    threading.Event().wait(0.5)
-
-    # when
-    holder.rollback()
-    holder.close()
-    for thread in threads:
-        thread.join(timeout=10)
+    # when: both are sent at once, held at the email's lock until both are in
+    lock = advisory_lock_key("customer-email", "race@example.com")
+    outcomes = sent_at_once(build_mediator(), both, CONTEXT, held_by=lock)
 
     # then: the second read ran after the first commit (a snapshot taken before its lock would have missed the
     # row and met the unique index instead: an IntegrityError, not EMAIL_TAKEN)
