@@ -1,6 +1,7 @@
 """Repositories map aggregates to write-model rows and remember which aggregates they handed out.
 
-Reads run at once; writes are staged as statements that the unit of work sends together at its commit.
+Reads run at once (the one-column existence checks as plain statements, the others through the ORM); writes
+are staged as statements that the unit of work sends together at its commit.
 """
 
 from decimal import Decimal
@@ -16,7 +17,7 @@ from commands_app.domain.product import Product
 from commands_app.events import OrderLine
 from commands_app.models import CustomerRecord, OrderRecord, ProductRecord
 from commands_app.serialization import to_json_value
-from commands_app.statements import Statement, insert, update
+from commands_app.statements import Statement, exists, insert, update
 
 
 class ConcurrencyError(Exception):
@@ -87,14 +88,14 @@ class CustomerRepository(Repository):
         )
 
     def exists(self, customer_id: UUID) -> bool:
-        return CustomerRecord.objects.filter(customer_id=customer_id).exists()
+        return exists(CustomerRecord, customer_id=customer_id)
 
     def save(self, customer: Customer) -> None:
         changed = {"email": customer.email, "version": customer.version}
         self._stage_update(customer, CustomerRecord, changed, customer_id=customer.customer_id)
 
     def email_taken(self, email: str) -> bool:
-        return CustomerRecord.objects.filter(email=email).exists()
+        return exists(CustomerRecord, email=email)
 
 
 class ProductRepository(Repository):
@@ -129,7 +130,7 @@ class ProductRepository(Repository):
         )
 
     def exists(self, sku: str) -> bool:
-        return ProductRecord.objects.filter(sku=sku).exists()
+        return exists(ProductRecord, sku=sku)
 
     def save(self, product: Product) -> None:
         changed = {

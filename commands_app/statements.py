@@ -31,6 +31,17 @@ class Statement:
     mismatch: Callable[[], Exception] | None = None
 
 
+def exists(model: type[models.Model], **where: Any) -> bool:
+    """Whether a row matches `where` (equality on each field): a read, run at once (a pending lock goes first)."""
+    connection = transaction.get_connection()
+    condition, params = _pairs(model, where, " AND ", connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {connection.ops.quote_name(model._meta.db_table)} WHERE {condition} LIMIT 1", params
+        )
+        return cursor.fetchone() is not None
+
+
 def insert(model: type[models.Model], values: Mapping[str, Any]) -> Statement:
     connection = transaction.get_connection()
     quote = connection.ops.quote_name
@@ -50,21 +61,21 @@ def update(
 ) -> Statement:
     """An UPDATE of the one row matching `where` (equality on each field); another row count raises `mismatch`."""
     connection = transaction.get_connection()
-    quote = connection.ops.quote_name
-
-    def pairs(named: Mapping[str, Any], joiner: str) -> tuple[str, list[Any]]:
-        fields = [model._meta.get_field(name) for name in named]
-        text = joiner.join(f"{quote(field.column)} = %s" for field in fields)  # type: ignore[union-attr]
-        return text, [field.get_db_prep_save(named[field.name], connection) for field in fields]  # type: ignore[union-attr]
-
-    assignments, set_params = pairs(values, ", ")
-    condition, where_params = pairs(where, " AND ")
+    assignments, set_params = _pairs(model, values, ", ", connection)
+    condition, where_params = _pairs(model, where, " AND ", connection)
     return Statement(
-        f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {condition}",
+        f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {assignments} WHERE {condition}",
         [*set_params, *where_params],
         expect_rows=1,
         mismatch=mismatch,
     )
+
+
+def _pairs(model: type[models.Model], named: Mapping[str, Any], joiner: str, connection: Any) -> tuple[str, list[Any]]:
+    """`"column" = %s` for each named field, joined, and the values as the fields convert them for the database."""
+    fields = [model._meta.get_field(name) for name in named]
+    text = joiner.join(f"{connection.ops.quote_name(field.column)} = %s" for field in fields)  # type: ignore[union-attr]
+    return text, [field.get_db_prep_save(named[field.name], connection) for field in fields]  # type: ignore[union-attr]
 
 
 _DEFERRED: ContextVar[list[Statement] | None] = ContextVar("deferred_writes", default=None)

@@ -17,6 +17,8 @@ from commands_app.serialization import to_json_value
 from commands_app.statements import Statement, send_or_defer
 from outbox_app import outbox
 
+_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+
 
 @dataclass(frozen=True)
 class WrittenVersion:
@@ -102,11 +104,12 @@ class UnitOfWork:
         if not self._pending_locks:
             return execute(sql, params, many, context)
         keys, self._pending_locks = self._pending_locks, []
-        lock_sql = "SELECT pg_advisory_xact_lock(%s); " * len(keys)
+        lock_sql = f"{_LOCK}; " * len(keys)
         cursor = context["cursor"].cursor
         if many or not isinstance(params, list | tuple) or not isinstance(cursor, psycopg.ClientCursor):
             # Only a client-side cursor with positional parameters can carry them in one query.
-            cursor.execute(lock_sql, keys)
+            for key in keys:
+                cursor.execute(_LOCK, [key])
             return execute(sql, params, many, context)
         result = execute(lock_sql + sql, [*keys, *params], many, context)
         for _ in keys:
@@ -137,7 +140,7 @@ class UnitOfWork:
         if new_events:
             self._writes.append(Statement(*outbox.insert_rows(new_events)))
         # Locks not sent yet (no read came after them) go first, then the aggregates' rows and their outbox rows.
-        locks = [Statement("SELECT pg_advisory_xact_lock(%s)", [key]) for key in self._pending_locks]
+        locks = [Statement(_LOCK, [key]) for key in self._pending_locks]
         self._pending_locks = []
         send_or_defer([*locks, *self._writes])
         self._writes.clear()

@@ -173,3 +173,20 @@ def test_writes_left_in_a_deferred_block_are_sent_when_it_ends_and_dropped_when_
 def _dsn() -> str:
     settings = connection.settings_dict
     return f"postgresql://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_ahead_of_a_statement_that_cannot_carry_it_is_sent_on_its_own_first():
+    # given: a pending lock, and a statement sent with executemany (one query cannot carry both)
+    key = advisory_lock_key("customer", "executemany")
+    with UnitOfWork(metadata={}) as uow:
+        uow.lock("customer", "executemany")
+
+        # when
+        with connection.cursor() as cursor:
+            cursor.executemany("SELECT %s", [[1], [2]])
+
+        # then: the lock is held by now
+        with psycopg.connect(_dsn(), autocommit=True) as other:
+            (free,) = other.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone() or (None,)
+    assert free is False
