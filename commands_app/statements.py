@@ -31,6 +31,18 @@ class Statement:
     mismatch: Callable[[], Exception] | None = None
 
 
+def db_values(model: type[models.Model], values: Mapping[str, Any]) -> list[Any]:
+    """The values as the named fields of the model convert them for the database (what the ORM would send)."""
+    connection = transaction.get_connection()
+    return [model._meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]  # type: ignore[union-attr]
+
+
+def carries_several(cursor: Any) -> bool:
+    """Whether this (psycopg) cursor sends a query of several statements in one round trip: a client-side cursor
+    does, over the simple query protocol; one with server-side binding cannot."""
+    return isinstance(cursor, psycopg.ClientCursor)
+
+
 def exists(model: type[models.Model], **where: Any) -> bool:
     """Whether a row matches `where` (equality on each field): a read, run at once (a pending lock goes first)."""
     connection = transaction.get_connection()
@@ -45,11 +57,10 @@ def exists(model: type[models.Model], **where: Any) -> bool:
 def insert(model: type[models.Model], values: Mapping[str, Any]) -> Statement:
     connection = transaction.get_connection()
     quote = connection.ops.quote_name
-    fields = [model._meta.get_field(name) for name in values]
-    columns = ", ".join(quote(field.column) for field in fields)  # type: ignore[union-attr]
-    params = [field.get_db_prep_save(values[field.name], connection) for field in fields]  # type: ignore[union-attr]
-    placeholders = ", ".join(["%s"] * len(fields))
-    return Statement(f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})", params)
+    columns = ", ".join(quote(model._meta.get_field(name).column) for name in values)  # type: ignore[union-attr]
+    placeholders = ", ".join(["%s"] * len(values))
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})"
+    return Statement(sql, db_values(model, values))
 
 
 def update(
@@ -73,9 +84,8 @@ def update(
 
 def _pairs(model: type[models.Model], named: Mapping[str, Any], joiner: str, connection: Any) -> tuple[str, list[Any]]:
     """`"column" = %s` for each named field, joined, and the values as the fields convert them for the database."""
-    fields = [model._meta.get_field(name) for name in named]
-    text = joiner.join(f"{connection.ops.quote_name(field.column)} = %s" for field in fields)  # type: ignore[union-attr]
-    return text, [field.get_db_prep_save(named[field.name], connection) for field in fields]  # type: ignore[union-attr]
+    columns = (model._meta.get_field(name).column for name in named)  # type: ignore[union-attr]
+    return joiner.join(f"{connection.ops.quote_name(column)} = %s" for column in columns), db_values(model, named)
 
 
 _DEFERRED: ContextVar[list[Statement] | None] = ContextVar("deferred_writes", default=None)
@@ -121,7 +131,7 @@ def execute_together(statements: Sequence[Statement]) -> Any:
         return None
     connection = transaction.get_connection()
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and isinstance(cursor.cursor, psycopg.ClientCursor):
+        if connection.vendor == "postgresql" and carries_several(cursor.cursor):
             cursor.execute("; ".join(s.sql for s in statements), [p for s in statements for p in s.params])
             for index, statement in enumerate(statements):
                 if index:

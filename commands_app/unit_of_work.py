@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-import psycopg
 from django.db import connection, transaction
 
 from commands_app.domain.aggregate import Aggregate
 from commands_app.events import DomainEvent
 from commands_app.repositories import CustomerRepository, OrderRepository, ProductRepository
 from commands_app.serialization import to_json_value
-from commands_app.statements import Statement, send_or_defer
+from commands_app.statements import Statement, carries_several, send_or_defer
 from outbox_app import outbox
 
 _LOCK = "SELECT pg_advisory_xact_lock(%s)"
@@ -106,7 +105,7 @@ class UnitOfWork:
         keys, self._pending_locks = self._pending_locks, []
         lock_sql = f"{_LOCK}; " * len(keys)
         cursor = context["cursor"].cursor
-        if many or not isinstance(params, list | tuple) or not isinstance(cursor, psycopg.ClientCursor):
+        if many or not isinstance(params, list | tuple) or not carries_several(cursor):
             # Only a client-side cursor with positional parameters can carry them in one query.
             for key in keys:
                 cursor.execute(_LOCK, [key])

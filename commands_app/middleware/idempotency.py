@@ -44,7 +44,6 @@ ON CONFLICT (client_id, key) DO UPDATE SET
 WHERE write_idempotency_record.expires_at <= excluded.created_at
 RETURNING id
 """
-_FIELDS = {field.name: field for field in IdempotencyRecord._meta.concrete_fields}
 
 
 def fingerprint(command: Command) -> str:
@@ -165,8 +164,7 @@ class IdempotencyMiddleware:
             "created_at": now,
             "expires_at": now + timedelta(seconds=self.window_seconds),
         }
-        connection = transaction.get_connection()
-        params = [_FIELDS[name].get_db_prep_save(value, connection) for name, value in values.items()]
+        params = statements.db_values(IdempotencyRecord, values)
         inserted = statements.execute_together([*writes, statements.Statement(_INSERT_ONCE, params)])
         writes.clear()
         return inserted is not None
