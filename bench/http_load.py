@@ -126,7 +126,20 @@ def figures(loads: dict[str, list[Load]]) -> list[Figure]:
     def med(name: str, attribute: str) -> float:
         return median([getattr(load, attribute) for load in loads[name]])
 
-    out = [
+    def latencies(name: str, label: str, baseline: str, baseline_label: str) -> list[Figure]:
+        return [
+            Figure(
+                f"  {label} latency {attribute[:3]}",
+                med(name, attribute),
+                "ms",
+                baseline=baseline_label,
+                baseline_value=med(baseline, attribute),
+                runs=[getattr(load, attribute) for load in loads[name]],
+            )
+            for attribute in ("p50_ms", "p99_ms")
+        ]
+
+    return [
         Figure(
             "HTTP commands/s (register-customer, full pipeline)",
             med("commands", "rate"),
@@ -136,43 +149,24 @@ def figures(loads: dict[str, list[Load]]) -> list[Figure]:
             target="report",
             runs=[load.rate for load in loads["commands"]],
         ),
+        *latencies("commands", "HTTP commands", "bare", "COMMAND_PIPELINE=bare"),
+        Figure(
+            "HTTP queries/s (GET /api/customers/<id>)",
+            med("queries", "rate"),
+            "req/s",
+            baseline="GET /healthz (gunicorn + Django, no view work)",
+            baseline_value=med("healthz", "rate"),
+            target=">= 1,000/s",
+            met=at_least(1000)(med("queries", "rate")),
+            runs=[load.rate for load in loads["queries"]],
+        ),
+        Figure(
+            "  HTTP queries/s, the query pipeline's cost",
+            med("queries", "rate"),
+            "req/s",
+            baseline="same endpoint, QUERY_PIPELINE=bare",
+            baseline_value=med("queries_bare", "rate"),
+            runs=[load.rate for load in loads["queries_bare"]],
+        ),
+        *latencies("queries", "HTTP queries", "healthz", "GET /healthz"),
     ]
-    for name, label, baseline in (
-        ("commands", "HTTP commands", "bare"),
-        ("queries", "HTTP queries", "healthz"),
-    ):
-        for attribute in ("p50_ms", "p99_ms"):
-            out.append(
-                Figure(
-                    f"  {label} latency {attribute[:3]}",
-                    med(name, attribute),
-                    "ms",
-                    baseline="COMMAND_PIPELINE=bare" if baseline == "bare" else "GET /healthz",
-                    baseline_value=med(baseline, attribute),
-                    runs=[getattr(load, attribute) for load in loads[name]],
-                )
-            )
-        if name == "commands":
-            out.append(
-                Figure(
-                    "HTTP queries/s (GET /api/customers/<id>)",
-                    med("queries", "rate"),
-                    "req/s",
-                    baseline="GET /healthz (gunicorn + Django, no view work)",
-                    baseline_value=med("healthz", "rate"),
-                    target=">= 1,000/s",
-                    met=at_least(1000)(med("queries", "rate")),
-                    runs=[load.rate for load in loads["queries"]],
-                )
-            )
-            out.append(
-                Figure(
-                    "  HTTP queries/s, the query pipeline's cost",
-                    med("queries", "rate"),
-                    "req/s",
-                    baseline="same endpoint, QUERY_PIPELINE=bare",
-                    baseline_value=med("queries_bare", "rate"),
-                    runs=[load.rate for load in loads["queries_bare"]],
-                )
-            )
-    return out
