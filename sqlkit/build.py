@@ -1,0 +1,252 @@
+"""Statements built from a model's metadata: its table (or a twin of it), its columns, its fields' conversions.
+
+What reaches a table is what the ORM would have written: single values go through each field's own
+`get_db_prep_save`, rows of many values through the dialect (sqlkit/dialects.py), and rows read back come through
+the same converters the ORM applies (`decode`).
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connections, models
+
+from sqlkit.dialects import dialect
+from sqlkit.statement import Statement
+
+Model = type[models.Model]
+
+
+def _field(model: Model, name: str) -> Any:
+    return model._meta.get_field(name)
+
+
+def _quote(using: str, name: str) -> str:
+    return str(connections[using].ops.quote_name(name))
+
+
+def _table(model: Model, table: str | None, using: str) -> str:
+    return _quote(using, table or model._meta.db_table)
+
+
+def _column(model: Model, name: str, using: str) -> str:
+    return _quote(using, _field(model, name).column)
+
+
+def field_values(model: Model, values: Mapping[str, Any], *, using: str = "default") -> list[Any]:
+    """The values as the named fields of the model convert them for the database (what the ORM would send)."""
+    connection = connections[using]
+    return [_field(model, name).get_db_prep_save(value, connection) for name, value in values.items()]
+
+
+def _equalities(model: Model, where: Mapping[str, Any], using: str) -> tuple[list[str], list[Any]]:
+    """`"column" = %s` for each named field, and the values as the fields convert them."""
+    return [f"{_column(model, name, using)} = %s" for name in where], field_values(model, where, using=using)
+
+
+@dataclass(frozen=True)
+class OnConflict:
+    """What an INSERT does with a row whose `target` (a unique set of fields) exists already.
+
+    `update`: fields set from the new row; `add`: fields the new row's value is added to; neither: DO NOTHING.
+    `only_if`: a condition on the existing row for the update, with `{row}` for the table and `{new}` for the
+    new row, e.g. `"{row}.expires_at <= {new}.created_at"`.
+    """
+
+    target: tuple[str, ...]
+    update: tuple[str, ...] = ()
+    add: tuple[str, ...] = ()
+    only_if: str = ""
+
+
+def insert(
+    model: Model,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    table: str | None = None,
+    on_conflict: OnConflict | None = None,
+    returning: Sequence[str] = (),
+    order_by: Sequence[str] = (),
+    expect_rows: int | None = None,
+    mismatch: Callable[[], Exception] | None = None,
+    using: str = "default",
+) -> list[Statement]:
+    """INSERT the rows (Python values by field name, the same names in every row): one statement, or several when
+    the dialect's limit on one is reached. `order_by` (default: the conflict target) is the order the rows are
+    written in, so that transactions writing overlapping rows queue on the first they share instead of
+    deadlocking. `expect_rows` and `mismatch` apply to a single statement only."""
+    if not rows:
+        return []
+    names = list(rows[0])
+    fields = [_field(model, name) for name in names]
+    columns = ", ".join(_quote(using, field.column) for field in fields)
+    order = list(order_by or (on_conflict.target if on_conflict else ()))
+    suffix = " ORDER BY " + ", ".join(f"s.{_column(model, name, using)}" for name in order) if order else ""
+    if on_conflict is not None:
+        suffix += " " + _conflict_clause(model, on_conflict, table, using)
+    if returning:
+        suffix += " RETURNING " + ", ".join(_column(model, name, using) for name in returning)
+    fragments = dialect(using).rows(fields, [[row[name] for name in names] for row in rows])
+    if len(fragments) > 1 and expect_rows is not None:
+        raise ValueError("expect_rows needs the rows in one statement")
+    # WHERE true: SQLite needs it to tell the SELECT's end from an upsert's ON CONFLICT.
+    return [
+        Statement(
+            f"INSERT INTO {_table(model, table, using)} ({columns}) "
+            f"SELECT {columns} FROM ({source}) AS s WHERE true{suffix}",
+            params,
+            expect_rows=expect_rows,
+            mismatch=mismatch,
+        )
+        for source, params in fragments
+    ]
+
+
+def _conflict_clause(model: Model, on_conflict: OnConflict, table: str | None, using: str) -> str:
+    target = ", ".join(_column(model, name, using) for name in on_conflict.target)
+    quoted_table = _table(model, table, using)
+    assignments = [
+        f"{_column(model, name, using)} = EXCLUDED.{_column(model, name, using)}" for name in on_conflict.update
+    ] + [
+        f"{_column(model, name, using)} = {quoted_table}.{_column(model, name, using)} "
+        f"+ EXCLUDED.{_column(model, name, using)}"
+        for name in on_conflict.add
+    ]
+    if not assignments:
+        return f"ON CONFLICT ({target}) DO NOTHING"
+    clause = f"ON CONFLICT ({target}) DO UPDATE SET {', '.join(assignments)}"
+    if on_conflict.only_if:
+        clause += " WHERE " + on_conflict.only_if.format(row=quoted_table, new="EXCLUDED")
+    return clause
+
+
+def update(
+    model: Model,
+    values: Mapping[str, Any],
+    *,
+    where: Mapping[str, Any],
+    expect_rows: int | None = None,
+    mismatch: Callable[[], Exception] | None = None,
+    table: str | None = None,
+    using: str = "default",
+) -> Statement:
+    """UPDATE the rows matching `where` (equality on each field)."""
+    assignments, set_params = _equalities(model, values, using)
+    conditions, where_params = _equalities(model, where, using)
+    return Statement(
+        f"UPDATE {_table(model, table, using)} SET {', '.join(assignments)} WHERE {' AND '.join(conditions)}",
+        [*set_params, *where_params],
+        expect_rows=expect_rows,
+        mismatch=mismatch,
+    )
+
+
+def update_many(
+    model: Model, key: str, fields: Sequence[str], rows: Sequence[Sequence[Any]], *, using: str = "default"
+) -> list[Statement]:
+    """Set `fields` of each row named by `key`: rows are (key, *values), one statement for them all (per the
+    dialect's limit), cheaper to build than a CASE per row."""
+    if not rows:
+        return []
+    names = [key, *fields]
+    table = _table(model, None, using)
+    assignments = ", ".join(f"{_column(model, name, using)} = s.{_column(model, name, using)}" for name in fields)
+    return [
+        Statement(
+            f"UPDATE {table} SET {assignments} FROM ({source}) AS s "
+            f"WHERE {table}.{_column(model, key, using)} = s.{_column(model, key, using)}",
+            params,
+        )
+        for source, params in dialect(using).rows([_field(model, name) for name in names], rows)
+    ]
+
+
+def select(
+    model: Model,
+    columns: Sequence[str] | None = None,
+    *,
+    where: Mapping[str, Any] | None = None,
+    where_in: tuple[str, Sequence[Any]] | None = None,
+    keys_in: tuple[Sequence[str], Sequence[Sequence[Any]]] | None = None,
+    condition: str = "",
+    order_by: Sequence[str] = (),
+    limit: int | None = None,
+    lock: bool = False,
+    table: str | None = None,
+    using: str = "default",
+) -> list[Statement]:
+    """SELECT `columns` (field names; default every concrete field) of the rows matching every given condition:
+    `where` (equality on each field), `where_in` (a field among values), `keys_in` (a tuple of fields among rows
+    of values), `condition` (SQL of its own, no parameters). One statement, or one per chunk of a long
+    `where_in`/`keys_in` (SQLite). `lock`: FOR UPDATE where the dialect has it."""
+    names = list(columns) if columns is not None else [f.name for f in model._meta.concrete_fields]
+    chosen = dialect(using)
+    conditions, params = _equalities(model, where or {}, using)
+    if condition:
+        conditions.append(condition)
+    chunks: list[tuple[str, list[Any]]] = [("", [])]
+    if where_in is not None:
+        name, values = where_in
+        if not values:
+            return []
+        field = _field(model, name)
+        chunks = [
+            (f"{_quote(using, field.column)} {sql}", in_params) for sql, in_params in chosen.values_in(field, values)
+        ]
+    elif keys_in is not None:
+        key_names, key_rows = keys_in
+        if not key_rows:
+            return []
+        key_fields = [_field(model, name) for name in key_names]
+        key_columns = ", ".join(_quote(using, field.column) for field in key_fields)
+        chunks = [
+            (f"({key_columns}) IN (SELECT {key_columns} FROM ({source}) AS k)", key_params)
+            for source, key_params in chosen.rows(key_fields, key_rows)
+        ]
+    head = f"SELECT {', '.join(_column(model, name, using) for name in names)} FROM {_table(model, table, using)}"
+    tail = ""
+    if order_by:
+        tail += " ORDER BY " + ", ".join(_column(model, name, using) for name in order_by)
+    if limit is not None:
+        tail += f" LIMIT {int(limit)}"
+    if lock:
+        tail += chosen.for_update
+    statements = []
+    for chunk_sql, chunk_params in chunks:
+        every = [*conditions, chunk_sql] if chunk_sql else conditions
+        where_sql = f" WHERE {' AND '.join(every)}" if every else ""
+        statements.append(Statement(head + where_sql + tail, [*params, *chunk_params]))
+    return statements
+
+
+def exists(model: Model, *, using: str = "default", **where: Any) -> Statement:
+    """Whether a row matches `where` (equality on each field): `SELECT 1 ... LIMIT 1`."""
+    conditions, params = _equalities(model, where, using)
+    return Statement(
+        f"SELECT 1 FROM {_table(model, None, using)} WHERE {' AND '.join(conditions)} LIMIT 1",
+        params,
+    )
+
+
+def decode(
+    model: Model, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, using: str = "default"
+) -> list[tuple[Any, ...]]:
+    """Rows as the ORM would read them: each column through its field's and its backend's converters (a UUID
+    from SQLite's text, a JSON column's value from its text). Columns without converters are left as they are."""
+    connection = connections[using]
+    converters = []
+    for index, name in enumerate(columns):
+        field = _field(model, name)
+        functions = connection.ops.get_db_converters(field.cached_col) + field.get_db_converters(connection)
+        if functions:
+            converters.append((index, field.cached_col, functions))
+    if not converters:
+        return [tuple(row) for row in rows]
+    decoded = []
+    for row in rows:
+        values = list(row)
+        for index, expression, functions in converters:
+            for function in functions:
+                values[index] = function(values[index], expression, connection)
+        decoded.append(tuple(values))
+    return decoded

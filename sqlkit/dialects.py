@@ -1,0 +1,264 @@
+"""What PostgreSQL and SQLite do differently, in one place: the dialect of a connection, chosen once.
+
+PostgreSQL is the service's database; SQLite is the embedded default (`make run`). A dialect says how many rows
+travel in one statement (PostgreSQL: as one JSON parameter, which psycopg quotes in one go where it would adapt
+every element of an array in Python; SQLite: as parameters, within its limit on them), how several statements
+go in one round trip, and which PostgreSQL-only abilities exist (advisory locks, COPY, snapshots, full-text
+search). Callers choose their strategy by these abilities, never by the vendor's name.
+"""
+
+import itertools
+import json
+from collections.abc import Iterator, Sequence
+from datetime import date, time
+from decimal import Decimal
+from typing import Any, ClassVar
+from uuid import UUID
+
+import psycopg
+from django.db import connections, models
+
+from sqlkit.statement import Outcome, Statement
+
+Fragment = tuple[str, list[Any]]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, UUID | Decimal):
+        return str(value)
+    if isinstance(value, date | time):  # datetime too
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} {value!r} cannot be sent as a JSON row value")
+
+
+def to_json(values: Any) -> str:
+    """Values as one JSON text (UUIDs and decimals as strings, dates and times in ISO form)."""
+    return json.dumps(values, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def _quote(connection: Any, name: str) -> str:
+    return str(connection.ops.quote_name(name))
+
+
+class Dialect:
+    name: ClassVar[str]
+    # PostgreSQL-only abilities; a caller that needs one picks another strategy where it is missing.
+    advisory_locks: ClassVar[bool] = False
+    # COPY, shadow tables built beside the live ones and swapped in, REPEATABLE READ snapshots
+    rebuilds_beside_live_tables: ClassVar[bool] = False
+    full_text_search: ClassVar[bool] = False
+
+    def __init__(self, using: str) -> None:
+        self.using = using
+
+    @property
+    def connection(self) -> Any:
+        return connections[self.using]
+
+    # --- sending -----------------------------------------------------------------------------------------------
+    def send(self, cursor: Any, statements: Sequence[Statement]) -> list[Outcome]:
+        """Run the statements in order on this cursor; each one's row count is checked as it arrives."""
+        outcomes = []
+        for statement in statements:
+            cursor.execute(statement.sql, statement.params)
+            outcomes.append(_outcome(cursor, statement))
+        return outcomes
+
+    # --- values and rows as SQL --------------------------------------------------------------------------------
+    def values_in(self, field: Any, values: Sequence[Any]) -> list[Fragment]:
+        """`IN (...)` the values of `field`, as one fragment or several (each with its parameters)."""
+        raise NotImplementedError
+
+    def rows(self, fields: Sequence[Any], rows: Sequence[Sequence[Any]]) -> list[Fragment]:
+        """A SELECT of the rows (Python values of the fields, in the fields' order) whose columns are named after
+        the fields' columns: one fragment or several, each with its parameters."""
+        raise NotImplementedError
+
+    @property
+    def for_update(self) -> str:
+        """The suffix that locks the rows a SELECT reads until the transaction ends ("" where writes serialize)."""
+        return ""
+
+    # --- PostgreSQL-only statements (None elsewhere) ----------------------------------------------------------
+    def advisory_lock(self, key: int) -> Statement | None:
+        """Held until the transaction ends; SQLite needs none (one writer at a time)."""
+        return None
+
+    def named_lock(self, namespace: int, name: str, *, shared: bool) -> Statement | None:
+        """A transaction-scoped lock on (namespace, name), shared or exclusive."""
+        return None
+
+    def repeatable_read(self) -> Statement | None:
+        """First in a transaction: every statement of it reads one snapshot."""
+        return None
+
+    def commit_without_waiting_for_disk(self) -> Statement | None:
+        """This transaction's commit returns before its log is flushed (a crash may lose it: callers that can
+        redo their work only)."""
+        return None
+
+    # --- reading many rows -------------------------------------------------------------------------------------
+    def stream(self, queryset: Any, chunk_size: int, *, server_side: bool) -> Iterator[tuple[Any, ...]]:
+        """The rows of a values_list() queryset, `chunk_size` at a time."""
+        yield from queryset.iterator(chunk_size=chunk_size)
+
+    def copy(self, table: str, columns: Sequence[str], rows: Any) -> None:
+        raise NotImplementedError(f"{self.name} has no COPY: check rebuilds_beside_live_tables first")
+
+
+def _outcome(cursor: Any, statement: Statement) -> Outcome:
+    rowcount = max(cursor.rowcount, 0)
+    statement.check(rowcount)
+    return Outcome(rowcount, cursor.fetchall() if cursor.description else [])
+
+
+class PostgreSQL(Dialect):
+    name = "postgresql"
+    advisory_locks = True
+    rebuilds_beside_live_tables = True
+    full_text_search = True
+    # Rows per statement: enough for any batch here, short of one huge JSON text
+    ROWS_PER_STATEMENT = 5000
+
+    def send(self, cursor: Any, statements: Sequence[Statement]) -> list[Outcome]:
+        """Several statements go as one query: a client-side cursor sends it over the simple query protocol, and
+        PostgreSQL runs them in order (each with a fresh snapshot, so a read after a lock sees the commits of
+        every transaction that held it before). One with server-side binding cannot: it sends them one by one."""
+        if len(statements) < 2 or not isinstance(cursor.cursor, psycopg.ClientCursor):
+            return super().send(cursor, statements)
+        cursor.execute("; ".join(s.sql for s in statements), [p for s in statements for p in s.params])
+        outcomes = []
+        for index, statement in enumerate(statements):
+            if index:
+                cursor.nextset()
+            outcomes.append(_outcome(cursor, statement))
+        return outcomes
+
+    def values_in(self, field: Any, values: Sequence[Any]) -> list[Fragment]:
+        # A semi-join: `= ANY` of an array that is not a constant would compare each row with every element.
+        cast = field.cast_db_type(self.connection)
+        return [(f"IN (SELECT v::{cast} FROM json_array_elements_text(%s::json) AS v)", [to_json(list(values))])]
+
+    def rows(self, fields: Sequence[Any], rows: Sequence[Sequence[Any]]) -> list[Fragment]:
+        columns = ", ".join(
+            f"{self._element(field, index)} AS {_quote(self.connection, field.column)}"
+            for index, field in enumerate(fields)
+        )
+        sql = f"SELECT {columns} FROM json_array_elements(%s::json) AS r"
+        return [
+            (sql, [to_json(list(rows[start : start + self.ROWS_PER_STATEMENT]))])
+            for start in range(0, len(rows), self.ROWS_PER_STATEMENT)
+        ]
+
+    def _element(self, field: Any, index: int) -> str:
+        """Element `index` of the JSON array `r` as a value of `field`'s column (JSON null is SQL NULL)."""
+        if isinstance(field, models.JSONField):
+            return f"NULLIF((r->{index})::jsonb, 'null'::jsonb)"
+        return f"(r->>{index})::{field.cast_db_type(self.connection)}"
+
+    @property
+    def for_update(self) -> str:
+        return " FOR UPDATE"
+
+    def advisory_lock(self, key: int) -> Statement:
+        return Statement("SELECT pg_advisory_xact_lock(%s)", [key])
+
+    def named_lock(self, namespace: int, name: str, *, shared: bool) -> Statement:
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        return Statement(f"SELECT {function}(%s, hashtext(%s))", [namespace, name])
+
+    def repeatable_read(self) -> Statement:
+        return Statement("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+    def commit_without_waiting_for_disk(self) -> Statement:
+        # SET LOCAL: the setting ends with the transaction, whatever else uses the connection afterwards.
+        return Statement("SET LOCAL synchronous_commit TO OFF")
+
+    def stream(self, queryset: Any, chunk_size: int, *, server_side: bool) -> Iterator[tuple[Any, ...]]:
+        """The queryset's SQL on a plain psycopg cursor: Django's per-value converters (a JSON column's decoding,
+        a UUID's) can cost more than the caller's own work with the rows; this yields psycopg's values (a JSON
+        column as its text). `server_side`: a named cursor fetching `chunk_size` rows per round trip, which
+        outlives commits when used outside a transaction; otherwise one fetch (a result known to be small,
+        which then may get a parallel plan, which a server-side cursor never does)."""
+        sql, params = queryset.query.sql_with_params()
+        connection = self.connection
+        connection.ensure_connection()
+        raw = connection.connection
+        if server_side:
+            cursor = raw.cursor(name=f"sqlkit_stream_{next(_cursor_names)}", withhold=connection.get_autocommit())
+            cursor.itersize = chunk_size
+        else:
+            cursor = raw.cursor()
+        with cursor:
+            # psycopg's own (C) timestamptz loader, not Django's Python subclass of it: both give the session's
+            # time zone, UTC.
+            cursor.adapters.register_loader("timestamptz", _TIMESTAMPTZ_LOADER)
+            cursor.adapters.register_loader("jsonb", _TEXT_LOADER)
+            cursor.adapters.register_loader("json", _TEXT_LOADER)
+            cursor.execute(sql, params)
+            yield from cursor if server_side else cursor.fetchall()
+
+    def copy(self, table: str, columns: Sequence[str], rows: Any) -> None:
+        """Append rows of plain values with COPY: no conflict handling, no per-row SQL."""
+        names = ", ".join(_quote(self.connection, column) for column in columns)
+        with (
+            self.connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {_quote(self.connection, table)} ({names}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+
+
+_cursor_names = itertools.count()
+_TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(psycopg.adapters.types["timestamptz"].oid, psycopg.pq.Format.TEXT)
+_TEXT_LOADER = psycopg.adapters.get_loader(psycopg.adapters.types["text"].oid, psycopg.pq.Format.TEXT)
+
+
+class SQLite(Dialect):
+    name = "sqlite"
+    # Keys or rows per statement: under SQLite's limit on parameters (999 in older builds).
+    MAX_PARAMS = 999
+
+    def values_in(self, field: Any, values: Sequence[Any]) -> list[Fragment]:
+        connection = self.connection
+        step = max(1, min(500, self.MAX_PARAMS))
+        return [
+            (
+                f"IN ({', '.join(['%s'] * len(values[start : start + step]))})",
+                [field.get_db_prep_value(value, connection) for value in values[start : start + step]],
+            )
+            for start in range(0, len(values), step)
+        ]
+
+    def rows(self, fields: Sequence[Any], rows: Sequence[Sequence[Any]]) -> list[Fragment]:
+        connection = self.connection
+        names = ", ".join(
+            f"column{index + 1} AS {_quote(connection, field.column)}" for index, field in enumerate(fields)
+        )
+        marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        step = max(1, self.MAX_PARAMS // max(1, len(fields)))
+        fragments = []
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            params = [
+                field.get_db_prep_save(value, connection)
+                for row in chunk
+                for field, value in zip(fields, row, strict=True)
+            ]
+            fragments.append((f"SELECT {names} FROM (VALUES {', '.join([marks] * len(chunk))})", params))
+        return fragments
+
+
+_DIALECTS: dict[str, type[Dialect]] = {"postgresql": PostgreSQL, "sqlite": SQLite}
+_chosen: dict[str, Dialect] = {}
+
+
+def dialect(using: str = "default") -> Dialect:
+    """The dialect of a connection alias, chosen on first use and kept (an alias never changes its database)."""
+    chosen = _chosen.get(using)
+    if chosen is None:
+        vendor = connections[using].vendor
+        if vendor not in _DIALECTS:
+            raise NotImplementedError(f"No SQL dialect for {vendor}: the service runs on PostgreSQL (or SQLite).")
+        chosen = _chosen[using] = _DIALECTS[vendor](using)
+    return chosen
