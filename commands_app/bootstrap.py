@@ -1,62 +1,66 @@
-"""The write side's composition root: registers handlers and builds the mediator pipeline.
+"""The write side's composition root: finds the command handlers, binds their collaborators, builds the mediator.
+
+Each module of commands_app/handlers/ registers its command (`REGISTRATION`: the handler, the scopes that may
+send the command, its HTTP status on success): adding a command adds its module, not a line here. A handler's
+keyword-only parameters name the collaborators it needs (`provider`), bound here by name.
 
 Pipeline order (outermost first): logging -> tracing -> metrics -> authorization -> idempotency ->
 result mapper, which runs the handler and maps its Result on the way back out.
 """
 
-from collections.abc import Callable
-from functools import cache, partial
+import functools
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Mapping
+from functools import cache
+from types import ModuleType
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache as django_cache
+from django.core.exceptions import ImproperlyConfigured
 
-from commands_app import commands
-from commands_app.handlers.add_product import add_product
-from commands_app.handlers.authorize_payment import authorize_payment
-from commands_app.handlers.cancel_order import cancel_order
-from commands_app.handlers.change_customer_email import change_customer_email
-from commands_app.handlers.change_product_price import change_product_price
-from commands_app.handlers.confirm_order import confirm_order
-from commands_app.handlers.place_order import place_order
-from commands_app.handlers.register_customer import register_customer
-from commands_app.handlers.release_inventory import release_inventory
-from commands_app.handlers.reserve_inventory import reserve_inventory
-from commands_app.handlers.restock_product import restock_product
-from commands_app.handlers.void_payment import void_payment
-from commands_app.mediator import HandlerRegistry, Mediator
+from commands_app import handlers
+from commands_app.aggregates import AGGREGATES
+from commands_app.commands import Command
+from commands_app.mediator import CommandContext, Handler, HandlerAlreadyRegistered, HandlerRegistry, Mediator
 from commands_app.middleware.authorization import AuthorizationMiddleware
 from commands_app.middleware.idempotency import IdempotencyMiddleware
 from commands_app.middleware.idempotency_store import CacheFastPath, FastPath, RedisFastPath
 from commands_app.middleware.logging import LoggingMiddleware
 from commands_app.middleware.metrics import MetricsMiddleware
-from commands_app.middleware.result_mapper import ResultMapper, UnitOfWorkFactory, default_unit_of_work
+from commands_app.middleware.result_mapper import ResultMapper, UnitOfWorkFactory, metadata_for
 from commands_app.middleware.tracing import TracingMiddleware
+from commands_app.payments import port as payments
 from commands_app.payments.fake import FakePaymentProvider
-from commands_app.payments.port import PaymentProvider
-from commands_app.result import Result
+from commands_app.ports import CommandRegistration
+from commands_app.unit_of_work import SqlUnitOfWork
+from sqlkit import Transaction
 
-WRITE, CATALOG, SYSTEM = frozenset({"write"}), frozenset({"catalog"}), frozenset({"system"})
 
-# Command type -> (handler, scopes any of which may send it, HTTP status on success). Saga steps are
-# sent with the "system" scope, which no API client can hold. A handler that needs a collaborator besides
-# its unit of work takes it as a keyword argument, bound in build_mediator.
-COMMANDS: dict[type[commands.Command], tuple[Callable[..., Result[Any]], frozenset[str], int]] = {
-    commands.RegisterCustomer: (register_customer, WRITE, 201),
-    commands.ChangeCustomerEmail: (change_customer_email, WRITE, 200),
-    commands.AddProduct: (add_product, CATALOG, 201),
-    commands.RestockProduct: (restock_product, CATALOG, 200),
-    commands.ChangeProductPrice: (change_product_price, CATALOG, 200),
-    commands.PlaceOrder: (place_order, WRITE, 202),
-    commands.CancelOrder: (cancel_order, WRITE | SYSTEM, 202),
-    commands.ReserveInventory: (reserve_inventory, SYSTEM, 200),
-    commands.ReleaseInventory: (release_inventory, SYSTEM, 200),
-    commands.ConfirmOrder: (confirm_order, SYSTEM, 200),
-    commands.AuthorizePayment: (authorize_payment, SYSTEM, 200),
-    commands.VoidPayment: (void_payment, SYSTEM, 200),
-}
-# Handlers that call the payment provider; build_mediator binds it to them.
-NEEDS_PAYMENT_PROVIDER = {authorize_payment, void_payment}
+def discover_commands(package: ModuleType = handlers) -> dict[type[Command], CommandRegistration]:
+    """Every handler module's REGISTRATION, by command type (a second handler for a command is refused)."""
+    found: dict[type[Command], CommandRegistration] = {}
+    for module_info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
+        registration = getattr(module, "REGISTRATION", None)
+        if not isinstance(registration, CommandRegistration):
+            raise ImproperlyConfigured(f"{module.__name__} has no REGISTRATION (a CommandRegistration)")
+        if registration.command in found:
+            raise HandlerAlreadyRegistered(f"{registration.command.__name__} has a handler already.")
+        found[registration.command] = registration
+    return found
+
+
+COMMANDS: dict[type[Command], CommandRegistration] = discover_commands()
+# What the result mapper answers for each error code: the aggregates' tables and the collaborators' own.
+ERROR_STATUS: dict[str, int] = {**AGGREGATES.error_status(), **payments.ERROR_STATUS}
+
+
+def open_unit_of_work(command: Command, context: CommandContext, transaction: Transaction) -> SqlUnitOfWork:
+    """The command's unit of work in its owner's transaction, over the registered aggregates."""
+    return SqlUnitOfWork(transaction=transaction, aggregates=AGGREGATES, metadata=metadata_for(command, context))
 
 
 def default_fast_path() -> FastPath:
@@ -67,32 +71,55 @@ def default_fast_path() -> FastPath:
     return CacheFastPath(django_cache)
 
 
-def default_payment_provider() -> PaymentProvider:
+def default_payment_provider() -> payments.PaymentProvider:
     """The fake provider is the only one there is (see docs/sagas.md); a real adapter would be chosen here."""
     return FakePaymentProvider(cache=django_cache, timeout_seconds=settings.PAYMENT_PROVIDER_TIMEOUT_SECONDS)
+
+
+def bind(handler: Handler, collaborators: Mapping[str, Any]) -> Handler:
+    """The handler with its keyword-only parameters bound to the collaborators of the same names."""
+    wanted = [
+        parameter.name
+        for parameter in inspect.signature(handler).parameters.values()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    missing = [name for name in wanted if name not in collaborators]
+    if missing:
+        raise ImproperlyConfigured(f"{handler.__name__} needs {missing}, which the composition root does not have")
+    return functools.partial(handler, **{name: collaborators[name] for name in wanted}) if wanted else handler
+
+
+def build_registry(*, payment_provider: payments.PaymentProvider | None = None) -> HandlerRegistry:
+    collaborators = {"provider": payment_provider or default_payment_provider()}
+    registry = HandlerRegistry()
+    for command_type, registration in COMMANDS.items():
+        registry.register(command_type, bind(registration.handler, collaborators))
+    return registry
+
+
+def build_result_mapper(
+    *,
+    registry: HandlerRegistry | None = None,
+    unit_of_work: UnitOfWorkFactory = open_unit_of_work,
+    payment_provider: payments.PaymentProvider | None = None,
+) -> ResultMapper:
+    return ResultMapper(
+        registry=registry or build_registry(payment_provider=payment_provider),
+        success_status={command_type: r.success_status for command_type, r in COMMANDS.items()},
+        error_status=ERROR_STATUS,
+        unit_of_work=unit_of_work,
+    )
 
 
 def build_mediator(
     *,
     fast_path: FastPath | None = None,
     registry: HandlerRegistry | None = None,
-    uow_factory: UnitOfWorkFactory = default_unit_of_work,
-    payment_provider: PaymentProvider | None = None,
-    bare: bool = False,
+    unit_of_work: UnitOfWorkFactory = open_unit_of_work,
+    payment_provider: payments.PaymentProvider | None = None,
 ) -> Mediator:
-    """The pipeline of the module docstring; `bare` keeps only the result mapper (COMMAND_PIPELINE, benchmarks)."""
-    if registry is None:
-        provider = payment_provider or default_payment_provider()
-        registry = HandlerRegistry()
-        for command_type, (handler, _, _) in COMMANDS.items():
-            if handler in NEEDS_PAYMENT_PROVIDER:
-                handler = partial(handler, provider=provider)
-            registry.register(command_type, handler)
-    policy = {command_type: scope for command_type, (_, scope, _) in COMMANDS.items()}
-    success_status = {command_type: status for command_type, (_, _, status) in COMMANDS.items()}
-    innermost = ResultMapper(registry=registry, success_status=success_status, uow_factory=uow_factory)
-    if bare:
-        return Mediator(middlewares=[], innermost=innermost)
+    """The pipeline of the module docstring."""
+    policy = {command_type: registration.scopes for command_type, registration in COMMANDS.items()}
     return Mediator(
         middlewares=[
             LoggingMiddleware(),
@@ -105,11 +132,11 @@ def build_mediator(
                 claim_seconds=settings.IDEMPOTENCY_CLAIM_SECONDS,
             ),
         ],
-        innermost=innermost,
+        innermost=build_result_mapper(registry=registry, unit_of_work=unit_of_work, payment_provider=payment_provider),
     )
 
 
 @cache
 def mediator() -> Mediator:
-    """The process-wide mediator, built on first use; COMMAND_PIPELINE=bare (benchmarks only) drops the middlewares."""
-    return build_mediator(bare=settings.COMMAND_PIPELINE == "bare")
+    """The process-wide mediator, built on first use (commands_app.mediator.process_mediator() returns it)."""
+    return build_mediator()

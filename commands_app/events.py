@@ -1,21 +1,59 @@
 """Domain events: what happened on the write side. Frozen dataclasses, standard library only.
 
-Their payloads are documented in docs/events.md; they leave this app only as JSON envelopes.
+This module is the event catalog: each event belongs to its aggregate type through its base class
+(`CustomerEvent`, ...), and declaring an event class adds it to CATALOG. The read side receives the catalog as
+data (queries_app/event_catalog.json, written by `make event-catalog`; tests keep it current and make every
+consumer decide about every event). Payloads are documented in docs/events.md; events leave this app only as
+JSON envelopes.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, ClassVar
 from uuid import UUID
+
+# Aggregate type -> its event classes, in the order they are declared here.
+CATALOG: dict[str, list[type["DomainEvent"]]] = {}
 
 
 @dataclass(frozen=True, kw_only=True)
 class DomainEvent:
-    schema_version = 1
+    schema_version: ClassVar[int] = 1
+    # Set by each aggregate's base class below; an event class inherits it from its base.
+    aggregate_type: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "aggregate_type" not in vars(cls):
+            if not cls.aggregate_type:
+                raise TypeError(f"{cls.__name__} must derive from its aggregate's event base class")
+            CATALOG.setdefault(cls.aggregate_type, []).append(cls)
+
+
+def event_catalog() -> dict[str, list[dict[str, Any]]]:
+    """The catalog as data: for each aggregate type, its events with their schema version and payload fields."""
+    return {
+        aggregate_type: [
+            {
+                "event_type": event.__name__,
+                "schema_version": event.schema_version,
+                "fields": [field.name for field in dataclasses.fields(event)],
+            }
+            for event in events
+        ]
+        for aggregate_type, events in CATALOG.items()
+    }
 
 
 # --- Customer -------------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
-class CustomerRegistered(DomainEvent):
+class CustomerEvent(DomainEvent):
+    aggregate_type: ClassVar[str] = "Customer"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerRegistered(CustomerEvent):
     customer_id: UUID
     first_name: str
     last_name: str
@@ -23,7 +61,7 @@ class CustomerRegistered(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CustomerEmailChanged(DomainEvent):
+class CustomerEmailChanged(CustomerEvent):
     customer_id: UUID
     email: str
     previous_email: str
@@ -31,7 +69,12 @@ class CustomerEmailChanged(DomainEvent):
 
 # --- Product --------------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
-class ProductAdded(DomainEvent):
+class ProductEvent(DomainEvent):
+    aggregate_type: ClassVar[str] = "Product"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProductAdded(ProductEvent):
     sku: str
     name: str
     description: str
@@ -41,7 +84,7 @@ class ProductAdded(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ProductRestocked(DomainEvent):
+class ProductRestocked(ProductEvent):
     sku: str
     quantity: int
     stock: int
@@ -49,14 +92,14 @@ class ProductRestocked(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ProductPriceChanged(DomainEvent):
+class ProductPriceChanged(ProductEvent):
     sku: str
     price: Decimal
     previous_price: Decimal
 
 
 @dataclass(frozen=True, kw_only=True)
-class InventoryReserved(DomainEvent):
+class InventoryReserved(ProductEvent):
     sku: str
     order_id: UUID
     quantity: int
@@ -64,7 +107,7 @@ class InventoryReserved(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class InventoryReleased(DomainEvent):
+class InventoryReleased(ProductEvent):
     sku: str
     order_id: UUID
     quantity: int
@@ -72,6 +115,11 @@ class InventoryReleased(DomainEvent):
 
 
 # --- Order ----------------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class OrderEvent(DomainEvent):
+    aggregate_type: ClassVar[str] = "Order"
+
+
 @dataclass(frozen=True)
 class OrderLine:
     sku: str
@@ -95,7 +143,7 @@ class SoldLine:
 
 
 @dataclass(frozen=True, kw_only=True)
-class OrderPlaced(DomainEvent):
+class OrderPlaced(OrderEvent):
     order_id: UUID
     customer_id: UUID
     lines: tuple[OrderLine, ...]
@@ -104,27 +152,27 @@ class OrderPlaced(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class InventoryReservationFailed(DomainEvent):
+class InventoryReservationFailed(OrderEvent):
     order_id: UUID
     reason: str
     shortages: tuple[Shortage, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
-class PaymentAuthorized(DomainEvent):
+class PaymentAuthorized(OrderEvent):
     order_id: UUID
     authorization_id: str
     amount: Decimal
 
 
 @dataclass(frozen=True, kw_only=True)
-class PaymentDeclined(DomainEvent):
+class PaymentDeclined(OrderEvent):
     order_id: UUID
     reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class PaymentRefunded(DomainEvent):
+class PaymentRefunded(OrderEvent):
     """The authorization was voided: the customer is not charged."""
 
     order_id: UUID
@@ -133,7 +181,7 @@ class PaymentRefunded(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class OrderConfirmed(DomainEvent):
+class OrderConfirmed(OrderEvent):
     order_id: UUID
     customer_id: UUID
     total: Decimal
@@ -141,7 +189,7 @@ class OrderConfirmed(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class OrderCancelled(DomainEvent):
+class OrderCancelled(OrderEvent):
     order_id: UUID
     customer_id: UUID
     reason: str

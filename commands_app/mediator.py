@@ -1,25 +1,37 @@
 """The mediator: sends a command through its middlewares to the one handler registered for its type.
 
-A middleware is `(command, context, call_next) -> CommandOutcome`; the chain runs outermost first.
+A middleware is `(command, context, call_next) -> CommandOutcome`; the chain runs outermost first. The
+composition root (commands_app/bootstrap.py) builds the process's mediator and installs it here when Django
+loads the app, so that other apps (the sagas) send commands through it without importing the handlers.
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from commands_app.commands import Command
-from commands_app.result import Error, Result
-from commands_app.unit_of_work import UnitOfWork, WrittenVersion
+from commands_app.result import Error, Result, WrittenVersion
+from sqlkit import Transaction
 
 
 @dataclass(frozen=True)
 class CommandContext:
-    """Who sends the command and in answer to what: the API client, its scopes, the trace ids."""
+    """Who sends the command and in answer to what: the API client, its scopes, the trace ids.
+
+    `transaction`: the transaction the command runs in when its sender began one (a saga step that records its
+    progress in the step's own transaction). The sender then owns it: the pipeline stages its writes there and
+    the sender sends them with its own statements (`Transaction.flush`) and commits. None: the pipeline begins
+    and commits its own (the idempotency middleware, or the result mapper when nothing above it does).
+    """
 
     client_id: str
     scopes: frozenset[str]
     correlation_id: str
     causation_id: str | None = None
+    transaction: Transaction | None = field(default=None, compare=False, repr=False)
+
+    def within(self, transaction: Transaction) -> "CommandContext":
+        return replace(self, transaction=transaction)
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,12 @@ class CommandOutcome:
         return self.error is None
 
 
+class CommandAppliedAlready(Exception):
+    """Raised by the sender's flush when it owns the transaction (see CommandContext.transaction) and another
+    request with the same idempotency key committed first: the transaction rolls back (nothing of it is kept),
+    and sending the command again answers the stored response."""
+
+
 Next = Callable[[Command, CommandContext], CommandOutcome]
 
 
@@ -45,15 +63,7 @@ class Middleware(Protocol):
     def __call__(self, command: Command, context: CommandContext, call_next: Next) -> CommandOutcome: ...
 
 
-@dataclass(frozen=True)
-class HandlerCall:
-    """What a handler receives besides its command."""
-
-    uow: UnitOfWork
-    context: CommandContext
-
-
-Handler = Callable[[Any, HandlerCall], Result[Any]]
+Handler = Callable[..., Result[Any]]
 
 
 class HandlerAlreadyRegistered(Exception):
@@ -65,6 +75,8 @@ class NoHandler(Exception):
 
 
 class HandlerRegistry:
+    """Command type -> its one handler, called as `handler(command, uow)` (collaborators bound already)."""
+
     def __init__(self) -> None:
         self._handlers: dict[type[Command], Handler] = {}
 
@@ -99,3 +111,19 @@ def _link(middleware: Middleware, call_next: Next) -> Next:
         return middleware(command, context, call_next)
 
     return step
+
+
+_process_mediator: Callable[[], Mediator] | None = None
+
+
+def install(process_mediator: Callable[[], Mediator]) -> None:
+    """Called once by the app's ready(): how this process gets its mediator (built on first use)."""
+    global _process_mediator
+    _process_mediator = process_mediator
+
+
+def process_mediator() -> Mediator:
+    """The mediator of this process, as the composition root builds it (commands_app.bootstrap.mediator)."""
+    if _process_mediator is None:
+        raise RuntimeError("No mediator installed: is commands_app in INSTALLED_APPS (its ready() installs it)?")
+    return _process_mediator()

@@ -19,3 +19,12 @@ class Error:
 
 
 Result = Ok[T] | Error
+
+
+@dataclass(frozen=True)
+class WrittenVersion:
+    """An aggregate a command changed, at the version its events brought it to (for consistency tokens)."""
+
+    aggregate_type: str
+    aggregate_id: str
+    version: int

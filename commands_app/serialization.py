@@ -1,6 +1,8 @@
-"""Plain-JSON values from domain objects: UUIDs and decimals as strings, dataclasses as objects."""
+"""Plain-JSON values from domain objects and back: UUIDs and decimals as strings, dataclasses as objects."""
 
 import dataclasses
+import types
+import typing
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -21,4 +23,30 @@ def to_json_value(value: Any) -> Any:
         return {k: to_json_value(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_json_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return value
+
+
+def from_json_value(hint: Any, value: Any) -> Any:
+    """The value of type `hint` that to_json_value() turned into `value`: dataclasses (by their fields' type
+    hints), tuples and lists of them, decimals, UUIDs, datetimes, enums and the JSON scalars."""
+    if value is None:
+        return None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        present = [arg for arg in args if arg is not type(None)]
+        return from_json_value(present[0], value) if len(present) == 1 else value
+    if origin in (tuple, list):
+        item = args[0] if args else Any
+        return origin(from_json_value(item, v) for v in value)
+    if origin is dict:
+        return {k: from_json_value(args[1], v) for k, v in value.items()}
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        hints = typing.get_type_hints(hint)
+        return hint(**{f.name: from_json_value(hints[f.name], value[f.name]) for f in dataclasses.fields(hint)})
+    if hint in (Decimal, UUID, int, float, str, bool):
+        return hint(value)
+    if hint is datetime:
+        return datetime.fromisoformat(value)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint(value)
     return value

@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.db import models, transaction
 from uuid_utils.compat import uuid7
 
+import sqlkit
 from outbox_app.bus import broker_connection
 from outbox_app.models import OutboxEvent
 
@@ -41,36 +42,39 @@ _APPENDED = [field for field in OutboxEvent._meta.concrete_fields if field.db_de
 
 
 def append(events: Sequence[NewEvent]) -> list[UUID]:
-    """Write events as outbox rows in the current transaction; nudge the relay once it commits."""
+    """Write events as outbox rows now, in the current transaction; nudge the relay once it commits."""
     if events:
-        sql, params = insert_rows(events)
-        with transaction.get_connection().cursor() as cursor:
-            cursor.execute(sql, params)
+        _in_a_transaction()
+        sqlkit.send(insert_rows(events))
+        transaction.on_commit(nudge_relay)
     return [event.event_id for event in events]
 
 
-def insert_rows(events: Sequence[NewEvent]) -> tuple[str, list[Any]]:
-    """The INSERT that appends the events, for the caller to send in its transaction; it nudges the relay on commit.
+def stage(owner: sqlkit.Transaction, events: Sequence[NewEvent]) -> None:
+    """Stage the events' outbox rows in the owner's transaction (sent with its next flush); nudge the relay once
+    it commits. The unit of work stages them after the aggregates' rows: one round trip for both."""
+    if events:
+        _in_a_transaction()
+        owner.stage(*insert_rows(events))
+        owner.on_commit(nudge_relay)
 
-    One multi-row INSERT without RETURNING (bulk_create would read back created_at, which nothing here needs).
-    The unit of work sends it with the aggregates' own writes, in one round trip.
-    """
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
+
+def insert_rows(events: Sequence[NewEvent]) -> list[sqlkit.Statement]:
+    """The INSERT that appends the events, without RETURNING (created_at, the one column the database fills in, is
+    not needed back)."""
+    rows = [
+        {
+            column.name: getattr(event, column.name) if hasattr(event, column.name) else column.get_default()
+            for column in _APPENDED
+        }
+        for event in events
+    ]
+    return sqlkit.insert(OutboxEvent, rows)
+
+
+def _in_a_transaction() -> None:
+    if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("Outbox rows must be written inside the transaction that changes the aggregate.")
-    params: list[Any] = []
-    for event in events:
-        for column in _APPENDED:
-            value = getattr(event, column.name) if hasattr(event, column.name) else column.get_default()
-            params.append(column.get_db_prep_save(value, connection))
-    quote = connection.ops.quote_name
-    row = "(" + ", ".join(["%s"] * len(_APPENDED)) + ")"
-    sql = (
-        f"INSERT INTO {quote(OutboxEvent._meta.db_table)} ({', '.join(quote(c.column) for c in _APPENDED)}) "
-        f"VALUES {', '.join([row] * len(events))}"
-    )
-    transaction.on_commit(nudge_relay)
-    return sql, params
 
 
 def nudge_relay() -> None:

@@ -22,8 +22,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
-from commands_app.bootstrap import mediator
-from commands_app.mediator import CommandContext, Mediator
+from commands_app.mediator import CommandContext, Mediator, process_mediator
 from sagas_app import domain, faults, fulfilment
 from sagas_app.models import Saga, SagaStep
 
@@ -98,7 +97,7 @@ def advance(saga_id: UUID, *, send_through: Mediator | None = None) -> Run:
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid7()}"
     if not claim(saga_id, owner):
         return Run(status=None)
-    executor = Executor(saga_id=saga_id, owner=owner, policy=policy(), mediator=send_through or mediator())
+    executor = Executor(saga_id=saga_id, owner=owner, policy=policy(), mediator=send_through or process_mediator())
     context = Saga.objects.filter(pk=saga_id).values_list("context", flat=True).first() or {}
     # Every log line of this run, and of the commands it sends, carries the order's correlation id.
     with structlog.contextvars.bound_contextvars(correlation_id=context.get("correlation_id"), saga_id=str(saga_id)):

@@ -1,15 +1,19 @@
-"""URLs of the command endpoints."""
+"""URLs of the command endpoints: a route per command, named by its input serializer."""
 
 from django.urls import path
 
-from commands_app.api import views
+from commands_app.api import serializers
+from commands_app.api.views import command_view
 
 urlpatterns = [
-    path("register-customer", views.RegisterCustomerView.as_view(), name="register-customer"),
-    path("change-customer-email", views.ChangeCustomerEmailView.as_view(), name="change-customer-email"),
-    path("add-product", views.AddProductView.as_view(), name="add-product"),
-    path("restock-product", views.RestockProductView.as_view(), name="restock-product"),
-    path("change-product-price", views.ChangeProductPriceView.as_view(), name="change-product-price"),
-    path("place-order", views.PlaceOrderView.as_view(), name="place-order"),
-    path("cancel-order", views.CancelOrderView.as_view(), name="cancel-order"),
+    path(route, command_view(input_serializer).as_view(), name=route)
+    for route, input_serializer in [
+        ("register-customer", serializers.RegisterCustomerInput),
+        ("change-customer-email", serializers.ChangeCustomerEmailInput),
+        ("add-product", serializers.AddProductInput),
+        ("restock-product", serializers.RestockProductInput),
+        ("change-product-price", serializers.ChangeProductPriceInput),
+        ("place-order", serializers.PlaceOrderInput),
+        ("cancel-order", serializers.CancelOrderInput),
+    ]
 ]

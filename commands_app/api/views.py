@@ -1,12 +1,10 @@
-"""Command endpoints: thin views (input serializer -> mediator -> outcome), one per command."""
+"""Command endpoints: one thin view per command (input serializer -> command -> mediator -> outcome)."""
 
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 from uuid import UUID
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,10 +14,9 @@ from api_common.correlation import current_correlation_id, new_correlation_id
 from api_common.models import ApiClient
 from api_common.problems import PROBLEM_CONTENT_TYPE, Problem, problem_response
 from api_common.schema import problem_responses
-from commands_app import commands
-from commands_app.api import serializers as io
-from commands_app.bootstrap import mediator
-from commands_app.mediator import CommandContext, CommandOutcome
+from commands_app.api.serializers import CommandInput
+from commands_app.bootstrap import COMMANDS
+from commands_app.mediator import CommandContext, CommandOutcome, process_mediator
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -76,18 +73,6 @@ def to_response(outcome: CommandOutcome, request: Request) -> Response:
     return Response(outcome.body, status=outcome.status_code, headers=outcome.headers)
 
 
-class CommandView(APIView):
-    input_serializer: ClassVar[type[serializers.Serializer[Any]]]
-    build_command: ClassVar[Callable[..., commands.Command]]
-
-    def post(self, request: Request) -> Response:
-        key = idempotency_key(request)
-        serializer = self.input_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        command = type(self).build_command(idempotency_key=key, **serializer.validated_data)
-        return to_response(mediator().send(command, command_context(request)), request)
-
-
 PROBLEM_EXAMPLE = {
     "type": "urn:problem:validation-failed",
     "title": "Validation failed",
@@ -98,8 +83,6 @@ PROBLEM_EXAMPLE = {
     "correlation_id": "01a21810-72eb-747a-a14c-1ed5a8290f02",
     "errors": [{"field": "lines[0].quantity", "code": "min_value", "message": "Ensure this value is >= 1."}],
 }
-CUSTOMER_ID = "01a21810-7325-7691-b3c9-f11ffa325cc4"
-ORDER_ID = "01a21811-02aa-7c41-9d0b-5b8c3e7f6a10"
 
 
 def consistency_token(success_status: int) -> OpenApiParameter:
@@ -120,21 +103,30 @@ CORRELATION_ID = OpenApiParameter(
 )
 
 
-def command_schema(
-    input_serializer: Any,
-    output_serializer: Any,
-    success_status: int,
-    summary: str,
-    *,
-    example: dict[str, Any],
-    answer: dict[str, Any],
-) -> Any:
-    return extend_schema(
-        summary=summary,
+class CommandView(APIView):
+    """POST the input serializer's command through the mediator; one subclass per route (command_view())."""
+
+    input_serializer: ClassVar[type[CommandInput]]
+
+    def post(self, request: Request) -> Response:
+        key = idempotency_key(request)
+        serializer = self.input_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        command = serializer.to_command(key)
+        return to_response(process_mediator().send(command, command_context(request)), request)
+
+
+def command_view(input_serializer: type[CommandInput]) -> type[CommandView]:
+    """The endpoint of one command, documented from its input serializer and its registration's status."""
+    success_status = COMMANDS[input_serializer.command].success_status
+    schema = extend_schema(
+        summary=input_serializer.summary,
         request=input_serializer,
         examples=[
-            OpenApiExample("request", value=example, request_only=True),
-            OpenApiExample("response", value=answer, response_only=True, status_codes=[success_status]),
+            OpenApiExample("request", value=input_serializer.example, request_only=True),
+            OpenApiExample(
+                "response", value=input_serializer.answer, response_only=True, status_codes=[success_status]
+            ),
             OpenApiExample(
                 "validation problem",
                 value=PROBLEM_EXAMPLE,
@@ -146,7 +138,7 @@ def command_schema(
         parameters=[IDEMPOTENCY_KEY, CORRELATION_ID, consistency_token(success_status)],
         responses={
             success_status: OpenApiResponse(
-                output_serializer,
+                input_serializer.output,
                 description=f"Applied. The {CONSISTENCY_HEADER} header lets a query read this write.",
             ),
             **problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429),
@@ -154,125 +146,11 @@ def command_schema(
         tags=["commands"],
     )
 
+    class View(CommandView):
+        @schema
+        def post(self, request: Request) -> Response:
+            return super().post(request)
 
-class RegisterCustomerView(CommandView):
-    input_serializer = io.RegisterCustomerInput
-    build_command = commands.RegisterCustomer
-
-    @command_schema(
-        io.RegisterCustomerInput,
-        io.CustomerVersionOutput,
-        201,
-        "Register a customer",
-        example={"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"},
-        answer={"customer_id": CUSTOMER_ID, "version": 1},
-    )
-    def post(self, request: Request) -> Response:
-        return super().post(request)
-
-
-class ChangeCustomerEmailView(CommandView):
-    input_serializer = io.ChangeCustomerEmailInput
-    build_command = commands.ChangeCustomerEmail
-
-    @command_schema(
-        io.ChangeCustomerEmailInput,
-        io.CustomerVersionOutput,
-        200,
-        "Change a customer's email",
-        example={"customer_id": CUSTOMER_ID, "email": "ada@lovelace.org", "expected_version": 1},
-        answer={"customer_id": CUSTOMER_ID, "version": 2},
-    )
-    def post(self, request: Request) -> Response:
-        return super().post(request)
-
-
-class AddProductView(CommandView):
-    input_serializer = io.AddProductInput
-    build_command = commands.AddProduct
-
-    @command_schema(
-        io.AddProductInput,
-        io.ProductVersionOutput,
-        201,
-        "Add a product (scope: catalog)",
-        example={"sku": "LAMP-1", "name": "Desk lamp", "description": "Warm light.", "price": "19.90", "stock": 25},
-        answer={"sku": "LAMP-1", "version": 1},
-    )
-    def post(self, request: Request) -> Response:
-        return super().post(request)
-
-
-class RestockProductView(CommandView):
-    input_serializer = io.RestockProductInput
-    build_command = commands.RestockProduct
-
-    @command_schema(
-        io.RestockProductInput,
-        io.ProductVersionOutput,
-        200,
-        "Restock a product (scope: catalog)",
-        example={"sku": "LAMP-1", "quantity": 10, "expected_version": 1},
-        answer={"sku": "LAMP-1", "version": 2},
-    )
-    def post(self, request: Request) -> Response:
-        return super().post(request)
-
-
-class ChangeProductPriceView(CommandView):
-    input_serializer = io.ChangeProductPriceInput
-    build_command = commands.ChangeProductPrice
-
-    @command_schema(
-        io.ChangeProductPriceInput,
-        io.ProductVersionOutput,
-        200,
-        "Change a price (scope: catalog)",
-        example={"sku": "LAMP-1", "price": "17.50"},
-        answer={"sku": "LAMP-1", "version": 3},
-    )
-    def post(self, request: Request) -> Response:
-        return super().post(request)
-
-
-def build_place_order(*, idempotency_key: UUID, lines: list[dict[str, Any]], **fields: Any) -> commands.Command:
-    requested = tuple(commands.OrderLineRequest(sku=line["sku"], quantity=line["quantity"]) for line in lines)
-    return commands.PlaceOrder(idempotency_key=idempotency_key, lines=requested, **fields)
-
-
-class PlaceOrderView(CommandView):
-    input_serializer = io.PlaceOrderInput
-    build_command = build_place_order
-
-    @command_schema(
-        io.PlaceOrderInput,
-        io.OrderAcceptedOutput,
-        202,
-        "Place an order (fulfilment continues in a saga)",
-        example={"customer_id": CUSTOMER_ID, "lines": [{"sku": "LAMP-1", "quantity": 2}], "payment_token": "tok_ok"},
-        answer={"order_id": ORDER_ID, "status": "pending"},
-    )
-    def post(self, request: Request) -> Response:
-        return super().post(request)
-
-
-def build_cancel_order(*, idempotency_key: UUID, order_id: UUID, reason: str) -> commands.Command:
-    return commands.CancelOrder(
-        idempotency_key=idempotency_key, order_id=order_id, reason="customer_request", note=reason
-    )
-
-
-class CancelOrderView(CommandView):
-    input_serializer = io.CancelOrderInput
-    build_command = build_cancel_order
-
-    @command_schema(
-        io.CancelOrderInput,
-        io.OrderAcceptedOutput,
-        202,
-        "Cancel an order not yet confirmed",
-        example={"order_id": ORDER_ID, "reason": "Ordered the wrong colour."},
-        answer={"order_id": ORDER_ID, "status": "cancelled"},
-    )
-    def post(self, request: Request) -> Response:
-        return super().post(request)
+    View.input_serializer = input_serializer
+    View.__name__ = View.__qualname__ = input_serializer.command.__name__ + "View"
+    return View

@@ -14,14 +14,11 @@ def normalize_email(email: str) -> str:
 @dataclass(kw_only=True)
 class Customer(Aggregate):
     aggregate_type = "Customer"
+    key_field = "customer_id"
     customer_id: UUID
     first_name: str
     last_name: str
     email: str
-
-    @property
-    def aggregate_id(self) -> str:
-        return str(self.customer_id)
 
     @classmethod
     def register(cls, *, customer_id: UUID, first_name: str, last_name: str, email: str) -> "Customer":

@@ -28,6 +28,7 @@ NO_PAYMENT, AUTHORIZED, DECLINED, VOIDED = "none", "authorized", "declined", "vo
 @dataclass(kw_only=True)
 class Order(Aggregate):
     aggregate_type = "Order"
+    key_field = "order_id"
     order_id: UUID
     customer_id: UUID
     lines: tuple[OrderLine, ...]
@@ -38,10 +39,6 @@ class Order(Aggregate):
     reserved: bool = False
     payment_status: str = NO_PAYMENT
     authorization_id: str = ""
-
-    @property
-    def aggregate_id(self) -> str:
-        return str(self.order_id)
 
     @classmethod
     def place(cls, *, order_id: UUID, customer_id: UUID, lines: tuple[OrderLine, ...], payment_token: str) -> "Order":

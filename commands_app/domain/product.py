@@ -21,6 +21,7 @@ from commands_app.result import Error
 @dataclass(kw_only=True)
 class Product(Aggregate):
     aggregate_type = "Product"
+    key_field = "sku"
     sku: str
     name: str
     description: str
@@ -28,10 +29,6 @@ class Product(Aggregate):
     stock: int
     reserved: int = 0
     sold: int = 0
-
-    @property
-    def aggregate_id(self) -> str:
-        return self.sku
 
     @property
     def available(self) -> int:

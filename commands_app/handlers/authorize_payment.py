@@ -9,38 +9,41 @@ from typing import Any
 
 from commands_app.commands import AuthorizePayment
 from commands_app.domain.order import AUTHORIZED, Order
-from commands_app.mediator import HandlerCall
-from commands_app.payments.port import Declined, PaymentProvider, PaymentProviderUnavailable
+from commands_app.payments.port import (
+    PAYMENT_PROVIDER_UNAVAILABLE,
+    Declined,
+    PaymentProvider,
+    PaymentProviderUnavailable,
+)
+from commands_app.ports import SYSTEM, CommandRegistration, Lock, UnitOfWork
 from commands_app.result import Error, Ok, Result
 
 
 def authorize_payment(
-    command: AuthorizePayment, call: HandlerCall, *, provider: PaymentProvider
+    command: AuthorizePayment, uow: UnitOfWork, *, provider: PaymentProvider
 ) -> Result[dict[str, Any]]:
-    with call.uow as uow:
-        uow.lock("order", str(command.order_id))
-        order = uow.orders.get(command.order_id)
-        if order is None:
-            return Error("ORDER_NOT_FOUND", "No such order.", {"field": "order_id"})
-        if order.payment_status == AUTHORIZED:
-            return Ok(_answer(order, reason=""))
-        if error := order.ensure_pending():
-            return error
-        try:
-            answer = provider.authorize(
-                idempotency_key=str(command.idempotency_key),
-                order_id=order.order_id,
-                amount=order.total,
-                token=order.payment_token,
-            )
-        except PaymentProviderUnavailable as unavailable:
-            return Error("PAYMENT_PROVIDER_UNAVAILABLE", str(unavailable))
-        if isinstance(answer, Declined):
-            order.decline_payment(answer.reason)
-        else:
-            order.authorize_payment(answer.authorization_id)
-        uow.orders.save(order)
-        uow.commit()
+    orders = uow.repository(Order)
+    order = orders.get(command.order_id, after_locks=[Lock.on("order", command.order_id)])
+    if order is None:
+        return Order.not_found(command.order_id, field="order_id")
+    if order.payment_status == AUTHORIZED:
+        return Ok(_answer(order, reason=""))
+    if error := order.ensure_pending():
+        return error
+    try:
+        answer = provider.authorize(
+            idempotency_key=str(command.idempotency_key),
+            order_id=order.order_id,
+            amount=order.total,
+            token=order.payment_token,
+        )
+    except PaymentProviderUnavailable as unavailable:
+        return Error(PAYMENT_PROVIDER_UNAVAILABLE, str(unavailable))
+    if isinstance(answer, Declined):
+        order.decline_payment(answer.reason)
+    else:
+        order.authorize_payment(answer.authorization_id)
+    orders.save(order)
     return Ok(_answer(order, reason=answer.reason if isinstance(answer, Declined) else ""))
 
 
@@ -51,3 +54,6 @@ def _answer(order: Order, *, reason: str) -> dict[str, Any]:
         "authorization_id": order.authorization_id,
         "reason": reason,
     }
+
+
+REGISTRATION = CommandRegistration(AuthorizePayment, authorize_payment, scopes=SYSTEM)

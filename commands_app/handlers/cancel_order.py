@@ -3,18 +3,20 @@
 from typing import Any
 
 from commands_app.commands import CancelOrder
-from commands_app.mediator import HandlerCall
-from commands_app.result import Error, Ok, Result
+from commands_app.domain.order import Order
+from commands_app.ports import SYSTEM, WRITE, CommandRegistration, Lock, UnitOfWork
+from commands_app.result import Ok, Result
 
 
-def cancel_order(command: CancelOrder, call: HandlerCall) -> Result[dict[str, Any]]:
-    with call.uow as uow:
-        uow.lock("order", str(command.order_id))
-        order = uow.orders.get(command.order_id)
-        if order is None:
-            return Error("ORDER_NOT_FOUND", "No such order.", {"field": "order_id"})
-        if error := order.cancel(command.reason, command.note):
-            return error
-        uow.orders.save(order)
-        uow.commit()
+def cancel_order(command: CancelOrder, uow: UnitOfWork) -> Result[dict[str, Any]]:
+    orders = uow.repository(Order)
+    order = orders.get(command.order_id, after_locks=[Lock.on("order", command.order_id)])
+    if order is None:
+        return Order.not_found(command.order_id, field="order_id")
+    if error := order.cancel(command.reason, command.note):
+        return error
+    orders.save(order)
     return Ok({"order_id": str(order.order_id), "status": order.status})
+
+
+REGISTRATION = CommandRegistration(CancelOrder, cancel_order, scopes=WRITE | SYSTEM, success_status=202)

@@ -3,24 +3,26 @@
 from typing import Any
 
 from commands_app.commands import ChangeCustomerEmail
-from commands_app.domain.customer import normalize_email
-from commands_app.mediator import HandlerCall
+from commands_app.domain.customer import Customer, normalize_email
+from commands_app.ports import WRITE, CommandRegistration, Lock, UnitOfWork
 from commands_app.result import Error, Ok, Result
 
 
-def change_customer_email(command: ChangeCustomerEmail, call: HandlerCall) -> Result[dict[str, Any]]:
+def change_customer_email(command: ChangeCustomerEmail, uow: UnitOfWork) -> Result[dict[str, Any]]:
     email = normalize_email(command.email)
-    with call.uow as uow:
-        uow.lock("customer", str(command.customer_id))
-        uow.lock("customer-email", email)
-        customer = uow.customers.get(command.customer_id)
-        if customer is None:
-            return Error("CUSTOMER_NOT_FOUND", "No such customer.", {"field": "customer_id"})
-        if error := customer.check_version(command.expected_version):
-            return error
-        if email != customer.email and uow.customers.email_taken(email):
-            return Error("EMAIL_TAKEN", "A customer with this email exists already.", {"field": "email"})
-        customer.change_email(email)
-        uow.customers.save(customer)
-        uow.commit()
+    customers = uow.repository(Customer)
+    # The customer's lock, and the new email's: a registration of the same email waits for this change.
+    locks = [Lock.on("customer", command.customer_id), Lock.on("customer-email", email)]
+    customer = customers.get(command.customer_id, after_locks=locks)
+    if customer is None:
+        return Customer.not_found(command.customer_id, field="customer_id")
+    if error := customer.check_version(command.expected_version):
+        return error
+    if email != customer.email and customers.exists_where(email=email):
+        return Error("EMAIL_TAKEN", "A customer with this email exists already.", {"field": "email"})
+    customer.change_email(email)
+    customers.save(customer)
     return Ok({"customer_id": str(customer.customer_id), "version": customer.version})
+
+
+REGISTRATION = CommandRegistration(ChangeCustomerEmail, change_customer_email, scopes=WRITE)

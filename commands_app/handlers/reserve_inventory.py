@@ -1,48 +1,48 @@
 """ReserveInventory (saga step): hold every line's units, or none of them if any line is short.
 
-Products are locked in sku order, so concurrent reservations never deadlock and stock never goes negative.
+Locks: the order's first, then its products' in sku order, so concurrent reservations never deadlock and
+stock never goes negative.
 """
 
 from typing import Any
 
 from commands_app.commands import ReserveInventory
+from commands_app.domain.order import Order
+from commands_app.domain.product import Product
 from commands_app.events import Shortage
-from commands_app.mediator import HandlerCall
-from commands_app.result import Error, Ok, Result
+from commands_app.ports import SYSTEM, CommandRegistration, Lock, UnitOfWork
+from commands_app.result import Ok, Result
 
 
-def reserve_inventory(command: ReserveInventory, call: HandlerCall) -> Result[dict[str, Any]]:
-    with call.uow as uow:
-        uow.lock("order", str(command.order_id))
-        order = uow.orders.get(command.order_id)
-        if order is None:
-            return Error("ORDER_NOT_FOUND", "No such order.", {"field": "order_id"})
-        if error := order.ensure_pending():
+def reserve_inventory(command: ReserveInventory, uow: UnitOfWork) -> Result[dict[str, Any]]:
+    orders = uow.repository(Order)
+    order = orders.get(command.order_id, after_locks=[Lock.on("order", command.order_id)])
+    if order is None:
+        return Order.not_found(command.order_id, field="order_id")
+    if error := order.ensure_pending():
+        return error
+    if order.reserved:
+        return Ok({"order_id": str(order.order_id), "reserved": True, "shortages": []})
+    skus = sorted({line.sku for line in order.lines})
+    products = uow.repository(Product)
+    held = products.get_many(skus, after_locks=[Lock.on("product", sku) for sku in skus])
+    shortages = tuple(
+        Shortage(line.sku, line.quantity, product.available if product else 0)
+        for line in order.lines
+        if (product := held.get(line.sku)) is None or product.available < line.quantity
+    )
+    if shortages:
+        order.reservation_failed(shortages)
+        orders.save(order)
+        return Ok({"order_id": str(order.order_id), "reserved": False, "shortages": [s.sku for s in shortages]})
+    for line in order.lines:
+        if error := held[line.sku].reserve(order.order_id, line.quantity):
             return error
-        if order.reserved:
-            return Ok({"order_id": str(order.order_id), "reserved": True, "shortages": []})
-        for sku in sorted({line.sku for line in order.lines}):
-            uow.lock("product", sku)
-        products = {line.sku: uow.products.get(line.sku) for line in order.lines}
-        shortages = tuple(
-            Shortage(line.sku, line.quantity, product.available if product else 0)
-            for line in order.lines
-            if (product := products[line.sku]) is None or product.available < line.quantity
-        )
-        if shortages:
-            order.reservation_failed(shortages)
-            uow.orders.save(order)
-            uow.commit()
-            return Ok({"order_id": str(order.order_id), "reserved": False, "shortages": [s.sku for s in shortages]})
-        for line in order.lines:
-            product = products[line.sku]
-            assert product is not None
-            if error := product.reserve(order.order_id, line.quantity):
-                return error
-        for product in products.values():
-            assert product is not None
-            uow.products.save(product)
-        order.reserved = True
-        uow.orders.save(order)
-        uow.commit()
+    for product in held.values():
+        products.save(product)
+    order.reserved = True
+    orders.save(order)
     return Ok({"order_id": str(order.order_id), "reserved": True, "shortages": []})
+
+
+REGISTRATION = CommandRegistration(ReserveInventory, reserve_inventory, scopes=SYSTEM)

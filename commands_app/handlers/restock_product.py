@@ -3,19 +3,21 @@
 from typing import Any
 
 from commands_app.commands import RestockProduct
-from commands_app.mediator import HandlerCall
-from commands_app.result import Error, Ok, Result
+from commands_app.domain.product import Product
+from commands_app.ports import CATALOG, CommandRegistration, Lock, UnitOfWork
+from commands_app.result import Ok, Result
 
 
-def restock_product(command: RestockProduct, call: HandlerCall) -> Result[dict[str, Any]]:
-    with call.uow as uow:
-        uow.lock("product", command.sku)
-        product = uow.products.get(command.sku)
-        if product is None:
-            return Error("PRODUCT_NOT_FOUND", f"No product with sku {command.sku}.", {"field": "sku"})
-        if error := product.check_version(command.expected_version):
-            return error
-        product.restock(command.quantity)
-        uow.products.save(product)
-        uow.commit()
+def restock_product(command: RestockProduct, uow: UnitOfWork) -> Result[dict[str, Any]]:
+    products = uow.repository(Product)
+    product = products.get(command.sku, after_locks=[Lock.on("product", command.sku)])
+    if product is None:
+        return Product.not_found(command.sku, field="sku")
+    if error := product.check_version(command.expected_version):
+        return error
+    product.restock(command.quantity)
+    products.save(product)
     return Ok({"sku": product.sku, "version": product.version})
+
+
+REGISTRATION = CommandRegistration(RestockProduct, restock_product, scopes=CATALOG)

@@ -6,20 +6,24 @@ scoped per API client. Only successful outcomes are stored: a command that faile
 key may be retried. The durable record is written once, last, in the command's own transaction: with
 Redis flushed or down, a duplicate meets the first request's record (or its effects), rolls its whole
 transaction back and replays the committed response.
+
+The middleware owns the command's transaction (it begins it, and sends the unit of work's staged writes with
+its record as one query), unless the sender began one (CommandContext.transaction): it then stages its record
+there, for the sender to send with its own statements, and completes the fast tier only once that commits.
 """
 
 import dataclasses
+import functools
 import hashlib
 import json
 from datetime import timedelta
 
 import structlog
-from django.db import transaction
 from django.utils import timezone
 
-from commands_app import statements
+import sqlkit
 from commands_app.commands import Command
-from commands_app.mediator import CommandContext, CommandOutcome, Next
+from commands_app.mediator import CommandAppliedAlready, CommandContext, CommandOutcome, Next
 from commands_app.middleware.idempotency_store import Claim, FastPath, FastPathUnavailable
 from commands_app.models import IdempotencyRecord
 from commands_app.result import Error
@@ -27,23 +31,20 @@ from commands_app.result import Error
 log = structlog.get_logger("commands.idempotency")
 REPLAYED_HEADER = "Idempotent-Replayed"
 
-# One statement on PostgreSQL and SQLite alike: RETURNING gives a row when this request now owns the key
-# (inserted, or an expired record replaced), none when a live record holds it.
-_INSERT_ONCE = """
-INSERT INTO write_idempotency_record
-    (client_id, key, command_type, request_hash, status_code, response_body, response_headers, created_at, expires_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (client_id, key) DO UPDATE SET
-    command_type = excluded.command_type,
-    request_hash = excluded.request_hash,
-    status_code = excluded.status_code,
-    response_body = excluded.response_body,
-    response_headers = excluded.response_headers,
-    created_at = excluded.created_at,
-    expires_at = excluded.expires_at
-WHERE write_idempotency_record.expires_at <= excluded.created_at
-RETURNING id
-"""
+# A live record keeps the key; an expired one is replaced in place (its row, its id).
+_REPLACE_EXPIRED = sqlkit.OnConflict(
+    target=("client_id", "key"),
+    update=(
+        "command_type",
+        "request_hash",
+        "status_code",
+        "response_body",
+        "response_headers",
+        "created_at",
+        "expires_at",
+    ),
+    only_if="{row}.expires_at <= {new}.created_at",
+)
 
 
 def fingerprint(command: Command) -> str:
@@ -86,7 +87,8 @@ class IdempotencyMiddleware:
         if claim is not None:
             if outcome.ok:
                 headers = {k: v for k, v in outcome.headers.items() if k != REPLAYED_HEADER}
-                self._quietly(
+                complete = functools.partial(
+                    self._quietly,
                     self.fast_path.complete,
                     key,
                     request_hash,
@@ -95,6 +97,12 @@ class IdempotencyMiddleware:
                     headers,
                     self.window_seconds,
                 )
+                if context.transaction is not None and not outcome.replayed:
+                    # Not committed yet: the sender's commit completes the claim. Should the sender roll back,
+                    # the claim answers 409 until its TTL, and the durable tier after that.
+                    context.transaction.on_commit(complete)
+                else:
+                    complete()
             else:
                 self._quietly(self.fast_path.release, key, request_hash)
         return outcome
@@ -124,11 +132,42 @@ class IdempotencyMiddleware:
         out when its insert meets the unique index, or earlier when its handler meets the first one's
         effects and answers a business error: either way its whole transaction rolls back and it replays.
         """
-        with transaction.atomic(), statements.deferred() as writes:
-            outcome = call_next(command, context)
-            if outcome.ok and self._store(command, context, request_hash, outcome, writes):
-                return outcome
-            transaction.set_rollback(True)
+        if context.transaction is not None:
+            return self._run_in_senders_transaction(command, context, call_next, request_hash)
+        with sqlkit.Transaction.begin() as transaction:
+            outcome = call_next(command, context.within(transaction))
+            if outcome.ok:
+                # The unit of work's writes (aggregate rows, outbox rows) and the record: one query.
+                (record,) = transaction.flush(self._record(command, context, request_hash, outcome))
+                if record.rowcount == 1:
+                    return outcome
+            transaction.roll_back()
+        return self._answer_after_rollback(command, context, request_hash, outcome)
+
+    def _run_in_senders_transaction(
+        self, command: Command, context: CommandContext, call_next: Next, request_hash: str
+    ) -> CommandOutcome:
+        """The sender owns the transaction: the record is staged there with the writes, and a live record of
+        the key makes the sender's flush raise CommandAppliedAlready (its transaction rolls back)."""
+        transaction = context.transaction
+        assert transaction is not None
+        outcome = call_next(command, context)
+        if not outcome.ok:
+            return self._answer_after_rollback(command, context, request_hash, outcome)
+        record = self._record(command, context, request_hash, outcome)
+        transaction.stage(
+            sqlkit.Statement(
+                record.sql,
+                record.params,
+                expect_rows=1,
+                mismatch=lambda: CommandAppliedAlready(f"{type(command).__name__} {command.idempotency_key}"),
+            )
+        )
+        return outcome
+
+    def _answer_after_rollback(
+        self, command: Command, context: CommandContext, request_hash: str, outcome: CommandOutcome
+    ) -> CommandOutcome:
         record = self._live_record(command, context)
         if record is None:
             if outcome.ok:
@@ -139,19 +178,12 @@ class IdempotencyMiddleware:
         assert record.status_code is not None and record.response_body is not None
         return _replay(record.status_code, record.response_body, record.response_headers)
 
-    def _store(
-        self,
-        command: Command,
-        context: CommandContext,
-        request_hash: str,
-        outcome: CommandOutcome,
-        writes: list[statements.Statement],
-    ) -> bool:
-        """Insert the record with the response; False if a live one holds the key (an expired one is replaced).
-
-        The unit of work's writes (deferred to here) go ahead of it in the same round trip. A concurrent
-        transaction holding the same key makes this insert wait until it ends.
-        """
+    def _record(
+        self, command: Command, context: CommandContext, request_hash: str, outcome: CommandOutcome
+    ) -> sqlkit.Statement:
+        """The record with the response: inserted, or replacing an expired one (RETURNING a row then); no row
+        when a live one holds the key. A concurrent transaction holding the same key makes it wait until that
+        one ends."""
         now = timezone.now()
         values = {
             "client_id": context.client_id,
@@ -164,10 +196,13 @@ class IdempotencyMiddleware:
             "created_at": now,
             "expires_at": now + timedelta(seconds=self.window_seconds),
         }
-        params = statements.db_values(IdempotencyRecord, values)
-        inserted = statements.execute_together([*writes, statements.Statement(_INSERT_ONCE, params)])
-        writes.clear()
-        return inserted is not None
+        (statement,) = sqlkit.insert(
+            IdempotencyRecord,
+            [values],
+            on_conflict=_REPLACE_EXPIRED,
+            returning=["id"],
+        )
+        return statement
 
     @staticmethod
     def _live_record(command: Command, context: CommandContext) -> IdempotencyRecord | None:

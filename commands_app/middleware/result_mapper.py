@@ -1,6 +1,10 @@
 """The result mapper: runs the handler in a unit of work and maps its Result to a CommandOutcome.
 
-This is the one place where error codes meet HTTP statuses.
+This is where a handler's answer meets the transaction: an Ok stages the changed aggregates' events as outbox
+rows (the owner of the transaction then writes everything and commits); an Error keeps nothing. The transaction
+is the one the context carries (begun by the idempotency middleware, or by the sender); with none, the result
+mapper begins and commits its own. Error codes meet HTTP statuses here, from the registered aggregates' tables
+(commands_app/aggregates.py) and the collaborators' own.
 """
 
 from collections.abc import Callable, Mapping
@@ -9,32 +13,15 @@ from typing import Any
 from api_common.consistency import HEADER as CONSISTENCY_HEADER
 from api_common.consistency import AggregateVersion, encode_token
 from commands_app.commands import Command
-from commands_app.mediator import CommandContext, CommandOutcome, HandlerCall, HandlerRegistry
+from commands_app.mediator import CommandContext, CommandOutcome, HandlerRegistry
+from commands_app.ports import StagingUnitOfWork
 from commands_app.result import Error, Ok
-from commands_app.unit_of_work import UnitOfWork
+from sqlkit import Transaction
 
-ERROR_STATUS: dict[str, int] = {
-    "VALIDATION_FAILED": 400,
-    "FORBIDDEN": 403,
-    "CUSTOMER_NOT_FOUND": 404,
-    "PRODUCT_NOT_FOUND": 404,
-    "ORDER_NOT_FOUND": 404,
-    "VERSION_CONFLICT": 409,
-    "ORDER_NOT_PENDING": 409,
-    "ORDER_ALREADY_CONFIRMED": 409,
-    "ORDER_ALREADY_CANCELLED": 409,
-    "IDEMPOTENCY_IN_PROGRESS": 409,
-    "IDEMPOTENCY_KEY_REUSED": 422,
-    "EMAIL_TAKEN": 422,
-    "PAYMENT_PROVIDER_UNAVAILABLE": 503,
-}
+# A code no table lists: a business rule refused the command.
 DEFAULT_ERROR_STATUS = 422
 
-UnitOfWorkFactory = Callable[[Command, CommandContext], UnitOfWork]
-
-
-def status_for(error: Error) -> int:
-    return ERROR_STATUS.get(error.code, DEFAULT_ERROR_STATUS)
+UnitOfWorkFactory = Callable[[Command, CommandContext, Transaction], StagingUnitOfWork]
 
 
 def metadata_for(command: Command, context: CommandContext) -> dict[str, Any]:
@@ -46,30 +33,42 @@ def metadata_for(command: Command, context: CommandContext) -> dict[str, Any]:
     }
 
 
-def default_unit_of_work(command: Command, context: CommandContext) -> UnitOfWork:
-    return UnitOfWork(metadata=metadata_for(command, context))
-
-
 class ResultMapper:
     def __init__(
         self,
         *,
         registry: HandlerRegistry,
         success_status: Mapping[type[Command], int],
-        uow_factory: UnitOfWorkFactory = default_unit_of_work,
+        error_status: Mapping[str, int],
+        unit_of_work: UnitOfWorkFactory,
     ) -> None:
         self.registry = registry
         self.success_status = dict(success_status)
-        self.uow_factory = uow_factory
+        self.error_status = dict(error_status)
+        self.unit_of_work = unit_of_work
+
+    def status_for(self, error: Error) -> int:
+        return self.error_status.get(error.code, DEFAULT_ERROR_STATUS)
 
     def __call__(self, command: Command, context: CommandContext) -> CommandOutcome:
+        if context.transaction is not None:
+            return self._run(command, context, context.transaction)
+        with Transaction.begin() as transaction:
+            outcome = self._run(command, context, transaction)
+            if not outcome.ok:
+                transaction.roll_back()
+            return outcome
+
+    def _run(self, command: Command, context: CommandContext, transaction: Transaction) -> CommandOutcome:
         handler = self.registry.handler_for(command)
-        uow = self.uow_factory(command, context)
-        result = handler(command, HandlerCall(uow=uow, context=context))
+        uow = self.unit_of_work(command, context, transaction)
+        result = handler(command, uow)
         if isinstance(result, Error):
-            return CommandOutcome(status_code=status_for(result), error=result)
+            if uow.has_staged_writes():
+                raise RuntimeError(f"{type(command).__name__} answered {result.code} after staging writes.")
+            return CommandOutcome(status_code=self.status_for(result), error=result)
         assert isinstance(result, Ok)
-        written = tuple(uow.written)
+        written = uow.stage_events()
         headers = {}
         if written:
             versions = [AggregateVersion(w.aggregate_type, w.aggregate_id, w.version) for w in written]

@@ -10,6 +10,10 @@ from decimal import Decimal
 from typing import Protocol
 from uuid import UUID
 
+# The error code of a command whose provider call failed, with its HTTP status (retry later).
+PAYMENT_PROVIDER_UNAVAILABLE = "PAYMENT_PROVIDER_UNAVAILABLE"
+ERROR_STATUS = {PAYMENT_PROVIDER_UNAVAILABLE: 503}
+
 
 class PaymentProviderUnavailable(Exception):
     """The provider did not answer (down, or past our timeout): the call may be retried with the same key."""

@@ -249,8 +249,8 @@ def test_unknown_customer_or_sku_are_named_and_write_nothing(writer):
         {"customer_id": str(customer.customer_id), "lines": [{"sku": "NOPE", "quantity": 1}], "payment_token": "t"},
     )
 
-    assert (no_customer.status_code, no_customer.json()["code"]) == (422, "UNKNOWN_CUSTOMER")
+    assert (no_customer.status_code, no_customer.json()["code"]) == (404, "CUSTOMER_NOT_FOUND")
     assert no_customer.json()["errors"][0]["field"] == "customer_id"
-    assert (no_sku.status_code, no_sku.json()["code"]) == (422, "UNKNOWN_PRODUCT")
+    assert (no_sku.status_code, no_sku.json()["code"]) == (404, "PRODUCT_NOT_FOUND")
     assert no_sku.json()["errors"][0]["field"] == "lines[0].sku"
     assert counts() == before

@@ -18,10 +18,11 @@ from uuid_utils.compat import uuid7
 from commands_app.bootstrap import build_mediator
 from commands_app.commands import RegisterCustomer
 from commands_app.domain.customer import Customer
-from commands_app.mediator import CommandContext, HandlerCall, HandlerRegistry
+from commands_app.mediator import CommandContext, HandlerRegistry
 from commands_app.middleware.idempotency import fingerprint
 from commands_app.middleware.idempotency_store import RedisFastPath
 from commands_app.models import CustomerRecord, IdempotencyRecord
+from commands_app.ports import Lock
 from commands_app.result import Ok
 from commands_app.tasks import prune_idempotency_records
 from commands_app.unit_of_work import advisory_lock_key
@@ -214,15 +215,13 @@ def test_the_fingerprint_ignores_ids_but_not_fields():
     assert fingerprint(a) == fingerprint(b) != fingerprint(c)
 
 
-def a_customer_each_time(command: RegisterCustomer, call: HandlerCall):
+def a_customer_each_time(command: RegisterCustomer, uow):
     """A handler that succeeds on every run (a new customer, a new email), like PlaceOrder with its own ids."""
-    with call.uow as uow:
-        uow.lock("test", "one-at-a-time")
-        customer = Customer.register(
-            customer_id=uuid7(), first_name="A", last_name="B", email=f"{uuid.uuid4().hex}@example.com"
-        )
-        uow.customers.add(customer)
-        uow.commit()
+    uow.lock(Lock("test", "one-at-a-time"))
+    customer = Customer.register(
+        customer_id=uuid7(), first_name="A", last_name="B", email=f"{uuid.uuid4().hex}@example.com"
+    )
+    uow.repository(Customer).add(customer)
     return Ok({"customer_id": str(customer.customer_id)})
 
 

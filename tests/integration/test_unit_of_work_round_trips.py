@@ -1,9 +1,10 @@
-"""The unit of work's round trips: a lock goes with the read after it, the writes go together at commit,
-ahead of the durable idempotency record when the idempotency middleware owns the transaction.
+"""The unit of work's round trips: a lock goes with the read that asks for it, and the staged writes go with
+the last statement of the transaction's owner (the idempotency record, and a sender's own statements when the
+sender owns the transaction).
 
 Fewer round trips must not loosen anything: the read after a lock still sees every transaction that held the
 lock before (its own statement, its own snapshot), a row changed under its lock still fails the command, and
-a lock with no read after it is still held before the writes land.
+a lock taken alone is held at once.
 """
 
 import threading
@@ -11,20 +12,23 @@ import uuid
 
 import psycopg
 import pytest
-from django.db import connection, transaction
+from django.core.cache import caches
+from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from uuid_utils.compat import uuid7
 
-from commands_app import statements
+import sqlkit
 from commands_app.bootstrap import build_mediator
 from commands_app.commands import ChangeCustomerEmail, RegisterCustomer
 from commands_app.domain.customer import Customer
-from commands_app.mediator import CommandContext, HandlerCall, HandlerRegistry
-from commands_app.models import CustomerRecord
-from commands_app.repositories import ConcurrencyError
+from commands_app.mediator import CommandAppliedAlready, CommandContext, HandlerRegistry
+from commands_app.middleware.idempotency_store import CacheFastPath
+from commands_app.models import CustomerRecord, IdempotencyRecord
+from commands_app.ports import Lock
+from commands_app.repository import ConcurrencyError
 from commands_app.result import Ok
-from commands_app.unit_of_work import UnitOfWork, advisory_lock_key
+from commands_app.unit_of_work import advisory_lock_key
 from outbox_app.models import OutboxEvent
 from tests.factories import CustomerRecordFactory
 from tests.races import sent_at_once
@@ -89,15 +93,13 @@ def test_a_row_changed_under_its_lock_fails_the_command_and_nothing_is_written()
     # given: a customer whose row another writer bumps behind the lock (a bug this check exists to catch)
     customer = CustomerRecordFactory(email="old@example.com", version=1)
 
-    def change_behind_the_lock(command: ChangeCustomerEmail, call: HandlerCall):
-        with call.uow as uow:
-            uow.lock("customer", str(command.customer_id))
-            loaded = uow.customers.get(command.customer_id)
-            assert loaded is not None
-            CustomerRecord.objects.filter(customer_id=command.customer_id).update(version=F("version") + 1)
-            loaded.change_email(command.email)
-            uow.customers.save(loaded)
-            uow.commit()
+    def change_behind_the_lock(command: ChangeCustomerEmail, uow):
+        customers = uow.repository(Customer)
+        loaded = customers.get(command.customer_id, after_locks=[Lock.on("customer", command.customer_id)])
+        assert loaded is not None
+        CustomerRecord.objects.filter(customer_id=command.customer_id).update(version=F("version") + 1)
+        loaded.change_email(command.email)
+        customers.save(loaded)
         return Ok({})
 
     mediator = mediator_running(ChangeCustomerEmail, change_behind_the_lock)
@@ -114,14 +116,12 @@ def test_a_row_changed_under_its_lock_fails_the_command_and_nothing_is_written()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_lock_with_no_read_after_it_is_taken_before_the_writes_land():
+def test_a_lock_taken_with_no_read_after_it_is_held_before_the_writes_land():
     # given: a handler that locks and writes without reading, and another session holding that lock
-    def lock_then_write(command: RegisterCustomer, call: HandlerCall):
-        with call.uow as uow:
-            uow.lock("customer-email", command.email)
-            customer = Customer.register(customer_id=uuid7(), first_name="A", last_name="B", email=command.email)
-            uow.customers.add(customer)
-            uow.commit()
+    def lock_then_write(command: RegisterCustomer, uow):
+        uow.lock(Lock("customer-email", command.email))
+        customer = Customer.register(customer_id=uuid7(), first_name="A", last_name="B", email=command.email)
+        uow.repository(Customer).add(customer)
         return Ok({"customer_id": str(customer.customer_id), "version": customer.version})
 
     holder = psycopg.connect(_dsn())
@@ -149,44 +149,60 @@ def test_a_lock_with_no_read_after_it_is_taken_before_the_writes_land():
     assert CustomerRecord.objects.filter(email="lockonly@example.com").count() == 1
 
 
-@pytest.mark.django_db
-def test_writes_left_in_a_deferred_block_are_sent_when_it_ends_and_dropped_when_it_rolls_back():
-    # given: a unit of work inside a transaction owner's deferred() block that never takes the writes
-    def register_inside_deferred(email: str, *, roll_back: bool) -> None:
-        with transaction.atomic(), statements.deferred() as writes:
-            with UnitOfWork(metadata={}) as uow:
-                uow.customers.add(Customer.register(customer_id=uuid7(), first_name="A", last_name="B", email=email))
-                uow.commit()
-            assert len(writes) == 2  # the customer row and its outbox row, not sent yet
-            if roll_back:
-                transaction.set_rollback(True)
+@pytest.mark.django_db(transaction=True)
+def test_a_sender_that_owns_the_transaction_sends_the_commands_writes_with_its_own_in_four_round_trips():
+    # given: a sender (a saga step, say) that begins the transaction and will write a row of its own with the command
+    mediator = build_mediator()
+    mediator.send(register("warm-sender@example.com"), CONTEXT)
+    own_row = {"customer_id": uuid7(), "first_name": "S", "last_name": "T", "email": "sender@example.com", "version": 1}
 
     # when
-    register_inside_deferred("kept@example.com", roll_back=False)
-    register_inside_deferred("dropped@example.com", roll_back=True)
+    with CaptureQueriesContext(connection) as queries, sqlkit.Transaction.begin() as tx:
+        outcome = mediator.send(register("ada-sender@example.com"), CONTEXT.within(tx))
+        tx.flush(*sqlkit.insert(CustomerRecord, [own_row]))
 
-    # then
-    assert list(CustomerRecord.objects.values_list("email", flat=True)) == ["kept@example.com"]
+    # then: BEGIN, lock + read, the command's rows + outbox row + idempotency record + the sender's row, COMMIT
+    assert outcome.status_code == 201
+    sent = [query["sql"] for query in queries.captured_queries]
+    assert len(sent) == 4, sent
+    assert sent[2].index("write_idempotency_record") < sent[2].rindex('"write_customer"')
+    assert set(CustomerRecord.objects.values_list("email", flat=True)) >= {
+        "ada-sender@example.com",
+        "sender@example.com",
+    }
+    assert IdempotencyRecord.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sender_whose_key_was_used_already_gets_command_applied_already_and_keeps_nothing():
+    # given: a command whose handler succeeds on every run, sent once; the fast tier then forgets it (a Redis
+    # flush), so the durable record is what meets the second run
+    fast_path = CacheFastPath(caches["default"])
+
+    def a_customer_each_time(command: RegisterCustomer, uow):
+        uow.repository(Customer).add(
+            Customer.register(customer_id=uuid7(), first_name="A", last_name="B", email=f"{uuid7()}@example.com")
+        )
+        return Ok({})
+
+    registry = HandlerRegistry()
+    registry.register(RegisterCustomer, a_customer_each_time)
+    mediator = build_mediator(registry=registry, fast_path=fast_path)
+    command = register("twice@example.com")
+    mediator.send(command, CONTEXT)
+    caches["default"].clear()
+    own_row = {"customer_id": uuid7(), "first_name": "S", "last_name": "T", "email": "lost@example.com", "version": 1}
+
+    # when: a sender that owns the transaction sends it again, with a row of its own
+    with pytest.raises(CommandAppliedAlready), sqlkit.Transaction.begin() as tx:
+        mediator.send(command, CONTEXT.within(tx))
+        tx.flush(*sqlkit.insert(CustomerRecord, [own_row]))
+
+    # then: nothing of the sender's transaction is kept (neither the second customer nor the sender's row)
+    assert CustomerRecord.objects.count() == 1
     assert OutboxEvent.objects.count() == 1
 
 
 def _dsn() -> str:
     settings = connection.settings_dict
     return f"postgresql://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_lock_ahead_of_a_statement_that_cannot_carry_it_is_sent_on_its_own_first():
-    # given: a pending lock, and a statement sent with executemany (one query cannot carry both)
-    key = advisory_lock_key("customer", "executemany")
-    with UnitOfWork(metadata={}) as uow:
-        uow.lock("customer", "executemany")
-
-        # when
-        with connection.cursor() as cursor:
-            cursor.executemany("SELECT %s", [[1], [2]])
-
-        # then: the lock is held by now
-        with psycopg.connect(_dsn(), autocommit=True) as other:
-            (free,) = other.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone() or (None,)
-    assert free is False

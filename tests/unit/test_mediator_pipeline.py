@@ -7,7 +7,7 @@ import pytest
 import structlog
 from prometheus_client import REGISTRY
 
-from commands_app.bootstrap import COMMANDS, build_mediator
+from commands_app.bootstrap import COMMANDS, ERROR_STATUS, build_mediator
 from commands_app.commands import RegisterCustomer
 from commands_app.mediator import CommandContext, CommandOutcome, HandlerAlreadyRegistered, HandlerRegistry, Mediator
 from commands_app.middleware.authorization import AuthorizationMiddleware
@@ -15,7 +15,7 @@ from commands_app.middleware.idempotency import IdempotencyMiddleware
 from commands_app.middleware.idempotency_store import CacheFastPath
 from commands_app.middleware.logging import LoggingMiddleware
 from commands_app.middleware.metrics import MetricsMiddleware
-from commands_app.middleware.result_mapper import ERROR_STATUS, ResultMapper, status_for
+from commands_app.middleware.result_mapper import ResultMapper
 from commands_app.middleware.tracing import TracingMiddleware
 from commands_app.result import Error, Ok
 
@@ -70,14 +70,14 @@ def test_middlewares_wrap_outermost_first():
 
 def test_the_registry_refuses_a_second_handler_for_a_command():
     registry = HandlerRegistry()
-    registry.register(RegisterCustomer, lambda c, call: Ok({}))
+    registry.register(RegisterCustomer, lambda c, uow: Ok({}))
 
     with pytest.raises(HandlerAlreadyRegistered):
-        registry.register(RegisterCustomer, lambda c, call: Ok({}))
+        registry.register(RegisterCustomer, lambda c, uow: Ok({}))
 
 
 def test_every_command_has_a_policy_and_a_handler():
-    assert all(scopes for (_, scopes, _) in COMMANDS.values())
+    assert all(registration.scopes and registration.handler for registration in COMMANDS.values())
 
 
 class TestAuthorization:
@@ -145,18 +145,44 @@ def test_logging_writes_the_traceback_of_a_command_that_crashed(caplog):
     assert [r.msg["event"] for r in caplog.records if r.name == "commands"] == ["command.crashed"]
 
 
+class NothingStaged:
+    """A unit of work for a handler that reads and writes nothing."""
+
+    def stage_events(self):
+        return ()
+
+    def has_staged_writes(self):
+        return False
+
+
 class TestResultMapper:
     def mapper(self, result):
         registry = HandlerRegistry()
-        registry.register(RegisterCustomer, lambda command, call: result)
-        return ResultMapper(registry=registry, success_status={RegisterCustomer: 201})
+        registry.register(RegisterCustomer, lambda command, uow: result)
+        return ResultMapper(
+            registry=registry,
+            success_status={RegisterCustomer: 201},
+            error_status={"VERSION_CONFLICT": 409},
+            unit_of_work=lambda command, context, transaction: NothingStaged(),
+        )
 
     def test_ok_becomes_the_commands_success_status(self):
-        outcome = self.mapper(Ok({"customer_id": "x"}))(a_command(), CONTEXT)
+        outcome = self.mapper(Ok({"customer_id": "x"}))(a_command(), CONTEXT.within(object()))
         assert (outcome.status_code, outcome.body, outcome.error) == (201, {"customer_id": "x"}, None)
 
-    def test_error_codes_map_to_statuses_in_one_place(self):
-        outcome = self.mapper(Error("VERSION_CONFLICT", "moved"))(a_command(), CONTEXT)
+    def test_error_codes_map_to_the_statuses_they_were_registered_with(self):
+        mapper = self.mapper(Error("VERSION_CONFLICT", "moved"))
+        outcome = mapper(a_command(), CONTEXT.within(object()))
         assert (outcome.status_code, outcome.error.code) == (409, "VERSION_CONFLICT")
-        assert status_for(Error("SOMETHING_ELSE", "")) == 422
-        assert ERROR_STATUS["EMAIL_TAKEN"] == 422
+        assert mapper.status_for(Error("SOMETHING_ELSE", "")) == 422
+
+
+def test_each_aggregate_brings_its_error_codes_and_not_found_is_one_spelling_at_404():
+    assert ERROR_STATUS["EMAIL_TAKEN"] == 422
+    assert ERROR_STATUS["ORDER_NOT_PENDING"] == 409
+    assert ERROR_STATUS["PAYMENT_PROVIDER_UNAVAILABLE"] == 503
+    assert {code: status for code, status in ERROR_STATUS.items() if code.endswith("_NOT_FOUND")} == {
+        "CUSTOMER_NOT_FOUND": 404,
+        "PRODUCT_NOT_FOUND": 404,
+        "ORDER_NOT_FOUND": 404,
+    }
