@@ -1,0 +1,172 @@
+"""An in-memory unit of work for the handlers' unit tests: the ports of commands_app/ports.py over dicts.
+
+It keeps what a test needs to see: the aggregates stored (as committed), a journal of the locks and reads in
+the order the handler made them, the writes it staged, and the events committed. `decide()` does with a
+handler's answer what the pipeline does (commands_app/middleware/result_mapper.py and the transaction's owner):
+an Ok stages the events and commits, an Error rolls back. tests/integration/test_repository_port.py runs the
+same checks against this fake and the SQL unit of work, so the fake behaves as the real one does.
+"""
+
+import copy
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from commands_app.domain.aggregate import Aggregate
+from commands_app.events import DomainEvent
+from commands_app.ports import Lock
+from commands_app.repository import ConcurrencyError
+from commands_app.result import Error, Ok, Result, WrittenVersion
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class DuplicateKey(Exception):
+    """An aggregate added with the key of one that exists (the SQL unit of work meets the primary key)."""
+
+
+@dataclass(frozen=True)
+class Read:
+    aggregate_type: str
+    keys: tuple[Any, ...]
+
+
+class FakeRepository(Generic[A]):
+    def __init__(self, uow: "FakeUnitOfWork", aggregate_type: type[A]) -> None:
+        self._uow = uow
+        self._type = aggregate_type
+
+    @property
+    def _stored(self) -> dict[Any, Aggregate]:
+        return self._uow.stored.get(self._type, {})
+
+    def get(self, key: Any, *, after_locks: Sequence[Lock] = ()) -> A | None:
+        return self.get_many([key], after_locks=after_locks).get(key)
+
+    def get_many(self, keys: Iterable[Any], *, after_locks: Sequence[Lock] = ()) -> dict[Any, A]:
+        keys = list(keys)
+        self._uow.lock(*after_locks)
+        self._uow.journal.append(Read(self._type.aggregate_type, tuple(keys)))
+        found = {}
+        for key in sorted(set(keys), key=str):
+            if key in self._stored:
+                found[key] = self._uow.loaded(copy.deepcopy(self._stored[key]))
+        return found  # type: ignore[return-value]
+
+    def exists(self, key: Any, *, after_locks: Sequence[Lock] = ()) -> bool:
+        self._uow.lock(*after_locks)
+        self._uow.journal.append(Read(self._type.aggregate_type, (key,)))
+        return key in self._stored
+
+    def exists_where(self, *, after_locks: Sequence[Lock] = (), **fields: Any) -> bool:
+        self._uow.lock(*after_locks)
+        self._uow.journal.append(Read(self._type.aggregate_type, tuple(sorted(fields.items()))))
+        return any(all(getattr(a, name) == value for name, value in fields.items()) for a in self._stored.values())
+
+    def add(self, aggregate: A) -> None:
+        self._uow.staged.append(("add", aggregate, 0))
+        self._uow.seen.append(aggregate)
+
+    def save(self, aggregate: A) -> None:
+        loaded = self._uow.loaded_versions.get(id(aggregate))
+        if loaded is None:
+            raise RuntimeError(f"{aggregate.aggregate_type} {aggregate.aggregate_id} was not read by this unit of work")
+        self._uow.staged.append(("save", aggregate, loaded))
+
+
+@dataclass
+class FakeUnitOfWork:
+    """Holds `stored` aggregates as committed state; each read hands out a copy, as a database would."""
+
+    stored: dict[type[Aggregate], dict[Any, Aggregate]] = field(default_factory=dict)
+    journal: list[Lock | Read] = field(default_factory=list)
+    staged: list[tuple[str, Aggregate, int]] = field(default_factory=list)
+    seen: list[Aggregate] = field(default_factory=list)
+    loaded_versions: dict[int, int] = field(default_factory=dict)
+    events: list[DomainEvent] = field(default_factory=list)
+    committed: bool = False
+    rolled_back_with_staged_writes: bool = False
+
+    @classmethod
+    def holding(cls, *aggregates: Aggregate) -> "FakeUnitOfWork":
+        uow = cls()
+        for aggregate in aggregates:
+            uow.stored.setdefault(type(aggregate), {})[aggregate.key] = copy.deepcopy(aggregate)
+        return uow
+
+    # --- the handler's view (commands_app.ports.UnitOfWork) --------------------------------------------------
+    def repository(self, aggregate_type: type[A]) -> FakeRepository[A]:
+        return FakeRepository(self, aggregate_type)
+
+    def lock(self, *locks: Lock) -> None:
+        self.journal.extend(locks)
+
+    # --- the owner's view (commands_app.ports.StagingUnitOfWork) -------------------------------------------
+    def stage_events(self) -> tuple[WrittenVersion, ...]:
+        written_ids = {id(aggregate) for _, aggregate, _ in self.staged}
+        unsaved = [a for a in self.seen if a.pending_events and id(a) not in written_ids]
+        if unsaved:
+            raise RuntimeError(f"Changed aggregates were not saved: {unsaved}")
+        written = []
+        for aggregate in self.seen:
+            if aggregate.pending_events:
+                self.events.extend(event for _, event in aggregate.pending_events)
+                written.append(WrittenVersion(aggregate.aggregate_type, aggregate.aggregate_id, aggregate.version))
+                aggregate.pending_events.clear()
+        return tuple(written)
+
+    def has_staged_writes(self) -> bool:
+        return bool(self.staged)
+
+    def commit(self) -> None:
+        for operation, aggregate, loaded_version in self.staged:
+            table = self.stored.setdefault(type(aggregate), {})
+            if operation == "add" and aggregate.key in table:
+                raise DuplicateKey(f"{aggregate.aggregate_type} {aggregate.aggregate_id}")
+            if operation == "save" and table[aggregate.key].version != loaded_version:
+                raise ConcurrencyError(f"{aggregate.aggregate_type} {aggregate.aggregate_id} moved under its lock")
+            table[aggregate.key] = copy.deepcopy(aggregate)
+        self.staged.clear()
+        self.committed = True
+
+    def roll_back(self) -> None:
+        self.rolled_back_with_staged_writes = bool(self.staged)
+        self.staged.clear()
+        self.events.clear()
+
+    # --- helpers -------------------------------------------------------------------------------------------
+    def loaded(self, aggregate: A) -> A:
+        self.seen.append(aggregate)
+        self.loaded_versions[id(aggregate)] = aggregate.version
+        return aggregate
+
+    @property
+    def locks(self) -> list[Lock]:
+        return [entry for entry in self.journal if isinstance(entry, Lock)]
+
+    def get(self, aggregate_type: type[A], key: Any) -> A:
+        """The committed aggregate (a test's `then`)."""
+        return self.stored[aggregate_type][key]  # type: ignore[return-value]
+
+    def event_types(self) -> list[str]:
+        return [type(event).__name__ for event in self.events]
+
+
+def decide(handler: Any, command: Any, uow: FakeUnitOfWork, **collaborators: Any) -> Result[Any]:
+    """The handler's answer, acted on as the pipeline acts: Ok commits its writes and events, Error keeps nothing."""
+    result = handler(command, uow, **collaborators)
+    if isinstance(result, Ok):
+        uow.stage_events()
+        uow.commit()
+    else:
+        assert isinstance(result, Error)
+        uow.roll_back()
+    return result
+
+
+def assert_nothing_committed(uow: FakeUnitOfWork, before: dict[type[Aggregate], dict[Any, Aggregate]]) -> None:
+    """After an Error: nothing was committed, no event left, and the handler had staged nothing either."""
+    assert not uow.committed
+    assert uow.events == []
+    assert not uow.rolled_back_with_staged_writes, "the handler staged writes and then answered an Error"
+    assert uow.stored == before
