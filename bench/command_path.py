@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
+from bench.bare import bare_mediator
 from bench.context import Context
 from bench.environment import ROOT, reset_tables
 from bench.results import Figure, Section, at_least, at_most, median
@@ -52,7 +53,7 @@ def _timed(n: int, one: Callable[[], object]) -> float:
 
 
 def pipeline_command(context: CommandContext, email: Callable[[], str], bare: bool = False) -> Callable[[], object]:
-    mediator = build_mediator(bare=bare)
+    mediator = bare_mediator() if bare else build_mediator()
 
     def one() -> object:
         command = RegisterCustomer(idempotency_key=uuid.uuid4(), first_name="Ada", last_name="Lovelace", email=email())
@@ -129,9 +130,9 @@ STAGES = [
     ("  logging middleware, its own log line", "structlog/_base.py", "_proxy_to_logger"),
     ("  idempotency: Redis claim (Lua)", "commands_app/middleware/idempotency.py", "_claim_fast"),
     ("  idempotency: request fingerprint", "commands_app/middleware/idempotency.py", "fingerprint"),
-    ("  idempotency: writes + record (one query)", "commands_app/middleware/idempotency.py", "_store"),
-    ("  result mapper: handler + unit of work", "commands_app/middleware/result_mapper.py", "__call__"),
-    ("    unit of work commit (stages the outbox rows)", "commands_app/unit_of_work.py", "commit"),
+    ("  idempotency: writes + record (one query)", "sqlkit/transaction.py", "flush"),
+    ("  result mapper: handler + unit of work", "commands_app/middleware/result_mapper.py", "_run"),
+    ("    unit of work: the events' outbox rows", "commands_app/unit_of_work.py", "stage_events"),
     ("    consistency token (signing)", "api_common/consistency.py", "encode_token"),
     ("  transaction commit + on_commit", "django/db/transaction.py", "__exit__"),
     ("    relay nudge (on_commit: asks its thread)", "outbox_app/outbox.py", "nudge_relay"),
@@ -213,7 +214,7 @@ def run(ctx: Context) -> Section:
     )
     section.figures.append(
         Figure(
-            "  same, COMMAND_PIPELINE=bare (result mapper only)",
+            "  same, bare pipeline (result mapper only)",
             median(ms["bare"]),
             "ms",
             baseline="plain ORM transaction writing the same 3 rows",

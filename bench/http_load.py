@@ -3,10 +3,10 @@
 wrk (Debian: `apt-get install -y wrk`) drives 127.0.0.1 only, with Lua scripts under bench/wrk/: every command
 has its own Idempotency-Key and email. gunicorn runs as in production (config/gunicorn.py: threaded workers,
 keep-alive; --workers from the bench's --web-workers). Per run: commands, queries and the /healthz floor with
-the full pipelines, then commands and queries with COMMAND_PIPELINE=bare and QUERY_PIPELINE=bare (the same
+the full pipelines, then commands and queries with the bare pipelines (bench/bare.py) (the same
 endpoints without the mediator's middlewares, and without the queries' authentication, scope check and rate
 limit). The queries' baselines are the /healthz floor (gunicorn and Django's middleware, no view work, no
-database) and the same endpoint with QUERY_PIPELINE=bare.
+database) and the same endpoint with the bare query pipeline.
 """
 
 import json
@@ -95,8 +95,8 @@ def run(ctx: Context) -> Section:
     loads: dict[str, list[Load]] = {"commands": [], "bare": [], "queries": [], "queries_bare": [], "healthz": []}
     for _ in range(ctx.repeat):
         for pipeline in ("full", "bare"):
-            with processes(ctx.world, COMMAND_PIPELINE=pipeline, QUERY_PIPELINE=pipeline) as group:
-                port = group.gunicorn(workers=ctx.web_workers)
+            with processes(ctx.world) as group:
+                port = group.gunicorn(workers=ctx.web_workers, app="bench.bare_wsgi" if pipeline == "bare" else None)
                 wrk(port, "commands.lua", token, 2, connections)  # warm every worker up
                 wrk(port, "queries.lua", token, 2, connections, str(ids_file))
                 if pipeline == "bare":
@@ -116,7 +116,7 @@ def run(ctx: Context) -> Section:
         f"measurement, {ctx.repeat} runs; no Celery worker runs (the outbox just fills). Commands are "
         f"register-customer with a unique Idempotency-Key and email each; queries are GET /api/customers/<id> "
         f"(STRONG, primary, by key) over {len(ids_file.read_text().split())} customers. Non-2xx or failed "
-        f"requests: {errors}. Queries with QUERY_PIPELINE=bare: p50 {bare_p50:.2f} ms, p99 {bare_p99:.2f} ms."
+        f"requests: {errors}. Queries through the bare pipeline: p50 {bare_p50:.2f} ms, p99 {bare_p99:.2f} ms."
     )
     reset_tables()
     return section
@@ -144,12 +144,12 @@ def figures(loads: dict[str, list[Load]]) -> list[Figure]:
             "HTTP commands/s (register-customer, full pipeline)",
             med("commands", "rate"),
             "req/s",
-            baseline="same endpoint, COMMAND_PIPELINE=bare",
+            baseline="same endpoint, bare pipeline",
             baseline_value=med("bare", "rate"),
             target="report",
             runs=[load.rate for load in loads["commands"]],
         ),
-        *latencies("commands", "HTTP commands", "bare", "COMMAND_PIPELINE=bare"),
+        *latencies("commands", "HTTP commands", "bare", "bare pipeline"),
         Figure(
             "HTTP queries/s (GET /api/customers/<id>)",
             med("queries", "rate"),
@@ -164,7 +164,7 @@ def figures(loads: dict[str, list[Load]]) -> list[Figure]:
             "  HTTP queries/s, the query pipeline's cost",
             med("queries", "rate"),
             "req/s",
-            baseline="same endpoint, QUERY_PIPELINE=bare",
+            baseline="same endpoint, bare pipeline",
             baseline_value=med("queries_bare", "rate"),
             runs=[load.rate for load in loads["queries_bare"]],
         ),

@@ -54,14 +54,15 @@ class Processes:
         return process
 
     # --- the production processes --------------------------------------------------------------------
-    def gunicorn(self, name: str = "web", *, workers: int = 2, port: int | None = None) -> int:
+    def gunicorn(self, name: str = "web", *, workers: int = 2, port: int | None = None, app: str | None = None) -> int:
+        """The web tier; `app`: another WSGI module than the service's (bench/bare_wsgi.py)."""
         port = port or free_port()
         self.ports[name] = port
         self.start(
             name,
             [
                 str(BIN / "gunicorn"),
-                "config.wsgi",
+                app or "config.wsgi",
                 "--config=config/gunicorn.py",
                 f"--bind=127.0.0.1:{port}",
                 f"--workers={workers}",

@@ -79,9 +79,10 @@ Measured by `make bench` (bench/run.py; `make bench-quick` for a smoke run, `--o
 its own PostgreSQL database (`cqrs_bench`, created and dropped by the script) and Redis DBs 4 and 5; the chaos
 run (`make chaos`, bench/chaos.py) uses `cqrs_chaos` and Redis DBs 6 and 7. The machine is shared and noisy:
 each figure is the median of several runs and is reported against a baseline measured in the same run.
-The test suite has no timed assertions; these numbers live here. `COMMAND_PIPELINE=bare` (an environment
-setting read by commands_app/bootstrap.py) builds the mediator without its middlewares, for the baselines here
-only: never set it in production, it turns off authorization and idempotency.
+The test suite has no timed assertions; these numbers live here. The "bare" baselines run the pipelines
+without their middlewares (bench/bare.py: in-process, and `gunicorn bench.bare_wsgi` over HTTP): bench-only
+entry points, refused with DJANGO_SECURE on, since they turn off authentication, authorization and
+idempotency; production code has no switch for them.
 
 How each part scales past this machine, with these limits, is in docs/scaling.md.
 """

@@ -209,20 +209,6 @@ READY_MAX_PROJECTION_LAG_SECONDS = env.float("READY_MAX_PROJECTION_LAG_SECONDS",
 # --- Commands -------------------------------------------------------------------------------------
 IDEMPOTENCY_WINDOW_SECONDS = env.int("IDEMPOTENCY_WINDOW_SECONDS", default=24 * 3600)
 IDEMPOTENCY_CLAIM_SECONDS = env.int("IDEMPOTENCY_CLAIM_SECONDS", default=30)
-# Benchmarking switch, never for production: "bare" builds the mediator without its middlewares (no logging,
-# tracing, metrics, authorization or idempotency), only the result mapper around the handler, so bench/ can
-# measure what the pipeline costs. "full" (the default) is the pipeline of docs/architecture.md.
-COMMAND_PIPELINE = env.str("COMMAND_PIPELINE", default="full")
-if COMMAND_PIPELINE not in ("full", "bare"):
-    raise ImproperlyConfigured(f"COMMAND_PIPELINE must be 'full' or 'bare', not {COMMAND_PIPELINE!r}.")
-
-# Benchmarking switch, never for production: "bare" serves the query endpoints without their pipeline (no
-# token authentication, scope check or rate limit), so bench/ can measure what it costs. Refused with
-# DJANGO_SECURE on, since it opens the read models to anyone.
-QUERY_PIPELINE = env.str("QUERY_PIPELINE", default="full")
-if QUERY_PIPELINE not in ("full", "bare") or (SECURE and QUERY_PIPELINE != "full"):
-    raise ImproperlyConfigured(f"QUERY_PIPELINE must be 'full' (or 'bare' for a bench), not {QUERY_PIPELINE!r}.")
-
 # --- Sagas and the payment provider (see docs/sagas.md) ---------------------------------------------
 # How long the payment step may take before the saga compensates with reason payment_timeout.
 SAGA_PAYMENT_TIMEOUT_SECONDS = env.float("SAGA_PAYMENT_TIMEOUT_SECONDS", default=300.0)

@@ -5,7 +5,6 @@ primary and never from the cache. Without a token it answers at its declared lev
 database router (the replica, when one is configured) and, for HIGHLY_EVENTUAL ones, the cache.
 """
 
-from collections.abc import Sequence
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -14,11 +13,9 @@ from django.db import connections, models, router
 from django.db.models import BooleanField, FloatField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.authentication import BaseAuthentication
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from api_common.consistency import HEADER as CONSISTENCY_HEADER
@@ -72,16 +69,6 @@ class QueryView(APIView):
     source: ClassVar[str]
     # True while answering a consistency token: read the primary, skip the cache.
     strong = False
-
-    # QUERY_PIPELINE=bare (benches only): the same endpoints without authentication, scopes and rate limit.
-    def get_authenticators(self) -> list[BaseAuthentication]:
-        return [] if settings.QUERY_PIPELINE == "bare" else super().get_authenticators()
-
-    def get_permissions(self) -> Sequence[Any]:
-        return [] if settings.QUERY_PIPELINE == "bare" else super().get_permissions()
-
-    def get_throttles(self) -> list[BaseThrottle]:
-        return [] if settings.QUERY_PIPELINE == "bare" else super().get_throttles()
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
