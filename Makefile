@@ -12,7 +12,7 @@ STACK_ENV = DATABASE_URL=$(DATABASE_URL) REDIS_URL=$(REDIS_URL) CELERY_BROKER_UR
 # The embedded default: no services, SQLite under var/, Celery tasks in-process.
 EMBEDDED_ENV = env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL
 
-.PHONY: run test lint typecheck contracts pytest install clean screenshots bench bench-quick chaos
+.PHONY: run test lint typecheck contracts pytest install clean screenshots bench bench-quick chaos event-catalog
 
 $(VENV)/.installed: requirements/base.txt requirements/local.txt requirements/production.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ pytest: install
 	$(STACK_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck contracts pytest
+
+# The read side's copy of the event catalog, after adding or changing an event (tests/unit/test_event_catalog.py).
+event-catalog: install
+	$(EMBEDDED_ENV) $(PY) manage.py event_catalog > queries_app/event_catalog.json
 
 # Refresh the admin screenshots in docs/screenshots/ (needs Debian's chromium).
 screenshots: install

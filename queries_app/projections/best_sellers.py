@@ -8,14 +8,25 @@ from outbox_app.models import OutboxEvent
 from queries_app import best_sellers, cache
 from queries_app.envelopes import Envelope, OrderConfirmedPayload
 from queries_app.models import BestSeller
-from queries_app.projections.base import ApplyContext, Projection, handles
-from queries_app.projections.rows import Need
+from queries_app.projection_engine.projection import ApplyContext, Projection, handles
+from queries_app.projection_engine.rows import Need
 
 
 class BestSellersProjection(Projection):
     name = "best_sellers"
     follows = ("Order",)
     models = (BestSeller,)
+    # Units count once an order is confirmed; nothing before changes them, and a confirmed order stays confirmed.
+    ignores = frozenset(
+        {
+            "OrderPlaced",
+            "InventoryReservationFailed",
+            "PaymentAuthorized",
+            "PaymentDeclined",
+            "PaymentRefunded",
+            "OrderCancelled",
+        }
+    )
 
     def needs(self, envelope: Envelope) -> Iterable[Need]:
         if envelope["event_type"] == "OrderConfirmed" and not best_sellers.in_redis():

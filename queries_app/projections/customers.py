@@ -13,24 +13,28 @@ from queries_app.envelopes import (
     OrderConfirmedPayload,
     OrderPlacedPayload,
 )
-from queries_app.models import CustomerView
-from queries_app.projections.base import ApplyContext, Projection, handles
-from queries_app.projections.rows import Need
+from queries_app.models import CustomerReadModel
+from queries_app.projection_engine.projection import ApplyContext, Projection, handles
+from queries_app.projection_engine.rows import Need
 
 
 class CustomerProjection(Projection):
     name = "customers"
     follows = ("Customer", "Order")
-    models = (CustomerView,)
+    models = (CustomerReadModel,)
+    # Lifetime value counts confirmed orders only, and the order count every placed one.
+    ignores = frozenset(
+        {"InventoryReservationFailed", "PaymentAuthorized", "PaymentDeclined", "PaymentRefunded", "OrderCancelled"}
+    )
 
     def needs(self, envelope: Envelope) -> Iterable[Need]:
         if envelope["event_type"] in self._handlers:
-            yield Need(CustomerView, envelope["payload"]["customer_id"], create=True)
+            yield Need(CustomerReadModel, envelope["payload"]["customer_id"], create=True)
 
     @handles("CustomerRegistered")
     def registered(self, ctx: ApplyContext, envelope: Envelope) -> None:
         payload = cast(CustomerRegisteredPayload, envelope["payload"])
-        customer = ctx.rows.get_or_create(CustomerView, payload["customer_id"])
+        customer = ctx.rows.get_or_create(CustomerReadModel, payload["customer_id"])
         customer.first_name = payload["first_name"]
         customer.last_name = payload["last_name"]
         customer.email = payload["email"]
@@ -39,7 +43,7 @@ class CustomerProjection(Projection):
     @handles("CustomerEmailChanged")
     def email_changed(self, ctx: ApplyContext, envelope: Envelope) -> None:
         payload = cast(CustomerEmailChangedPayload, envelope["payload"])
-        customer = ctx.rows.get_or_create(CustomerView, payload["customer_id"])
+        customer = ctx.rows.get_or_create(CustomerReadModel, payload["customer_id"])
         customer.email = payload["email"]
         customer.version = envelope["aggregate_version"]
 
@@ -47,7 +51,7 @@ class CustomerProjection(Projection):
     def order_placed(self, ctx: ApplyContext, envelope: Envelope) -> None:
         payload = cast(OrderPlacedPayload, envelope["payload"])
         # Orders of a customer may be applied before the registration: the row starts as a placeholder.
-        customer = ctx.rows.get_or_create(CustomerView, payload["customer_id"])
+        customer = ctx.rows.get_or_create(CustomerReadModel, payload["customer_id"])
         customer.orders_count += 1
         placed_at = parse_datetime(envelope["occurred_at"])
         if customer.last_order_at is None or (placed_at is not None and placed_at > customer.last_order_at):
@@ -57,5 +61,5 @@ class CustomerProjection(Projection):
     def order_confirmed(self, ctx: ApplyContext, envelope: Envelope) -> None:
         # A confirmed order can no longer be cancelled, so lifetime value only grows.
         payload = cast(OrderConfirmedPayload, envelope["payload"])
-        customer = ctx.rows.get_or_create(CustomerView, payload["customer_id"])
+        customer = ctx.rows.get_or_create(CustomerReadModel, payload["customer_id"])
         customer.lifetime_value = Decimal(customer.lifetime_value) + Decimal(payload["total"])
