@@ -71,15 +71,15 @@ def wrk(port: int, script: str, token: str, seconds: int, connections: int, *arg
 
 def seed_read_model(count: int) -> list[str]:
     """Customers straight into the read table: the queries measure the query path, not the projection."""
-    from queries_app.models import CustomerView
+    from queries_app.models import CustomerReadModel
 
     rows = [
-        CustomerView(customer_id=uuid.uuid4(), first_name="Ada", last_name="Lovelace", email=f"q{i}@bench.example")
+        CustomerReadModel(customer_id=uuid.uuid4(), first_name="Ada", last_name="Lovelace", email=f"q{i}@bench.example")
         for i in range(count)
     ]
     for row in rows:
         row.version = 1
-    CustomerView.objects.bulk_create(rows, batch_size=1000)
+    CustomerReadModel.objects.bulk_create(rows, batch_size=1000)
     return [str(row.customer_id) for row in rows]
 
 

@@ -106,24 +106,24 @@ def bare_rate(envelopes: list[dict[str, Any]]) -> float:
 
 
 STAGES = [
-    ("project() per event", "queries_app/projections/engine.py", "project"),
-    ("  one batch per projection (one transaction)", "queries_app/projections/engine.py", "_apply_batch"),
-    ("    projection lock (advisory, shared)", "queries_app/projections/engine.py", "hold_projection_lock"),
-    ("    positions (create first, lock all)", "queries_app/projections/engine.py", "_lock_positions"),
-    ("    inbox insert (one statement)", "queries_app/projections/engine.py", "_record_batch_in_inbox"),
-    ("    rows loaded and locked in bulk", "queries_app/projections/rows.py", "prefetch"),
-    ("    handlers", "queries_app/projections/base.py", "apply"),
-    ("    row upserts (flush)", "queries_app/projections/rows.py", "flush"),
-    ("    positions + checkpoint + parked? (one stmt)", "queries_app/projections/engine.py", "_finish_batch"),
+    ("project() per event", "queries_app/projection_engine/apply.py", "project"),
+    ("  one batch per projection (one transaction)", "queries_app/projection_engine/apply.py", "_apply_batch"),
+    ("    projection lock (advisory, shared)", "queries_app/projection_engine/apply.py", "hold_projection_lock"),
+    ("    positions (create first, lock all)", "queries_app/projection_engine/apply.py", "_lock_positions"),
+    ("    inbox insert (one statement)", "queries_app/projection_engine/apply.py", "_record_batch_in_inbox"),
+    ("    rows loaded and locked in bulk", "queries_app/projection_engine/rows.py", "prefetch"),
+    ("    handlers", "queries_app/projection_engine/projection.py", "apply"),
+    ("    row upserts (flush)", "queries_app/projection_engine/rows.py", "flush"),
+    ("    positions + checkpoint + parked? (one stmt)", "queries_app/projection_engine/apply.py", "_finish_batch"),
     ("    commit", "django/db/transaction.py", "__exit__"),
-    ("  parked successors (only if any are parked)", "queries_app/projections/engine.py", "_unpark_after"),
+    ("  parked successors (only if any are parked)", "queries_app/projection_engine/apply.py", "_unpark_after"),
     ("PostgreSQL statements", "psycopg/cursor.py", "execute"),
 ]
 
 
 def where_the_time_goes(envelopes: list[dict[str, Any]]) -> str:
     """cProfile of the worker's task body, project(), in this process."""
-    from queries_app.projections.engine import project
+    from queries_app.projection_engine.apply import project
 
     reset_tables("queries_app")
     profiler = cProfile.Profile()

@@ -15,7 +15,6 @@ the event itself: it is isolated by publishing event by event, and after OUTBOX_
 (dead_at set), never dropped; an operator can requeue it.
 """
 
-import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Now
 from django.utils import timezone
 
+import sqlkit
 from outbox_app import metrics, registry
 from outbox_app.bus import BrokerUnavailable, Publisher, bus_publisher
 from outbox_app.models import ENVELOPE_COLUMNS, OutboxEvent, envelope
@@ -41,7 +41,6 @@ log = structlog.get_logger(__name__)
 
 AggregateKey = tuple[str, str]
 MAX_ERROR_LENGTH = 2000
-PREDECESSOR_LOOKUPS_PER_QUERY = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,9 +197,9 @@ def _commit_without_waiting_for_the_disk() -> None:
     setting ends with the transaction, whatever else uses the connection; and only in a transaction of the relay's
     own (never in a caller's, whose commit it would change).
     """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    statement = sqlkit.dialect().commit_without_waiting_for_disk()
+    if statement is not None:
+        sqlkit.send([statement])
 
 
 def _claim(batch_size: int) -> list[ClaimedEvent]:
@@ -235,7 +234,7 @@ def _unpublished_predecessors(claimed: list[ClaimedEvent]) -> dict[AggregateKey,
     wanted = [(aggregate_type, aggregate_id, version) for aggregate_type, aggregate_id, version in wanted if version]
     if not wanted:
         return {}
-    rows = _predecessor_rows_json(wanted) if connection.vendor == "postgresql" else _predecessor_rows_in(wanted)
+    rows = _predecessor_rows(wanted)
     return {
         (aggregate_type, aggregate_id): Predecessor(dead_at is not None, next_attempt_at)
         for aggregate_type, aggregate_id, dead_at, next_attempt_at in rows
@@ -243,43 +242,21 @@ def _unpublished_predecessors(claimed: list[ClaimedEvent]) -> dict[AggregateKey,
 
 
 PredecessorRow = tuple[str, str, datetime | None, datetime | None]
+_PREDECESSOR_COLUMNS = ["aggregate_type", "aggregate_id", "dead_at", "next_attempt_at"]
 
 
-def _predecessor_rows_json(wanted: list[tuple[str, str, int]]) -> list[PredecessorRow]:
-    """PostgreSQL: every lookup in one statement, joined on the unique index from the keys as one JSON parameter.
-
-    One JSON text, not three arrays: the client-side binding quotes an array parameter element by element in
-    Python, json.dumps does it in C.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT o.aggregate_type, o.aggregate_id, o.dead_at, o.next_attempt_at"
-            " FROM jsonb_to_recordset(%s::jsonb)"
-            " AS w(aggregate_type text, aggregate_id text, aggregate_version integer)"
-            f" JOIN {OutboxEvent._meta.db_table} o ON o.aggregate_type = w.aggregate_type"
-            " AND o.aggregate_id = w.aggregate_id AND o.aggregate_version = w.aggregate_version"
-            " WHERE o.published_at IS NULL",
-            [json.dumps([{"aggregate_type": t, "aggregate_id": i, "aggregate_version": v} for t, i, v in wanted])],
-        )
-        return cursor.fetchall()
-
-
-def _predecessor_rows_in(wanted: list[tuple[str, str, int]]) -> list[PredecessorRow]:
-    """Any other database (the embedded SQLite): one row-value IN per chunk of lookups."""
-    rows: list[PredecessorRow] = []
-    for start in range(0, len(wanted), PREDECESSOR_LOOKUPS_PER_QUERY):
-        chunk = wanted[start : start + PREDECESSOR_LOOKUPS_PER_QUERY]
-        keys = RawSQL(
-            f"(aggregate_type, aggregate_id, aggregate_version) IN ({', '.join(['(%s, %s, %s)'] * len(chunk))})",
-            [value for row in chunk for value in row],
-            output_field=BooleanField(),
-        )
-        rows.extend(
-            OutboxEvent.objects.filter(keys, published_at__isnull=True).values_list(
-                "aggregate_type", "aggregate_id", "dead_at", "next_attempt_at"
-            )
-        )
-    return rows
+def _predecessor_rows(wanted: list[tuple[str, str, int]]) -> list[PredecessorRow]:
+    """Every lookup in one statement: the keys as rows (on PostgreSQL one JSON parameter, whose text json.dumps
+    writes in C where the client-side binding would quote an array element by element in Python), matched on
+    the unique (type, id, version) index."""
+    statements = sqlkit.select(
+        OutboxEvent,
+        _PREDECESSOR_COLUMNS,
+        keys_in=(("aggregate_type", "aggregate_id", "aggregate_version"), wanted),
+        condition="published_at IS NULL",
+    )
+    rows = [row for outcome in sqlkit.send(statements) for row in outcome.rows]
+    return sqlkit.decode(OutboxEvent, _PREDECESSOR_COLUMNS, rows)
 
 
 def release_in_order(
@@ -402,16 +379,10 @@ def _publisher(publish: Publisher | None) -> AbstractContextManager[Publisher]:
     return nullcontext(publish) if publish is not None else bus_publisher()
 
 
-def _event_id_in(event_ids: list[UUID]) -> Q | RawSQL:
-    """event_id IN the list: on PostgreSQL one array parameter (`= ANY(%s)`), not one literal per id to bind.
-
-    The array literal is written here (UUIDs need no quoting): the client-side binding would quote a list
-    element by element in Python.
-    """
-    if connection.vendor == "postgresql":
-        ids = "{" + ",".join(map(str, event_ids)) + "}"
-        return RawSQL("event_id = ANY(%s::uuid[])", [ids], output_field=BooleanField())
-    return Q(event_id__in=event_ids)
+def _event_id_in(event_ids: list[UUID]) -> RawSQL:
+    """event_id IN the list: on PostgreSQL one JSON parameter, not one literal per id to bind."""
+    sql, params = sqlkit.where_in(OutboxEvent, "event_id", event_ids)
+    return RawSQL(sql, params, output_field=BooleanField())
 
 
 def _mark_published(events: list[ClaimedEvent]) -> None:

@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from queries_app.models import ParkedEvent, ProjectionCheckpoint
-from queries_app.projections.engine import retry_parked
+from queries_app.projection_engine.apply import retry_parked
 
 
 @admin.register(ParkedEvent)

@@ -16,7 +16,7 @@ from django_redis import get_redis_connection
 from redis import Redis
 
 from queries_app.models import BestSeller
-from queries_app.projections.rows import Rows
+from queries_app.projection_engine.rows import Rows
 
 UNITS_KEY = "read:{best-sellers}:units"
 APPLIED_KEY = "read:{best-sellers}:applied"

@@ -14,7 +14,7 @@ from django.db.models import Q
 
 from api_common.consistency import AggregateVersion
 from queries_app.models import AggregatePosition
-from queries_app.projections.base import Projection
+from queries_app.projection_engine.projection import Projection
 
 
 class Consistency(StrEnum):

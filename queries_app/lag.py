@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from outbox_app.models import OutboxEvent
 from queries_app.models import AggregatePosition, ParkedEvent, ProjectionCheckpoint
-from queries_app.projections.base import Projection
+from queries_app.projection_engine.projection import Projection
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,13 @@
 """Read tables (denormalized for their queries) and the bookkeeping that makes projections exact.
 
 Read tables have no foreign keys and no serial columns: a replay rebuilds each one beside the live table
-and swaps it in (see queries_app/projections/replay.py); that keeps the swap a plain rename.
+and swaps it in (see queries_app/projection_engine/replay.py); that keeps the swap a plain rename.
 """
 
 from django.db import models
 
 
-class CustomerView(models.Model):
+class CustomerReadModel(models.Model):
     """One row per customer. A row with version 0 is a placeholder: orders seen before the registration."""
 
     customer_id = models.UUIDField(primary_key=True)
@@ -22,7 +22,7 @@ class CustomerView(models.Model):
 
     class Meta:
         db_table = "read_customer"
-        verbose_name = "customer view"
+        verbose_name = "customer (read model)"
 
     def __str__(self) -> str:
         return self.email
@@ -46,7 +46,7 @@ class OrderCustomer(models.Model):
         return self.email
 
 
-class OrderView(models.Model):
+class OrderReadModel(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"
         CONFIRMED = "confirmed"
@@ -83,7 +83,7 @@ class OrderView(models.Model):
 
     class Meta:
         db_table = "read_order"
-        verbose_name = "order view"
+        verbose_name = "order (read model)"
         indexes = [
             # orders?customer_id= (newest first) and orders?customer_id=&status=
             models.Index(fields=["customer_id", "-placed_at", "order_id"], name="read_order_customer_idx"),
@@ -94,7 +94,7 @@ class OrderView(models.Model):
         return str(self.order_id)
 
 
-class ProductView(models.Model):
+class ProductReadModel(models.Model):
     """The catalog. On PostgreSQL the table also has a generated `search` tsvector with a GIN index (migration 0002)."""
 
     sku = models.CharField(max_length=64, primary_key=True)
@@ -107,7 +107,7 @@ class ProductView(models.Model):
 
     class Meta:
         db_table = "read_product"
-        verbose_name = "product view"
+        verbose_name = "product (read model)"
 
     def __str__(self) -> str:
         return self.sku
@@ -127,17 +127,18 @@ class BestSeller(models.Model):
         return f"{self.sku}: {self.units_sold}"
 
 
-class ProcessedEvent(models.Model):
-    """The inbox: one row per (projection, event) applied, written in the same transaction as the effect."""
+class InboxEntry(models.Model):
+    """The inbox: one entry per (projection, event) applied, written in the same transaction as the effect."""
 
     projection = models.CharField(max_length=50)
     event_id = models.UUIDField()
     processed_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        db_table = "read_processed_event"
+        db_table = "read_inbox"
+        verbose_name_plural = "inbox entries"
         constraints = [
-            models.UniqueConstraint(fields=["projection", "event_id"], name="processed_event_unique"),
+            models.UniqueConstraint(fields=["projection", "event_id"], name="inbox_entry_unique"),
         ]
 
     def __str__(self) -> str:

@@ -25,8 +25,8 @@ from outbox_app.models import OutboxEvent
 from queries_app.envelopes import Envelope
 from queries_app.lag import applied_by
 from queries_app.models import ParkedEvent
-from queries_app.projections.base import Projection
-from queries_app.projections.engine import park, project
+from queries_app.projection_engine.apply import park, project
+from queries_app.projection_engine.projection import Projection
 
 log = structlog.get_logger(__name__)
 

@@ -7,7 +7,7 @@ from celery import Task, shared_task
 from django.conf import settings
 
 from queries_app.envelopes import Envelope
-from queries_app.projections.engine import INFRASTRUCTURE_ERRORS, park, project
+from queries_app.projection_engine.apply import INFRASTRUCTURE_ERRORS, park, project
 
 log = structlog.get_logger(__name__)
 

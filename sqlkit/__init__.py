@@ -18,6 +18,7 @@ from sqlkit.build import (
     select,
     update,
     update_many,
+    where_in,
 )
 from sqlkit.dialects import Dialect, dialect
 from sqlkit.statement import Outcome, RowCountMismatch, Statement
@@ -39,4 +40,5 @@ __all__ = [
     "send",
     "update",
     "update_many",
+    "where_in",
 ]

@@ -61,8 +61,9 @@ class OnConflict:
 
 def insert(
     model: Model,
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]],
     *,
+    columns: Sequence[str] | None = None,
     table: str | None = None,
     on_conflict: OnConflict | None = None,
     returning: Sequence[str] = (),
@@ -71,13 +72,18 @@ def insert(
     mismatch: Callable[[], Exception] | None = None,
     using: str = "default",
 ) -> list[Statement]:
-    """INSERT the rows (Python values by field name, the same names in every row): one statement, or several when
-    the dialect's limit on one is reached. `order_by` (default: the conflict target) is the order the rows are
-    written in, so that transactions writing overlapping rows queue on the first they share instead of
-    deadlocking. `expect_rows` and `mismatch` apply to a single statement only."""
+    """INSERT the rows, Python values by field name (the same names in every row), or in `columns` order: one
+    statement, or several when the dialect's limit on one is reached. `order_by` (default: the conflict target)
+    is the order the rows are written in, so that transactions writing overlapping rows queue on the first they
+    share instead of deadlocking. `expect_rows` and `mismatch` apply to a single statement only."""
     if not rows:
         return []
-    names = list(rows[0])
+    if columns is None:
+        mappings: Sequence[Mapping[str, Any]] = rows  # type: ignore[assignment]
+        names = list(mappings[0])
+        values: Sequence[Sequence[Any]] = [[row[name] for name in names] for row in mappings]
+    else:
+        names, values = list(columns), rows  # type: ignore[assignment]
     fields = [_field(model, name) for name in names]
     columns = ", ".join(_quote(using, field.column) for field in fields)
     order = list(order_by or (on_conflict.target if on_conflict else ()))
@@ -86,7 +92,7 @@ def insert(
         suffix += " " + _conflict_clause(model, on_conflict, table, using)
     if returning:
         suffix += " RETURNING " + ", ".join(_column(model, name, using) for name in returning)
-    fragments = dialect(using).rows(fields, [[row[name] for name in names] for row in rows])
+    fragments = dialect(using).rows(fields, values)
     if len(fragments) > 1 and expect_rows is not None:
         raise ValueError("expect_rows needs the rows in one statement")
     # WHERE true: SQLite needs it to tell the SELECT's end from an upsert's ON CONFLICT.
@@ -217,6 +223,18 @@ def select(
         where_sql = f" WHERE {' AND '.join(every)}" if every else ""
         statements.append(Statement(head + where_sql + tail, [*params, *chunk_params]))
     return statements
+
+
+def where_in(model: Model, name: str, values: Sequence[Any], *, using: str = "default") -> tuple[str, list[Any]]:
+    """A condition (SQL and parameters) that the field named `name` is one of `values`, for a query of the ORM's
+    (RawSQL): one `IN`, or several OR'ed where the dialect takes fewer values at a time."""
+    field = _field(model, name)
+    column = _quote(using, field.column)
+    fragments = dialect(using).values_in(field, values)
+    if not fragments:
+        return "false", []
+    sql = " OR ".join(f"{column} {fragment}" for fragment, _ in fragments)
+    return (f"({sql})" if len(fragments) > 1 else sql), [p for _, params in fragments for p in params]
 
 
 def exists(model: Model, *, using: str = "default", **where: Any) -> Statement:

@@ -44,7 +44,9 @@ class Dialect:
     name: ClassVar[str]
     # PostgreSQL-only abilities; a caller that needs one picks another strategy where it is missing.
     advisory_locks: ClassVar[bool] = False
-    # COPY, shadow tables built beside the live ones and swapped in, REPEATABLE READ snapshots
+    # COPY (copy()), to append many rows without per-row SQL
+    copies_rows: ClassVar[bool] = False
+    # Shadow tables built beside the live ones and swapped in by renaming, REPEATABLE READ snapshots
     rebuilds_beside_live_tables: ClassVar[bool] = False
     full_text_search: ClassVar[bool] = False
 
@@ -103,18 +105,21 @@ class Dialect:
         yield from queryset.iterator(chunk_size=chunk_size)
 
     def copy(self, table: str, columns: Sequence[str], rows: Any) -> None:
-        raise NotImplementedError(f"{self.name} has no COPY: check rebuilds_beside_live_tables first")
+        raise NotImplementedError(f"{self.name} has no COPY: check copies_rows first")
 
 
 def _outcome(cursor: Any, statement: Statement) -> Outcome:
+    # Rows first: SQLite counts the rows of an INSERT ... RETURNING only once they are fetched.
+    rows = cursor.fetchall() if cursor.description else []
     rowcount = max(cursor.rowcount, 0)
     statement.check(rowcount)
-    return Outcome(rowcount, cursor.fetchall() if cursor.description else [])
+    return Outcome(rowcount, rows)
 
 
 class PostgreSQL(Dialect):
     name = "postgresql"
     advisory_locks = True
+    copies_rows = True
     rebuilds_beside_live_tables = True
     full_text_search = True
     # Rows per statement: enough for any batch here, short of one huge JSON text
@@ -245,7 +250,7 @@ class SQLite(Dialect):
                 for row in chunk
                 for field, value in zip(fields, row, strict=True)
             ]
-            fragments.append((f"SELECT {names} FROM (VALUES {', '.join([marks] * len(chunk))})", params))
+            fragments.append((f"SELECT {names} FROM (VALUES {', '.join([marks] * len(chunk))}) AS v", params))
         return fragments
 
 

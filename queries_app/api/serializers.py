@@ -4,15 +4,15 @@ from typing import Any
 
 from rest_framework import serializers
 
-from queries_app.models import CustomerView, OrderView, ProductView
+from queries_app.models import CustomerReadModel, OrderReadModel, ProductReadModel
 
 
-class CustomerOutput(serializers.ModelSerializer[CustomerView]):
+class CustomerOutput(serializers.ModelSerializer[CustomerReadModel]):
     id = serializers.UUIDField(source="customer_id")
     lifetime_value = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=True)
 
     class Meta:
-        model = CustomerView
+        model = CustomerReadModel
         fields = [
             "id",
             "first_name",
@@ -29,7 +29,7 @@ class CustomerQueryInput(serializers.Serializer[dict[str, str]]):
     email = serializers.EmailField(max_length=254)
 
 
-class OrderCustomerOutput(serializers.Serializer[OrderView]):
+class OrderCustomerOutput(serializers.Serializer[OrderReadModel]):
     id = serializers.UUIDField(source="customer_id")
     first_name = serializers.CharField(source="customer_first_name")
     last_name = serializers.CharField(source="customer_last_name")
@@ -50,7 +50,7 @@ class TimelineEntryOutput(serializers.Serializer[dict[str, Any]]):
     detail = serializers.CharField()
 
 
-class OrderOutput(serializers.ModelSerializer[OrderView]):
+class OrderOutput(serializers.ModelSerializer[OrderReadModel]):
     id = serializers.UUIDField(source="order_id")
     customer = OrderCustomerOutput(source="*")
     lines = OrderLineOutput(many=True)
@@ -59,7 +59,7 @@ class OrderOutput(serializers.ModelSerializer[OrderView]):
     cancellation_reason = serializers.SerializerMethodField()
 
     class Meta:
-        model = OrderView
+        model = OrderReadModel
         fields = [
             "id",
             "status",
@@ -73,20 +73,20 @@ class OrderOutput(serializers.ModelSerializer[OrderView]):
             "version",
         ]
 
-    def get_cancellation_reason(self, order: OrderView) -> str | None:
+    def get_cancellation_reason(self, order: OrderReadModel) -> str | None:
         return order.cancellation_reason or None
 
 
 class OrderQueryInput(serializers.Serializer[dict[str, Any]]):
     customer_id = serializers.UUIDField()
-    status = serializers.ChoiceField(choices=OrderView.Status.choices, required=False)
+    status = serializers.ChoiceField(choices=OrderReadModel.Status.choices, required=False)
 
 
-class ProductOutput(serializers.ModelSerializer[ProductView]):
+class ProductOutput(serializers.ModelSerializer[ProductReadModel]):
     price = serializers.DecimalField(max_digits=12, decimal_places=2, coerce_to_string=True)
 
     class Meta:
-        model = ProductView
+        model = ProductReadModel
         fields = ["sku", "name", "description", "price", "available", "version"]
 
 

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+import sqlkit
 from api_common.consistency import HEADER as CONSISTENCY_HEADER
 from api_common.consistency import decode_token
 from api_common.permissions import HasReadScope
@@ -36,7 +37,7 @@ from queries_app.api.serializers import (
     paginated,
 )
 from queries_app.consistency import Consistency, applied, wait_until
-from queries_app.models import CustomerView, OrderView, ProductView
+from queries_app.models import CustomerReadModel, OrderReadModel, ProductReadModel
 from queries_app.projections import BY_NAME
 from queries_app.routers import PRIMARY
 
@@ -121,30 +122,21 @@ CUSTOMER_OUTPUT = CustomerOutput()
 CUSTOMER_COLUMNS = [str(field.source) for field in CUSTOMER_OUTPUT.fields.values()]
 
 
-def _customer_sql() -> str:
-    """The read by key, named from the model's metadata (compiling it through the ORM took ~0.3 ms of CPU per
-    request, a third of the whole query; this costs ~0.03 ms)."""
-    meta = CustomerView._meta
-    column = {field.name: field.column for field in meta.concrete_fields}
-    columns = ", ".join(f'"{column[name]}"' for name in CUSTOMER_COLUMNS)
-    where = f'"{column["customer_id"]}" = %s AND "{column["version"]}" >= 1'
-    return f'SELECT {columns} FROM "{meta.db_table}" WHERE {where}'
-
-
-CUSTOMER_SQL = _customer_sql()
-
-
 def customer_row(customer_id: UUID, *, using: str) -> dict[str, Any] | None:
-    """A registered customer's columns, or None. PostgreSQL returns every column as its Python type already;
-    other databases (the embedded SQLite) go through the ORM, which converts them."""
-    connection = connections[using]
-    if connection.vendor != "postgresql":
-        rows = CustomerView.objects.using(using).filter(customer_id=customer_id, version__gte=1)
-        return rows.values(*CUSTOMER_COLUMNS).first()
-    with connection.cursor() as cursor:
-        cursor.execute(CUSTOMER_SQL, [customer_id])
-        row = cursor.fetchone()
-    return None if row is None else dict(zip(CUSTOMER_COLUMNS, row, strict=True))
+    """A registered customer's columns, or None: one statement built from the model's metadata (compiling the
+    same read through the ORM cost more CPU than the read itself; see docs/benchmarks.md)."""
+    version = connections[using].ops.quote_name(str(CustomerReadModel._meta.get_field("version").column))
+    (statement,) = sqlkit.select(
+        CustomerReadModel,
+        CUSTOMER_COLUMNS,
+        where={"customer_id": customer_id},
+        condition=f"{version} >= 1",
+        using=using,
+    )
+    rows = sqlkit.decode(
+        CustomerReadModel, CUSTOMER_COLUMNS, sqlkit.send([statement], using=using)[0].rows, using=using
+    )
+    return dict(zip(CUSTOMER_COLUMNS, rows[0], strict=True)) if rows else None
 
 
 class CustomerDetailView(QueryView):
@@ -161,7 +153,7 @@ class CustomerDetailView(QueryView):
         tags=["queries"],
     )
     def get(self, request: Request, customer_id: UUID) -> Response:
-        row = customer_row(customer_id, using=self.db or router.db_for_read(CustomerView) or PRIMARY)
+        row = customer_row(customer_id, using=self.db or router.db_for_read(CustomerReadModel) or PRIMARY)
         if row is None:
             raise Problem(status_code=404, code="CUSTOMER_NOT_FOUND", detail="No such customer in the read model.")
         # DRF's fields read a mapping's keys as they read an instance's attributes.
@@ -184,7 +176,7 @@ class CustomerListView(QueryView):
     def get(self, request: Request) -> Response:
         query = CustomerQueryInput(data=request.query_params)
         query.is_valid(raise_exception=True)
-        rows = self.rows(CustomerView).filter(email=query.validated_data["email"].lower(), version__gte=1)
+        rows = self.rows(CustomerReadModel).filter(email=query.validated_data["email"].lower(), version__gte=1)
         return _paginate(self, request, rows.order_by("customer_id"), CustomerOutput)
 
 
@@ -202,7 +194,7 @@ class OrderDetailView(QueryView):
         tags=["queries"],
     )
     def get(self, request: Request, order_id: str) -> Response:
-        order = self.rows(OrderView).filter(order_id=order_id).first()
+        order = self.rows(OrderReadModel).filter(order_id=order_id).first()
         if order is None:
             raise Problem(status_code=404, code="ORDER_NOT_FOUND", detail="No such order in the read model.")
         return Response(OrderOutput(order).data)
@@ -226,7 +218,7 @@ class OrderListView(QueryView):
     def get(self, request: Request) -> Response:
         query = OrderQueryInput(data=request.query_params)
         query.is_valid(raise_exception=True)
-        rows = self.rows(OrderView).filter(customer_id=query.validated_data["customer_id"])
+        rows = self.rows(OrderReadModel).filter(customer_id=query.validated_data["customer_id"])
         if "status" in query.validated_data:
             rows = rows.filter(status=query.validated_data["status"])
         return _paginate(self, request, rows.order_by("-placed_at", "order_id"), OrderOutput)
@@ -250,7 +242,7 @@ class ProductDetailView(QueryView):
         cached = None if self.strong else cache.get(key)
         if cached is not None:
             return Response(cached)
-        product = self.rows(ProductView).filter(sku=sku).first()
+        product = self.rows(ProductReadModel).filter(sku=sku).first()
         if product is None:
             raise Problem(status_code=404, code="PRODUCT_NOT_FOUND", detail="No such product in the catalog.")
         data = dict(ProductOutput(product).data)
@@ -258,8 +250,8 @@ class ProductDetailView(QueryView):
         return Response(data)
 
 
-def _search(rows: "QuerySet[ProductView]", text: str) -> "QuerySet[ProductView]":
-    if connections[rows.db].vendor == "postgresql":
+def _search(rows: "QuerySet[ProductReadModel]", text: str) -> "QuerySet[ProductReadModel]":
+    if sqlkit.dialect(rows.db or PRIMARY).full_text_search:
         # The generated `search` tsvector and its GIN index (migration 0002); websearch syntax, ranked.
         query = "websearch_to_tsquery('english'::regconfig, %s)"
         matches = RawSQL(f"search @@ {query}", [text], output_field=BooleanField())
@@ -285,7 +277,7 @@ class ProductListView(QueryView):
     def get(self, request: Request) -> Response:
         query = ProductQueryInput(data=request.query_params)
         query.is_valid(raise_exception=True)
-        rows = self.rows(ProductView).all()
+        rows = self.rows(ProductReadModel).all()
         text = query.validated_data.get("search", "")
         rows = _search(rows, text) if text else rows.order_by("sku")
         return _paginate(self, request, rows, ProductOutput)
@@ -314,7 +306,7 @@ class BestSellersView(QueryView):
         if cached is not None:
             return Response(cached)
         ranked = best_sellers.top(limit, using=self.db)
-        names = dict(self.rows(ProductView).filter(sku__in=[sku for sku, _ in ranked]).values_list("sku", "name"))
+        names = dict(self.rows(ProductReadModel).filter(sku__in=[sku for sku, _ in ranked]).values_list("sku", "name"))
         sellers: Any = [{"sku": sku, "name": names.get(sku, ""), "units_sold": units} for sku, units in ranked]
         data = {"results": BestSellerOutput(sellers, many=True).data}
         cache.put(key, data)

@@ -22,25 +22,19 @@ from enum import Enum
 from typing import Any
 
 import structlog
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+import sqlkit
 from queries_app.envelopes import Envelope
-from queries_app.models import AggregatePosition, ParkedEvent, ProcessedEvent, ProjectionCheckpoint
+from queries_app.models import AggregatePosition, InboxEntry, ParkedEvent, ProjectionCheckpoint
+from queries_app.projection_engine.projection import ApplyContext, Projection
+from queries_app.projection_engine.rows import DatabaseRows, RowCreatedMeanwhile, live_table, shadow_table
 from queries_app.projections import BY_NAME, PROJECTIONS
-from queries_app.projections.base import ApplyContext, Projection
-from queries_app.projections.rows import (
-    DatabaseRows,
-    RowCreatedMeanwhile,
-    in_json,
-    live_table,
-    shadow_table,
-    to_json,
-)
 
 log = structlog.get_logger(__name__)
 
@@ -227,32 +221,20 @@ def _apply_batch(projection: Projection, envelopes: list[Envelope]) -> _Batch:
 
 def _finish_batch(name: str, moved: list[tuple["_Position", int]], applied: list[Envelope]) -> bool:
     """Set the positions that moved, add the batch to the checkpoint, and say whether the projection has parked
-    events (usually none): one statement on PostgreSQL.
+    events (usually none): three statements in one round trip on PostgreSQL.
 
     Asked while the batch's positions are locked, so a parked successor it does not see was parked after this
     and is applied by park()'s own attempt, which waits on the position until this commits.
     """
-    if connection.vendor != "postgresql":
-        _save_positions(moved)
-        _advance_checkpoint(name, applied[-1], len(applied))
-        return ParkedEvent.objects.filter(projection=name).exists()
-    quote = connection.ops.quote_name
-    positions = quote(AggregatePosition._meta.db_table)
-    parked = quote(ParkedEvent._meta.db_table)
-    checkpoint, checkpoint_params = _checkpoint_upsert(name, applied[-1], len(applied))
-    with connection.cursor() as cursor:
-        # bulk_update's CASE WHEN costs more to build in Python than the statement costs to run; one JSON
-        # parameter is quoted at once, where arrays are adapted element by element. Every data-modifying
-        # WITH runs to completion whether or not the query reads it.
-        cursor.execute(
-            f"WITH moved AS (UPDATE {positions} p SET version = (m->>1)::integer "
-            "FROM json_array_elements(%s::json) AS m WHERE p.id = (m->>0)::bigint), "
-            f"checkpoint AS ({checkpoint}) "
-            f"SELECT EXISTS (SELECT 1 FROM {parked} WHERE projection = %s)",
-            [to_json([(position.id, version) for position, version in moved]), *checkpoint_params, name],
-        )
-        (anything_parked,) = cursor.fetchone()
-    return bool(anything_parked)
+    outcomes = sqlkit.send(
+        [
+            # bulk_update's CASE WHEN costs more to build in Python than the statement costs to run.
+            *sqlkit.update_many(AggregatePosition, "id", ["version"], [(p.id, version) for p, version in moved]),
+            _checkpoint_upsert(name, applied[-1], len(applied)),
+            sqlkit.exists(ParkedEvent, projection=name),
+        ]
+    )
+    return bool(outcomes[-1].rows)
 
 
 @dataclass
@@ -284,96 +266,50 @@ def _lock_positions(key: str, envelopes: list[Envelope]) -> dict[AggregateKey, _
     A new position is inserted at once at the version the batch will leave it at (the decision in _apply_batch
     reaches the same one from 0), so it needs no update later; if the batch does not commit, neither does it.
     """
-    quote = connection.ops.quote_name
-    table = quote(AggregatePosition._meta.db_table)
     positions: dict[AggregateKey, _Position] = {}
     reached = _new_positions(envelopes)
     first = sorted(reached)
-    insert = f"INSERT INTO {table} (projection, aggregate_type, aggregate_id, version) "
-    conflict = (
-        "ON CONFLICT (projection, aggregate_type, aggregate_id) DO NOTHING RETURNING id, aggregate_type, aggregate_id"
+    # The rows this inserts are new and already locked by this transaction: no need to read them back.
+    created = sqlkit.insert(
+        AggregatePosition,
+        [(key, t, i, reached[t, i]) for t, i in first],
+        columns=["projection", "aggregate_type", "aggregate_id", "version"],
+        on_conflict=sqlkit.OnConflict(target=("projection", "aggregate_type", "aggregate_id")),
+        returning=["id", "aggregate_type", "aggregate_id"],
     )
-    with connection.cursor() as cursor:
-        # The rows this inserts are new and already locked by this transaction: no need to read them back.
-        if connection.vendor == "postgresql" and first:
-            cursor.execute(
-                f"{insert} SELECT %s, r->>0, r->>1, (r->>2)::integer FROM json_array_elements(%s::json) AS r "
-                f"ORDER BY 2, 3 {conflict}",
-                [key, to_json([(t, i, reached[t, i]) for t, i in first])],
-            )
-            positions.update({(t, i): _Position(pk, 0, reached[t, i]) for pk, t, i in cursor.fetchall()})
-        for start in range(0, len(first), 300) if connection.vendor != "postgresql" else ():
-            chunk = first[start : start + 300]
-            cursor.execute(
-                f"{insert} VALUES {', '.join(['(%s, %s, %s, %s)'] * len(chunk))} {conflict}",
-                [value for t, i in chunk for value in (key, t, i, reached[t, i])],
-            )
-            positions.update({(t, i): _Position(pk, 0, reached[t, i]) for pk, t, i in cursor.fetchall()})
+    for outcome in sqlkit.send(created):
+        positions.update({(t, i): _Position(pk, 0, reached[t, i]) for pk, t, i in outcome.rows})
     ids_by_type: dict[str, set[str]] = {}
     for aggregate in map(_aggregate, envelopes):
         if aggregate not in positions:
             ids_by_type.setdefault(aggregate[0], set()).add(aggregate[1])
-    id_field = AggregatePosition._meta.get_field("aggregate_id")
-    with connection.cursor() as cursor:
-        for aggregate_type, some_ids in (
-            (t, sorted(ids)[start : start + 500])
-            for t, ids in sorted(ids_by_type.items())
-            for start in range(0, len(ids), 500)
-        ):
-            params: list[Any] = [to_json(some_ids)]
-            where = f"aggregate_id {in_json(id_field, connection)}"
-            if connection.vendor != "postgresql":
-                params, where = some_ids, f"aggregate_id IN ({', '.join(['%s'] * len(some_ids))})"
-            # In key order, so that batches with overlapping aggregates queue on the first one they share.
-            sql = (
-                f"SELECT id, aggregate_id, version FROM {table} WHERE projection = %s AND aggregate_type = %s "
-                f"AND {where} ORDER BY aggregate_id"
-            )
-            if connection.features.has_select_for_update:
-                sql += " FOR UPDATE"
-            cursor.execute(sql, [key, aggregate_type, *params])
-            positions.update(
-                {(aggregate_type, i): _Position(pk, version, version) for pk, i, version in cursor.fetchall()}
-            )
+    for aggregate_type, ids in sorted(ids_by_type.items()):
+        # In key order, so that batches with overlapping aggregates queue on the first one they share.
+        statements = sqlkit.select(
+            AggregatePosition,
+            ["id", "aggregate_id", "version"],
+            where={"projection": key, "aggregate_type": aggregate_type},
+            where_in=("aggregate_id", sorted(ids)),
+            order_by=["aggregate_id"],
+            lock=True,
+        )
+        for statement in statements:
+            (outcome,) = sqlkit.send([statement])
+            positions.update({(aggregate_type, i): _Position(pk, version, version) for pk, i, version in outcome.rows})
     return positions
 
 
-def _save_positions(moved: list[tuple[_Position, int]]) -> None:
-    """Set the positions that moved (SQLite; PostgreSQL does it in _finish_batch's statement)."""
-    if moved:
-        AggregatePosition.objects.bulk_update(
-            [AggregatePosition(id=position.id, version=version) for position, version in moved], ["version"]
-        )
-
-
 def _record_batch_in_inbox(projection: str, envelopes: list[Envelope]) -> None:
-    """One INSERT ... ON CONFLICT DO NOTHING RETURNING for the batch's inbox rows (chunked on SQLite)."""
-    quote = connection.ops.quote_name
-    table = quote(ProcessedEvent._meta.db_table)
-    event_field = ProcessedEvent._meta.get_field("event_id")
-    now = ProcessedEvent._meta.get_field("processed_at").get_db_prep_value(timezone.now(), connection)
-    insert = f"INSERT INTO {table} ({quote('projection')}, {quote('event_id')}, {quote('processed_at')})"
-    conflict = f"ON CONFLICT ({quote('projection')}, {quote('event_id')}) DO NOTHING RETURNING {quote('event_id')}"
-    inserted = 0
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"{insert} SELECT %s, v::uuid, %s FROM json_array_elements_text(%s::json) AS v {conflict}",
-                [projection, now, to_json([envelope["event_id"] for envelope in envelopes])],
-            )
-            inserted = len(cursor.fetchall())
-        else:
-            for start in range(0, len(envelopes), 300):
-                chunk = envelopes[start : start + 300]
-                cursor.execute(
-                    f"{insert} VALUES {', '.join(['(%s, %s, %s)'] * len(chunk))} {conflict}",
-                    [
-                        value
-                        for envelope in chunk
-                        for value in (projection, event_field.get_db_prep_value(envelope["event_id"], connection), now)
-                    ],
-                )
-                inserted += len(cursor.fetchall())
+    """One INSERT ... ON CONFLICT DO NOTHING RETURNING for the batch's inbox entries."""
+    now = timezone.now()
+    statements = sqlkit.insert(
+        InboxEntry,
+        [(projection, envelope["event_id"], now) for envelope in envelopes],
+        columns=["projection", "event_id", "processed_at"],
+        on_conflict=sqlkit.OnConflict(target=("projection", "event_id")),
+        returning=["event_id"],
+    )
+    inserted = sum(len(outcome.rows) for outcome in sqlkit.send(statements))
     if inserted != len(envelopes):
         raise _InboxAheadOfPosition(f"{len(envelopes) - inserted} of the batch's events are already in the inbox")
 
@@ -452,15 +388,11 @@ def _apply_in_transaction(projection: Projection, envelope: Envelope, target: Ta
 
 
 def hold_projection_lock(name: str, *, exclusive: bool) -> None:
-    """Appliers hold the projection's lock shared; a replay takes it exclusively to swap (PostgreSQL only).
-
-    Transaction-scoped: released at commit or rollback. SQLite needs none, its writers are serialized.
-    """
-    if connection.vendor != "postgresql":
-        return
-    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {function}(%s, hashtext(%s))", [_LOCK_NAMESPACE, name])
+    """Appliers hold the projection's lock shared; a replay takes it exclusively to swap (PostgreSQL only: SQLite
+    needs none, its writers are serialized). Transaction-scoped: released at commit or rollback."""
+    lock = sqlkit.dialect().named_lock(_LOCK_NAMESPACE, name, shared=not exclusive)
+    if lock is not None:
+        sqlkit.send([lock])
 
 
 def _lock_position(key: str, envelope: Envelope) -> AggregatePosition | None:
@@ -486,53 +418,39 @@ def _lock_position(key: str, envelope: Envelope) -> AggregatePosition | None:
 
 
 def _record_in_inbox(projection: str, event_id: str) -> bool:
-    """Insert the inbox row; False when the event was already processed by this projection."""
-    quote = connection.ops.quote_name
-    table = quote(ProcessedEvent._meta.db_table)
-    event_field = ProcessedEvent._meta.get_field("event_id")
-    at_field = ProcessedEvent._meta.get_field("processed_at")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({quote('projection')}, {quote('event_id')}, {quote('processed_at')}) "
-            f"VALUES (%s, %s, %s) ON CONFLICT ({quote('projection')}, {quote('event_id')}) DO NOTHING",
-            [
-                projection,
-                event_field.get_db_prep_value(event_id, connection),
-                at_field.get_db_prep_value(timezone.now(), connection),
-            ],
-        )
-        return cursor.rowcount == 1
+    """Insert the inbox entry; False when the event was already processed by this projection."""
+    statements = sqlkit.insert(
+        InboxEntry,
+        [(projection, event_id, timezone.now())],
+        columns=["projection", "event_id", "processed_at"],
+        on_conflict=sqlkit.OnConflict(target=("projection", "event_id")),
+    )
+    return sqlkit.send(statements)[0].rowcount == 1
 
 
 def _advance_checkpoint(name: str, envelope: Envelope, applied: int = 1) -> None:
     """Count `applied` more events, `envelope` the last of them: one upsert, so that the first appliers of a
     projection, racing to create its checkpoint, each add their count."""
-    sql, params = _checkpoint_upsert(name, envelope, applied)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    sqlkit.send([_checkpoint_upsert(name, envelope, applied)])
 
 
-def _checkpoint_upsert(name: str, envelope: Envelope, applied: int) -> tuple[str, list[Any]]:
-    meta = ProjectionCheckpoint._meta
-    fields = {field.column: field for field in meta.concrete_fields}
-    quote = connection.ops.quote_name
-    table = quote(meta.db_table)
-    values = {
-        "projection": name,
-        "events_applied": applied,
-        "last_event_id": envelope["event_id"],
-        "last_event_at": parse_datetime(envelope["occurred_at"]),
-        "updated_at": timezone.now(),
-    }
-    columns = ", ".join(quote(column) for column in values)
-    return (
-        f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(values))}) "
-        f"ON CONFLICT ({quote('projection')}) DO UPDATE SET "
-        f"events_applied = {table}.events_applied + EXCLUDED.events_applied, "
-        "last_event_id = EXCLUDED.last_event_id, last_event_at = EXCLUDED.last_event_at, "
-        "updated_at = EXCLUDED.updated_at",
-        [fields[column].get_db_prep_value(value, connection) for column, value in values.items()],
+def _checkpoint_upsert(name: str, envelope: Envelope, applied: int) -> sqlkit.Statement:
+    (statement,) = sqlkit.insert(
+        ProjectionCheckpoint,
+        [
+            {
+                "projection": name,
+                "events_applied": applied,
+                "last_event_id": envelope["event_id"],
+                "last_event_at": parse_datetime(envelope["occurred_at"]),
+                "updated_at": timezone.now(),
+            }
+        ],
+        on_conflict=sqlkit.OnConflict(
+            target=("projection",), update=("last_event_id", "last_event_at", "updated_at"), add=("events_applied",)
+        ),
     )
+    return statement
 
 
 # --- Parking ---------------------------------------------------------------------------------------------------

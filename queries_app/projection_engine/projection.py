@@ -2,9 +2,12 @@
 
 A projection follows whole aggregate types: it is subscribed to every event type of them (queries_app.catalog),
 and an event it has no handler for still advances its position, so its version guard never waits on an
-event it would not be sent. Handlers only touch rows through `ApplyContext.rows`, which is the live tables
-inside the apply transaction, a shadow table during a replay's catch-up, or memory during a replay or a
-verification: the same code computes the live model, its rebuild and its check.
+event it would not be sent. It decides about each of those event types: a handler, or a place in `ignores`
+(tests/unit/test_event_catalog.py fails for an event type it has not decided about).
+
+Handlers only touch rows through `ApplyContext.rows`, which is the live tables inside the apply transaction, a
+shadow table during a replay's catch-up, or memory during a replay or a verification: the same code computes
+the live model, its rebuild and its check.
 """
 
 from collections.abc import Callable, Iterable
@@ -15,7 +18,7 @@ from django.db import models
 
 from queries_app.catalog import EVENT_TYPES, event_types_of
 from queries_app.envelopes import Envelope
-from queries_app.projections.rows import Need, Rows
+from queries_app.projection_engine.rows import Need, Rows
 
 Handler = Callable[[Any, "ApplyContext", Envelope], None]
 H = TypeVar("H", bound=Handler)
@@ -50,6 +53,8 @@ class Projection:
     follows: ClassVar[tuple[str, ...]]
     # The read tables it owns; a replay rebuilds and swaps exactly these. A batch locks their rows in this order.
     models: ClassVar[tuple[type[models.Model], ...]]
+    # Event types of the followed aggregates that change nothing here (they still advance the positions).
+    ignores: ClassVar[frozenset[str]] = frozenset()
     _handlers: ClassVar[dict[str, Handler]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -61,9 +66,17 @@ class Projection:
         for attribute in vars(cls).values():
             for event_type in getattr(attribute, "_handles", ()):
                 cls._handlers[event_type] = attribute
-        foreign = set(cls._handlers) - set(event_types_of(cls.follows))
+        foreign = (set(cls._handlers) | cls.ignores) - set(event_types_of(cls.follows))
         if foreign:
             raise TypeError(f"{cls.__name__} handles {sorted(foreign)} of aggregate types it does not follow")
+        both = set(cls._handlers) & cls.ignores
+        if both:
+            raise TypeError(f"{cls.__name__} both handles and ignores {sorted(both)}")
+
+    @classmethod
+    def undecided(cls) -> list[str]:
+        """Event types of the followed aggregates it neither handles nor ignores."""
+        return [t for t in event_types_of(cls.follows) if t not in cls._handlers and t not in cls.ignores]
 
     @property
     def subscribes_to(self) -> tuple[str, ...]:

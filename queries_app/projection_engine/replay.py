@@ -1,6 +1,6 @@
 """Rebuild read models from the event log, and verify the live ones against it.
 
-Both fold the log through the projection's own handlers, in memory (queries_app.projections.rows.MemoryRows),
+Both fold the log through the projection's own handlers, in memory (queries_app.projection_engine.rows.MemoryRows),
 reading it in (aggregate type in `follows` order, aggregate id, version) order with chunked server-side reads.
 Projections whose `follows` fit one order (customers, orders and best sellers all read Customer then Order)
 are rebuilt together from one pass over the log: each event is read and decoded once and fed to every one
@@ -24,7 +24,6 @@ Verify folds only the events the live model has applied (version <= its position
 REPEATABLE READ snapshot as the live tables), so lag is never reported as drift.
 """
 
-import itertools
 import json
 import re
 import time
@@ -33,25 +32,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-import psycopg
 from django.db import connection, models, transaction
 from django.db.models import QuerySet, Sum
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
+import sqlkit
 from outbox_app.models import ENVELOPE_COLUMNS, OutboxEvent
 from outbox_app.models import envelope as log_envelope
 from queries_app import lag
 from queries_app.envelopes import Envelope
-from queries_app.models import AggregatePosition, ParkedEvent, ProcessedEvent, ProjectionCheckpoint
-from queries_app.projections.base import ApplyContext, Projection
-from queries_app.projections.engine import Outcome, Target, apply_once, hold_projection_lock
-from queries_app.projections.rows import (
+from queries_app.models import AggregatePosition, InboxEntry, ParkedEvent, ProjectionCheckpoint
+from queries_app.projection_engine.apply import Outcome, Target, apply_once, hold_projection_lock
+from queries_app.projection_engine.projection import ApplyContext, Projection
+from queries_app.projection_engine.rows import (
     DatabaseRows,
     FoldRows,
     FreshTableWriter,
     MemoryRows,
-    copy_values,
     live_table,
     shadow_table,
 )
@@ -63,8 +61,6 @@ _METADATA = {"correlation_id": KT("metadata__correlation_id"), "causation_id": K
 _CHUNK = 10_000
 _PROGRESS_EVERY = 1000
 _WORK_MEM = "256MB"
-_cursor_names = itertools.count()
-_TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(psycopg.adapters.types["timestamptz"].oid, psycopg.pq.Format.TEXT)
 
 
 class ReplayError(RuntimeError):
@@ -110,34 +106,12 @@ def log_events(
 def _envelopes(events: "QuerySet[OutboxEvent]", chunk_size: int, *, stream: bool = True) -> Iterator[Envelope]:
     """The events' envelopes; `stream=False` fetches them in one go (a small result, known to be)."""
     rows = events.annotate(**_METADATA).values_list(*ENVELOPE_COLUMNS)
-    if connection.vendor != "postgresql":
-        for row in rows.iterator(chunk_size=chunk_size):
-            yield cast(Envelope, log_envelope(*row))
-        return
-    # The ORM's query, on a plain psycopg cursor: Django's per-value converters (the payload's JSON, the
-    # event id's UUID) cost more than the fold itself; json.loads and str() of the raw values do not.
-    sql, params = rows.query.sql_with_params()
-    connection.ensure_connection()
-    raw = connection.connection
-    assert raw is not None
-    if stream:
-        # Outside a transaction (the catch-up applies events while it reads) the cursor must outlive commits.
-        cursor = raw.cursor(name=f"replay_log_{next(_cursor_names)}", withhold=connection.get_autocommit())
-        cursor.itersize = chunk_size
-    else:
-        # A server-side cursor never gets a parallel plan: the catch-up's anti-join over the whole log needs one.
-        cursor = raw.cursor()
-    with cursor:
-        # psycopg's own (C) timestamptz loader, not Django's Python subclass of it: both give the session's
-        # time zone, UTC, which is all occurred_at's isoformat() depends on.
-        cursor.adapters.register_loader("timestamptz", _TIMESTAMPTZ_LOADER)
-        cursor.execute(sql, params)
-        loads = json.loads
-        for row in cursor if stream else cursor.fetchall():
-            event = log_envelope(*row)
-            if isinstance(event["payload"], str | bytes):
-                event["payload"] = loads(event["payload"])
-            yield cast(Envelope, event)
+    loads = json.loads
+    for row in sqlkit.dialect().stream(rows, chunk_size, server_side=stream):
+        event = log_envelope(*row)
+        if isinstance(event["payload"], str | bytes):
+            event["payload"] = loads(event["payload"])
+        yield cast(Envelope, event)
 
 
 class Fold:
@@ -199,8 +173,9 @@ class PositionWriter:
             self.flush()
 
     def flush(self) -> None:
-        if connection.vendor == "postgresql":
-            copy_values(live_table(AggregatePosition), self._COLUMNS, self._buffer)
+        dialect = sqlkit.dialect()
+        if dialect.copies_rows:
+            dialect.copy(live_table(AggregatePosition), self._COLUMNS, self._buffer)
         else:
             AggregatePosition.objects.bulk_create(
                 [AggregatePosition(**dict(zip(self._COLUMNS, row, strict=True))) for row in self._buffer],
@@ -214,9 +189,9 @@ def _one_snapshot() -> Iterator[None]:
     """A transaction that reads the whole log (and the live tables) as of one moment, on PostgreSQL."""
     outermost = not connection.in_atomic_block
     with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        snapshot = sqlkit.dialect().repeatable_read()
+        if outermost and snapshot is not None:
+            sqlkit.send([snapshot])
         yield
 
 
@@ -266,7 +241,7 @@ def replay_together(
     order = replay_order(projections)
     if order is None:
         raise ValueError(f"{[p.name for p in projections]} follow aggregate types in orders no single pass fits")
-    rebuild = _replay_beside if connection.vendor == "postgresql" else _replay_in_place
+    rebuild = _replay_beside if sqlkit.dialect().rebuilds_beside_live_tables else _replay_in_place
     return rebuild(list(projections), order, progress, cache_rows)
 
 
@@ -366,11 +341,7 @@ def _replay_beside(
 def _set_work_mem(size: str | None) -> None:
     """Session work_mem: the catch-up's anti-join and the inbox top-up join the whole log with the positions,
     which with the default 4MB spill to disk or turn into a merge join over random index reads (4x slower)."""
-    with connection.cursor() as cursor:
-        if size is None:
-            cursor.execute("RESET work_mem")
-        else:
-            cursor.execute("SET work_mem = %s", [size])
+    sqlkit.send([sqlkit.Statement("RESET work_mem") if size is None else sqlkit.Statement("SET work_mem = %s", [size])])
 
 
 def _replay_in_place(
@@ -402,8 +373,7 @@ def _live_key(projection: Projection) -> str:
 
 
 def _analyze(model: type[models.Model]) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {connection.ops.quote_name(live_table(model))}")
+    sqlkit.send([sqlkit.Statement(f"ANALYZE {connection.ops.quote_name(live_table(model))}")])
 
 
 def _catch_up(projection: Projection, replay_key: str, progress: Progress) -> int:
@@ -446,11 +416,11 @@ def _adopt_positions(projection: Projection, replay_key: str) -> None:
 def _top_up_inbox(projection: Projection) -> None:
     """Every logged event the rebuilt positions cover is in the inbox (the live appliers wrote most already)."""
     quote = connection.ops.quote_name
-    inbox = quote(ProcessedEvent._meta.db_table)
+    inbox = quote(InboxEntry._meta.db_table)
     log = quote(OutboxEvent._meta.db_table)
     positions = quote(AggregatePosition._meta.db_table)
     types = ", ".join(["%s"] * len(projection.follows))
-    now = ProcessedEvent._meta.get_field("processed_at").get_db_prep_value(timezone.now(), connection)
+    now = InboxEntry._meta.get_field("processed_at").get_db_prep_value(timezone.now(), connection)
     # WHERE true: SQLite needs it to tell the JOIN's ON from the upsert's ON CONFLICT.
     sql = (
         f"INSERT INTO {inbox} (projection, event_id, processed_at) "
@@ -459,24 +429,27 @@ def _top_up_inbox(projection: Projection) -> None:
         f"AND e.aggregate_version <= p.version WHERE e.aggregate_type IN ({types}) "
         "ON CONFLICT (projection, event_id) DO NOTHING"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [projection.name, now, projection.name, *projection.follows])
+    sqlkit.send([sqlkit.Statement(sql, [projection.name, now, projection.name, *projection.follows])])
 
 
 # --- PostgreSQL shadow tables ----------------------------------------------------------------------------------
 
 
 def _drop_shadow_tables(projection: Projection) -> None:
-    with connection.cursor() as cursor:
-        for model in projection.models:
-            cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(shadow_table(model))}")
+    quote = connection.ops.quote_name
+    sqlkit.send([sqlkit.Statement(f"DROP TABLE IF EXISTS {quote(shadow_table(model))}") for model in projection.models])
 
 
 def _create_shadow_tables(projection: Projection) -> None:
     quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        for model in projection.models:
-            cursor.execute(f"CREATE TABLE {quote(shadow_table(model))} (LIKE {quote(live_table(model))} INCLUDING ALL)")
+    sqlkit.send(
+        [
+            sqlkit.Statement(
+                f"CREATE TABLE {quote(shadow_table(model))} (LIKE {quote(live_table(model))} INCLUDING ALL)"
+            )
+            for model in projection.models
+        ]
+    )
 
 
 _INDEX_DEFINITION = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON \S+ ")

@@ -10,12 +10,9 @@ order), before any handler runs: two workers applying overlapping batches queue 
 instead of deadlocking. A row no `Need` named is still read (and locked) on demand.
 """
 
-import datetime
-import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import cache, lru_cache
 from operator import attrgetter
 from typing import Any, Protocol, TypeVar
@@ -23,6 +20,8 @@ from uuid import UUID
 
 from django.db import connections, models
 from django.utils import timezone
+
+import sqlkit
 
 M = TypeVar("M", bound=models.Model)
 TableName = Callable[[type[models.Model]], str]
@@ -99,79 +98,24 @@ def _in_key_order(keys: Iterable[Any]) -> list[Any]:
 _uuid_number = attrgetter("int")
 
 
-def _column(field: Any) -> str:
-    return str(field.column)
+def _names(model: type[models.Model]) -> list[str]:
+    return [f.name for f in model._meta.concrete_fields]
 
 
 def load(
     model: type[M], table: str, column: str, values: Sequence[Any], *, lock: bool, using: str = "default"
 ) -> list[M]:
-    """Rows of `table` (shaped like `model`) whose `column` is one of `values`."""
-    connection = connections[using]
-    quote = connection.ops.quote_name
-    field: Any = model._meta.get_field(column)
-    names = ", ".join(quote(_column(f)) for f in model._meta.concrete_fields)
-    order = quote(_column(_pk_field(model)))
-    if connection.vendor == "postgresql":
-        where = f"{quote(_column(field))} {in_json(field, connection)}"
-        params: list[Any] = [to_json(values)]
-    else:
-        where = f"{quote(_column(field))} IN ({', '.join(['%s'] * len(values))})"
-        params = [field.get_db_prep_value(value, connection) for value in values]
-    # In key order, so that transactions locking overlapping sets of rows take them in the same order.
-    sql = f"SELECT {names} FROM {quote(table)} WHERE {where} ORDER BY {order}"
-    if lock and connection.features.has_select_for_update:
-        sql += " FOR UPDATE"
-    if connection.vendor != "postgresql":
-        return list(model._default_manager.raw(sql, params, using=using))
-    # What raw() does, without its per-row bookkeeping: psycopg already returns the Python types, and only
-    # a few fields (JSONField) convert further.
-    fields = model._meta.concrete_fields
-    attnames = [f.attname for f in fields]
-    converters = [
-        (index, f.cached_col, f.get_db_converters(connection))
-        for index, f in enumerate(fields)
-        if f.get_db_converters(connection)
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        found = cursor.fetchall()
-    rows = []
-    for values_of_row in found:
-        if converters:
-            values_of_row = list(values_of_row)
-            for index, expression, functions in converters:
-                for function in functions:
-                    values_of_row[index] = function(values_of_row[index], expression, connection)
-        rows.append(model.from_db(using, attnames, values_of_row))
-    return rows
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, UUID | Decimal):
-        return str(value)
-    if isinstance(value, datetime.date | datetime.time):  # datetime too
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} {value!r} cannot be written to a read table")
-
-
-def to_json(values: Any) -> str:
-    """One JSON parameter for many values: psycopg quotes one string instead of adapting every element of an
-    array in Python (which cost more than the statements themselves)."""
-    return json.dumps(values, default=_json_default, separators=(",", ":"), ensure_ascii=False)
-
-
-def in_json(field: Any, connection: Any) -> str:
-    """`IN (...)` the values of `field` in a JSON array parameter (PostgreSQL). A semi-join: `= ANY` of an array
-    that is not a constant would compare each row with every element (and cast the array again for each row)."""
-    return f"IN (SELECT v::{field.cast_db_type(connection)} FROM json_array_elements_text(%s::json) AS v)"
-
-
-def _from_json_element(field: Any, index: int, connection: Any) -> str:
-    """Element `index` of the JSON array `r` as a value of `field`'s column (JSON null is SQL NULL)."""
-    if isinstance(field, models.JSONField):
-        return f"NULLIF((r->{index})::jsonb, 'null'::jsonb)"
-    return f"(r->>{index})::{field.cast_db_type(connection)}"
+    """Rows of `table` (shaped like `model`) whose field `column` is one of `values`, in key order (so that
+    transactions locking overlapping sets of rows take them in the same order), locked if `lock`."""
+    names = _names(model)
+    found: list[tuple[Any, ...]] = []
+    for statement in sqlkit.select(
+        model, names, where_in=(column, values), order_by=[_pk_field(model).name], lock=lock, table=table, using=using
+    ):
+        found += sqlkit.send([statement], using=using)[0].rows
+    # What the ORM's raw() does, without its per-row bookkeeping: only the fields with converters convert.
+    attnames = [f.attname for f in model._meta.concrete_fields]
+    return [model.from_db(using, attnames, row) for row in sqlkit.decode(model, names, found, using=using)]
 
 
 def upsert(
@@ -183,75 +127,41 @@ def upsert(
     update: bool = True,
     inserted: list[Any] | None = None,
 ) -> int:
-    """INSERT ... ON CONFLICT (pk) DO UPDATE every column (or DO NOTHING); returns the rows written.
+    """INSERT ... ON CONFLICT (pk) DO UPDATE every column (or DO NOTHING), in key order (so concurrent upserts of
+    overlapping rows, placeholders included, queue instead of deadlocking); returns the rows written.
 
-    `inserted`, if given, receives the keys of the rows that were new (RETURNING: DO NOTHING only).
+    Values are read off the instances as they are (the handlers set Python values of the fields' types); auto_now
+    columns get one timestamp for the whole statement. `inserted`, if given, receives the keys of the rows that
+    were new (RETURNING: DO NOTHING only).
     """
     rows = list(rows)
     if not rows:
         return 0
-    connection = connections[using]
-    quote = connection.ops.quote_name
     fields = list(model._meta.concrete_fields)
-    pk = quote(_column(_pk_field(model)))
-    names = ", ".join(quote(_column(f)) for f in fields)
-    if update:
-        assignments = ", ".join(
-            f"{quote(_column(f))} = EXCLUDED.{quote(_column(f))}" for f in fields if not f.primary_key
-        )
-        conflict = f"ON CONFLICT ({pk}) DO UPDATE SET {assignments}"
-    else:
-        conflict = f"ON CONFLICT ({pk}) DO NOTHING"
-    if inserted is not None:
-        conflict += f" RETURNING {pk}"
+    pk = _pk_field(model).name
+    now = timezone.now()
+    stamped = [f.attname for f in fields if getattr(f, "auto_now", False)]
+    for row in rows:
+        for attname in stamped:
+            setattr(row, attname, now)
+    values_of = _values_getter(model)
+    statements = sqlkit.insert(
+        model,
+        [values_of(row) for row in rows],
+        columns=_names(model),
+        table=table,
+        on_conflict=sqlkit.OnConflict(
+            target=(pk,), update=tuple(f.name for f in fields if not f.primary_key) if update else ()
+        ),
+        returning=[pk] if inserted is not None else (),
+        using=using,
+    )
     written = 0
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # The rows as one JSON array of arrays: a short statement whatever the batch, and one string to
-            # quote. Values are read off the instances as they are (the handlers set Python values of the
-            # fields' types); auto_now columns get one timestamp for the whole statement.
-            # In key order, so concurrent upserts of overlapping rows (placeholders included) queue, not deadlock.
-            columns = ", ".join(
-                f"{_from_json_element(f, index, connection)} AS {quote(_column(f))}" for index, f in enumerate(fields)
-            )
-            sql = (
-                f"INSERT INTO {quote(table)} ({names}) SELECT * FROM (SELECT {columns} "
-                f"FROM json_array_elements(%s::json) AS r) AS t ORDER BY {pk} {conflict}"
-            )
-            now = timezone.now()
-            stamped = [f.attname for f in fields if getattr(f, "auto_now", False)]
-            values_of = _values_getter(model)
-            for start in range(0, len(rows), 5000):
-                chunk = rows[start : start + 5000]
-                for row in chunk:
-                    for attname in stamped:
-                        setattr(row, attname, now)
-                cursor.execute(sql, [to_json([values_of(row) for row in chunk])])
-                written += max(cursor.rowcount, 0)
-                if inserted is not None:
-                    inserted += [_pk(model, key) for (key,) in cursor.fetchall()]
-            return written
-        row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        batch = max(1, connection.ops.bulk_batch_size(fields, rows))
-        for start in range(0, len(rows), batch):
-            chunk = rows[start : start + batch]
-            params = [f.get_db_prep_save(f.pre_save(row, False), connection) for row in chunk for f in fields]
-            values = ", ".join([row_marks] * len(chunk))
-            cursor.execute(f"INSERT INTO {quote(table)} ({names}) VALUES {values} {conflict}", params)
-            written += max(cursor.rowcount, 0)
-            if inserted is not None:
-                inserted += [_pk(model, key) for (key,) in cursor.fetchall()]
+    for outcome in sqlkit.send(statements, using=using):
+        written += outcome.rowcount
+        if inserted is not None:
+            inserted += [_pk(model, key) for (key,) in outcome.rows]
     return written
-
-
-def copy_values(table: str, columns: Sequence[str], values: Iterable[Sequence[Any]], *, using: str = "default") -> None:
-    """Append rows of plain values to `table` with COPY (PostgreSQL only): no conflict handling, no per-row SQL."""
-    connection = connections[using]
-    quote = connection.ops.quote_name
-    names = ", ".join(quote(column) for column in columns)
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN") as copy:
-        for row in values:
-            copy.write_row(row)
 
 
 class FreshTableWriter:
@@ -271,15 +181,12 @@ class FreshTableWriter:
         again = [row for row in rows if row.pk in written]
         new = [row for row in rows if row.pk not in written]
         upsert(model, again, self.table(model), using=self.using)
-        connection = connections[self.using]
-        if connection.vendor == "postgresql" and new:
+        dialect = sqlkit.dialect(self.using)
+        if dialect.copies_rows and new:
             fields = list(model._meta.concrete_fields)
-            values = [_copy_value(field, connection) for field in fields]
-            copy_values(
-                self.table(model),
-                [_column(f) for f in fields],
-                ([value(row) for value in values] for row in new),
-                using=self.using,
+            values = [_copy_value(field, connections[self.using]) for field in fields]
+            dialect.copy(
+                self.table(model), [str(f.column) for f in fields], ([value(row) for value in values] for row in new)
             )
         else:
             upsert(model, new, self.table(model), using=self.using)
@@ -382,9 +289,9 @@ class DatabaseRows:
             )
 
     def _load_into(self, held: dict[Any, models.Model], model: type[models.Model], table: str, keys: set[Any]) -> None:
-        for chunk in _chunks(_in_key_order(pk for pk in keys if pk not in held)):
-            for row in load(model, table, _pk_field(model).name, chunk, lock=self.lock, using=self.using):
-                held.setdefault(row.pk, row)
+        missing = _in_key_order(pk for pk in keys if pk not in held)
+        for row in load(model, table, _pk_field(model).name, missing, lock=self.lock, using=self.using):
+            held.setdefault(row.pk, row)
 
     def get(self, model: type[M], pk: Any) -> M | None:
         pk = _pk(model, pk)
@@ -454,32 +361,11 @@ class DatabaseRows:
         self._created.clear()
 
 
-_CHUNK = 500  # keys per statement: under SQLite's limit on parameters
-
-
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
-
-
 def _keys_where(model: type[models.Model], table: str, field: str, values: Sequence[Any], *, using: str) -> list[Any]:
     """Primary keys of the rows of `table` whose `field` is one of `values` (read, not locked)."""
-    connection = connections[using]
-    quote = connection.ops.quote_name
-    model_field: Any = model._meta.get_field(field)
     pk = _pk_field(model)
-    keys = []
-    column = quote(_column(model_field))
-    with connection.cursor() as cursor:
-        for chunk in _chunks(values):
-            if connection.vendor == "postgresql":
-                where, params = f"{column} {in_json(model_field, connection)}", [to_json(list(chunk))]
-            else:
-                where = f"{column} IN ({', '.join(['%s'] * len(chunk))})"
-                params = [model_field.get_db_prep_value(value, connection) for value in chunk]
-            cursor.execute(f"SELECT {quote(_column(pk))} FROM {quote(table)} WHERE {where}", params)
-            keys += [pk.to_python(row[0]) for row in cursor.fetchall()]
-    return keys
+    statements = sqlkit.select(model, [pk.name], where_in=(field, values), table=table, using=using)
+    return [pk.to_python(key) for outcome in sqlkit.send(statements, using=using) for (key,) in outcome.rows]
 
 
 class MemoryRows:

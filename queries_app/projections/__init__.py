@@ -1,6 +1,6 @@
 """Projections: each follows some aggregate types and turns their events into rows of its read tables."""
 
-from queries_app.projections.base import Projection
+from queries_app.projection_engine.projection import Projection
 from queries_app.projections.best_sellers import BestSellersProjection
 from queries_app.projections.customers import CustomerProjection
 from queries_app.projections.orders import OrderProjection

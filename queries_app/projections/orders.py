@@ -21,13 +21,13 @@ from queries_app.envelopes import (
     OrderPlacedPayload,
     PaymentPayload,
 )
-from queries_app.models import OrderCustomer, OrderView
-from queries_app.projections.base import ApplyContext, Projection, handles
-from queries_app.projections.rows import Need
+from queries_app.models import OrderCustomer, OrderReadModel
+from queries_app.projection_engine.projection import ApplyContext, Projection, handles
+from queries_app.projection_engine.rows import Need
 
 
-def _order(ctx: ApplyContext, envelope: Envelope, detail: str) -> OrderView:
-    order = ctx.rows.get(OrderView, envelope["aggregate_id"])
+def _order(ctx: ApplyContext, envelope: Envelope, detail: str) -> OrderReadModel:
+    order = ctx.rows.get(OrderReadModel, envelope["aggregate_id"])
     if order is None:
         raise LookupError(f"{envelope['event_type']} for order {envelope['aggregate_id']}, which was never placed")
     order.version = envelope["aggregate_version"]
@@ -38,7 +38,7 @@ def _order(ctx: ApplyContext, envelope: Envelope, detail: str) -> OrderView:
     return order
 
 
-def _copy_customer(order: OrderView, customer: OrderCustomer) -> None:
+def _copy_customer(order: OrderReadModel, customer: OrderCustomer) -> None:
     order.customer_first_name = customer.first_name
     order.customer_last_name = customer.last_name
     order.customer_email = customer.email
@@ -48,7 +48,7 @@ class OrderProjection(Projection):
     name = "orders"
     follows = ("Customer", "Order")
     # The customer copy before the orders: the order in which handlers lock them (see customer_changed).
-    models = (OrderCustomer, OrderView)
+    models = (OrderCustomer, OrderReadModel)
 
     def needs(self, envelope: Envelope) -> Iterable[Need]:
         event_type = envelope["event_type"]
@@ -57,11 +57,11 @@ class OrderProjection(Projection):
         if envelope["aggregate_type"] == "Customer":
             customer_id = envelope["payload"]["customer_id"]
             yield Need(OrderCustomer, customer_id, create=True)
-            yield Need(OrderView, customer_id, field="customer_id")
+            yield Need(OrderReadModel, customer_id, field="customer_id")
         elif event_type == "OrderPlaced":
             yield Need(OrderCustomer, envelope["payload"]["customer_id"], create=True)
         else:
-            yield Need(OrderView, envelope["aggregate_id"])
+            yield Need(OrderReadModel, envelope["aggregate_id"])
 
     @handles("CustomerRegistered", "CustomerEmailChanged")
     def customer_changed(self, ctx: ApplyContext, envelope: Envelope) -> None:
@@ -72,7 +72,7 @@ class OrderProjection(Projection):
             customer.first_name = registered["first_name"]
             customer.last_name = registered["last_name"]
         customer.email = payload["email"]
-        for order in ctx.rows.filter(OrderView, "customer_id", payload["customer_id"]):
+        for order in ctx.rows.filter(OrderReadModel, "customer_id", payload["customer_id"]):
             _copy_customer(order, customer)
 
     @handles("OrderPlaced")
@@ -80,7 +80,7 @@ class OrderProjection(Projection):
         payload = cast(OrderPlacedPayload, envelope["payload"])
         # get_or_create also locks the customer's row, so a concurrent customer event cannot miss this order.
         customer = ctx.rows.get_or_create(OrderCustomer, payload["customer_id"])
-        order = ctx.rows.put(OrderView(order_id=UUID(payload["order_id"]), customer_id=customer.customer_id))
+        order = ctx.rows.put(OrderReadModel(order_id=UUID(payload["order_id"]), customer_id=customer.customer_id))
         _copy_customer(order, customer)
         order.lines = [
             {
@@ -114,28 +114,28 @@ class OrderProjection(Projection):
     def payment_authorized(self, ctx: ApplyContext, envelope: Envelope) -> None:
         payload = cast(PaymentPayload, envelope["payload"])
         order = _order(ctx, envelope, f"authorized {payload['amount']} ({payload['authorization_id']})")
-        order.payment_status = OrderView.PaymentStatus.AUTHORIZED
+        order.payment_status = OrderReadModel.PaymentStatus.AUTHORIZED
 
     @handles("PaymentDeclined")
     def payment_declined(self, ctx: ApplyContext, envelope: Envelope) -> None:
         payload = cast(PaymentPayload, envelope["payload"])
         order = _order(ctx, envelope, f"declined: {payload['reason']}")
-        order.payment_status = OrderView.PaymentStatus.DECLINED
+        order.payment_status = OrderReadModel.PaymentStatus.DECLINED
 
     @handles("PaymentRefunded")
     def payment_refunded(self, ctx: ApplyContext, envelope: Envelope) -> None:
         payload = cast(PaymentPayload, envelope["payload"])
         order = _order(ctx, envelope, f"refunded {payload['amount']} ({payload['authorization_id']})")
-        order.payment_status = OrderView.PaymentStatus.REFUNDED
+        order.payment_status = OrderReadModel.PaymentStatus.REFUNDED
 
     @handles("OrderConfirmed")
     def confirmed(self, ctx: ApplyContext, envelope: Envelope) -> None:
         order = _order(ctx, envelope, f"confirmed, total {envelope['payload']['total']}")
-        order.status = OrderView.Status.CONFIRMED
+        order.status = OrderReadModel.Status.CONFIRMED
 
     @handles("OrderCancelled")
     def cancelled(self, ctx: ApplyContext, envelope: Envelope) -> None:
         payload = cast(OrderCancelledPayload, envelope["payload"])
         order = _order(ctx, envelope, f"cancelled: {payload['reason']}")
-        order.status = OrderView.Status.CANCELLED
+        order.status = OrderReadModel.Status.CANCELLED
         order.cancellation_reason = payload["reason"]

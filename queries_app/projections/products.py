@@ -6,13 +6,13 @@ from typing import cast
 
 from queries_app import cache
 from queries_app.envelopes import AvailabilityPayload, Envelope, ProductAddedPayload, ProductPriceChangedPayload
-from queries_app.models import ProductView
-from queries_app.projections.base import ApplyContext, Projection, handles
-from queries_app.projections.rows import Need
+from queries_app.models import ProductReadModel
+from queries_app.projection_engine.projection import ApplyContext, Projection, handles
+from queries_app.projection_engine.rows import Need
 
 
-def _product(ctx: ApplyContext, envelope: Envelope) -> ProductView:
-    product = ctx.rows.get_or_create(ProductView, envelope["aggregate_id"])
+def _product(ctx: ApplyContext, envelope: Envelope) -> ProductReadModel:
+    product = ctx.rows.get_or_create(ProductReadModel, envelope["aggregate_id"])
     product.version = envelope["aggregate_version"]
     sku = product.sku
     ctx.on_commit(lambda: cache.invalidate_product(sku))
@@ -22,11 +22,11 @@ def _product(ctx: ApplyContext, envelope: Envelope) -> ProductView:
 class ProductProjection(Projection):
     name = "products"
     follows = ("Product",)
-    models = (ProductView,)
+    models = (ProductReadModel,)
 
     def needs(self, envelope: Envelope) -> Iterable[Need]:
         if envelope["event_type"] in self._handlers:
-            yield Need(ProductView, envelope["aggregate_id"], create=True)
+            yield Need(ProductReadModel, envelope["aggregate_id"], create=True)
 
     @handles("ProductAdded")
     def added(self, ctx: ApplyContext, envelope: Envelope) -> None:

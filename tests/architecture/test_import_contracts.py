@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["config", "api_common", "outbox_app", "commands_app", "queries_app", "sagas_app"]
+PACKAGES = ["config", "api_common", "sqlkit", "outbox_app", "commands_app", "queries_app", "sagas_app"]
 LINT_IMPORTS = str(Path(sys.executable).parent / "lint-imports")
 
 
@@ -38,6 +38,18 @@ def test_the_contracts_hold_on_the_project():
         ("queries_app/projections/customers.py", "import commands_app.events", "never import each other"),
         ("outbox_app/relay.py", "import queries_app.tasks", "imports none of the other apps"),
         ("sagas_app/apps.py", "import commands_app.models", "only through the mediator"),
+        ("sagas_app/apps.py", "import commands_app.bootstrap", "only through the mediator"),
+        ("sagas_app/apps.py", "import outbox_app.models", "outbox table is the outbox's"),
+        ("sqlkit/build.py", "import outbox_app.models", "imports none of the apps"),
+        (
+            "commands_app/handlers/add_product.py",
+            "import commands_app.handlers.restock_product",
+            "never import each other",
+        ),
+        ("commands_app/handlers/add_product.py", "import commands_app.unit_of_work", "plain Python"),
+        ("commands_app/handlers/add_product.py", "import commands_app.middleware.idempotency", "layers"),
+        ("commands_app/mediator.py", "import commands_app.bootstrap", "layers"),
+        ("commands_app/domain/order.py", "import commands_app.ports", "layers"),
         ("commands_app/domain/customer.py", "import django.db", "plain Python"),
         ("queries_app/tasks.py", "import config.settings", "config.settings"),
     ],

@@ -3,7 +3,7 @@
 import pytest
 
 from outbox_app.models import OutboxEvent
-from queries_app.models import ProcessedEvent
+from queries_app.models import InboxEntry
 from tests.conftest import command, eventually
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
@@ -32,7 +32,7 @@ def test_a_registered_customer_travels_from_the_post_to_the_get(celery_stack, wr
     by_email = writer.get("/api/customers", {"email": "Grace@Navy.mil"}).json()
     assert [c["id"] for c in by_email["results"]] == [customer_id]
     assert OutboxEvent.objects.get().published_at is not None
-    assert ProcessedEvent.objects.filter(projection="customers").count() == 1
+    assert InboxEntry.objects.filter(projection="customers").count() == 1
 
 
 def test_queries_need_the_read_scope_and_unknown_customers_are_404(celery_stack, make_api_client):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from api_common.models import ApiClient
-from queries_app.models import CustomerView
+from queries_app.models import CustomerReadModel
 from tests.stack import ROOT, free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
@@ -55,7 +55,7 @@ def test_queries_share_one_connection_and_a_revoke_elsewhere_acts_on_the_next(gu
     client = ApiClient(name=f"web-{uuid.uuid4().hex[:8]}", scopes=["read"])
     token = client.issue_token()
     client.save()
-    customer = CustomerView.objects.create(
+    customer = CustomerReadModel.objects.create(
         customer_id=uuid.uuid4(), first_name="Ada", last_name="Lovelace", email="ada@example.com", version=1
     )
     connection = http.client.HTTPConnection("127.0.0.1", gunicorn, timeout=10)

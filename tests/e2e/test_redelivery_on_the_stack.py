@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from outbox_app.models import OutboxEvent
 from queries_app import metrics
-from queries_app.models import CustomerView, ParkedEvent
+from queries_app.models import CustomerReadModel, ParkedEvent
 from queries_app.testing import CustomerStream, write_to_log
 from tests.conftest import eventually
 from tests.stack import Stack
@@ -44,7 +44,7 @@ def test_beat_feeds_the_projections_the_published_events_they_never_received(red
 
     # then
     view = eventually(
-        lambda: CustomerView.objects.filter(customer_id=ada.customer_id, email="countess@example.org").first(),
+        lambda: CustomerReadModel.objects.filter(customer_id=ada.customer_id, email="countess@example.org").first(),
         timeout=60,
     )
     assert view.version == 2

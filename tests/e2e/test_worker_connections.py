@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from outbox_app.models import OutboxEvent
-from queries_app.models import CustomerView
+from queries_app.models import CustomerReadModel
 from queries_app.testing import CustomerStream, write_to_log
 from tests.conftest import eventually
 from tests.stack import Stack, wait_until_idle
@@ -39,7 +39,7 @@ def relay_and_project_one_customer() -> None:
     ada = CustomerStream()
     (registered,) = write_to_log([ada.registered()])
     relay_outbox.delay()
-    eventually(lambda: CustomerView.objects.filter(customer_id=ada.customer_id).first(), timeout=20)
+    eventually(lambda: CustomerReadModel.objects.filter(customer_id=ada.customer_id).first(), timeout=20)
     assert OutboxEvent.objects.get(event_id=registered["event_id"]).published_at is not None
 
 

@@ -29,6 +29,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+import sqlkit
 from outbox_app import registry
 from outbox_app import relay as outbox_relay
 from outbox_app.bus import bus_publisher
@@ -440,11 +441,19 @@ def test_events_waiting_behind_a_failed_version_are_deferred_and_do_not_fill_the
     assert unpublished(waiting) == 20
 
 
-@pytest.fixture(params=["one statement on JSON keys (PostgreSQL)", "row-value IN per chunk (other databases)"])
+@pytest.fixture(params=["keys as one JSON parameter (PostgreSQL)", "keys as VALUES parameters (SQLite's dialect)"])
 def predecessor_lookup(request, monkeypatch) -> str:
-    """The relay's predecessor lookups as they run on PostgreSQL, and their portable fallback, run here too."""
-    if request.param.startswith("row-value"):
-        monkeypatch.setattr(outbox_relay, "_predecessor_rows_json", outbox_relay._predecessor_rows_in)
+    """The relay's predecessor lookups as PostgreSQL's dialect builds them, and as SQLite's does, run here too
+    (its row-value IN over VALUES, chunked under SQLite's limit on parameters, is plain SQL PostgreSQL runs)."""
+    if request.param.startswith("keys as VALUES"):
+        lookup = outbox_relay._predecessor_rows
+
+        def built_by_sqlites_dialect(wanted):
+            with pytest.MonkeyPatch.context() as during:
+                during.setitem(sqlkit.dialects._chosen, "default", sqlkit.dialects.SQLite("default"))
+                return lookup(wanted)
+
+        monkeypatch.setattr(outbox_relay, "_predecessor_rows", built_by_sqlites_dialect)
     return request.param
 
 

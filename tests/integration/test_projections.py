@@ -7,16 +7,16 @@ import pytest
 
 from queries_app.models import (
     AggregatePosition,
-    CustomerView,
+    CustomerReadModel,
+    InboxEntry,
     OrderCustomer,
-    OrderView,
-    ProcessedEvent,
-    ProductView,
+    OrderReadModel,
+    ProductReadModel,
     ProjectionCheckpoint,
 )
+from queries_app.projection_engine.apply import Outcome, apply_once, project
+from queries_app.projection_engine.rows import upsert
 from queries_app.projections import BY_NAME
-from queries_app.projections.engine import Outcome, apply_once, project
-from queries_app.projections.rows import upsert
 from queries_app.testing import CustomerStream, OrderStream, ProductStream, line
 
 pytestmark = pytest.mark.django_db
@@ -40,9 +40,9 @@ def test_a_duplicate_delivery_is_a_no_op():
 
     # then
     assert (run.applied, run.duplicates) == (0, 4)  # twice, for the customers and the orders projections
-    customer = CustomerView.objects.get(customer_id=ada.customer_id)
+    customer = CustomerReadModel.objects.get(customer_id=ada.customer_id)
     assert (customer.first_name, customer.email, customer.version) == ("Ada", "ada@example.org", 1)
-    assert ProcessedEvent.objects.filter(projection="customers", event_id=registered["event_id"]).count() == 1
+    assert InboxEntry.objects.filter(projection="customers", event_id=registered["event_id"]).count() == 1
     assert ProjectionCheckpoint.objects.get(projection="customers").events_applied == 1
 
 
@@ -57,7 +57,7 @@ def test_a_batch_delivered_out_of_order_is_applied_in_version_order():
 
     # then
     assert (run.applied, run.pending) == (4, [])
-    assert CustomerView.objects.get(customer_id=ada.customer_id).email == "countess@example.org"
+    assert CustomerReadModel.objects.get(customer_id=ada.customer_id).email == "countess@example.org"
     assert position("customers", "Customer", ada.customer_id) == 2
 
 
@@ -75,7 +75,7 @@ def test_a_version_ahead_of_a_gap_waits_until_the_gap_is_filled():
     # then
     assert {(p.projection, p.reason) for p in waiting.pending} == {("customers", "gap"), ("orders", "gap")}
     assert waiting.applied == 0 and filled.applied == 2 and retried.applied == 2
-    assert CustomerView.objects.get(customer_id=ada.customer_id).email == "countess@example.org"
+    assert CustomerReadModel.objects.get(customer_id=ada.customer_id).email == "countess@example.org"
 
 
 def test_an_order_is_projected_through_its_lifecycle_with_its_customer_copied_in():
@@ -95,7 +95,7 @@ def test_an_order_is_projected_through_its_lifecycle_with_its_customer_copied_in
 
     # then
     assert run.pending == []
-    view = OrderView.objects.get(order_id=order.order_id)
+    view = OrderReadModel.objects.get(order_id=order.order_id)
     assert (view.status, view.payment_status, view.cancellation_reason) == ("confirmed", "authorized", "")
     assert (view.customer_first_name, view.customer_last_name, view.customer_email) == (
         "Ada",
@@ -110,7 +110,7 @@ def test_an_order_is_projected_through_its_lifecycle_with_its_customer_copied_in
     assert [entry["event"] for entry in view.timeline] == ["OrderPlaced", "PaymentAuthorized", "OrderConfirmed"]
     assert view.timeline[1]["detail"] == "authorized 44.80 (auth_42)"
     assert view.version == 3
-    customer = CustomerView.objects.get(customer_id=ada.customer_id)
+    customer = CustomerReadModel.objects.get(customer_id=ada.customer_id)
     assert (customer.orders_count, customer.lifetime_value) == (1, Decimal("44.80"))
     assert customer.last_order_at is not None
 
@@ -131,9 +131,9 @@ def test_a_cancelled_order_keeps_its_reason_and_payment_status():
     project(events)
 
     # then
-    view = OrderView.objects.get(order_id=order.order_id)
+    view = OrderReadModel.objects.get(order_id=order.order_id)
     assert (view.status, view.cancellation_reason, view.payment_status) == ("cancelled", "payment_timeout", "refunded")
-    customer = CustomerView.objects.get(customer_id=ada.customer_id)
+    customer = CustomerReadModel.objects.get(customer_id=ada.customer_id)
     assert (customer.orders_count, customer.lifetime_value) == (1, Decimal("0"))
 
 
@@ -142,17 +142,17 @@ def test_an_order_applied_before_its_customer_gets_the_customer_when_it_arrives(
     ada = CustomerStream()
     order = OrderStream(customer_id=ada.customer_id)
     project([order.placed(line("SKU-1", 1, "10.00")), order.confirmed()])
-    placeholder = CustomerView.objects.get(customer_id=ada.customer_id)
+    placeholder = CustomerReadModel.objects.get(customer_id=ada.customer_id)
 
     # when
     project([ada.registered("Ada", "Lovelace", "ada@example.org")])
 
     # then
     assert (placeholder.version, placeholder.orders_count) == (0, 1)
-    customer = CustomerView.objects.get(customer_id=ada.customer_id)
+    customer = CustomerReadModel.objects.get(customer_id=ada.customer_id)
     assert (customer.first_name, customer.version, customer.orders_count) == ("Ada", 1, 1)
     assert customer.lifetime_value == Decimal("10.00")
-    assert OrderView.objects.get(order_id=order.order_id).customer_email == "ada@example.org"
+    assert OrderReadModel.objects.get(order_id=order.order_id).customer_email == "ada@example.org"
 
 
 def test_an_email_change_reaches_every_order_of_the_customer():
@@ -165,7 +165,7 @@ def test_an_email_change_reaches_every_order_of_the_customer():
     project([ada.email_changed("countess@example.org", "ada@example.org")])
 
     # then
-    emails = set(OrderView.objects.filter(customer_id=ada.customer_id).values_list("customer_email", flat=True))
+    emails = set(OrderReadModel.objects.filter(customer_id=ada.customer_id).values_list("customer_email", flat=True))
     assert emails == {"countess@example.org"}
     assert OrderCustomer.objects.get(customer_id=ada.customer_id).email == "countess@example.org"
 
@@ -186,7 +186,7 @@ def test_the_catalog_follows_price_and_availability():
     project(events)
 
     # then
-    product = ProductView.objects.get(sku=teapot.sku)
+    product = ProductReadModel.objects.get(sku=teapot.sku)
     assert (product.name, product.description, product.price) == ("Teapot", "A porcelain teapot", Decimal("24.50"))
     assert (product.available, product.version) == (13, 5)
 
@@ -204,24 +204,30 @@ def test_events_a_projection_does_not_use_still_advance_its_position():
     assert run.pending == []
     assert position("customers", "Order", order.order_id) == 3
     assert position("best_sellers", "Order", order.order_id) == 3
-    assert OrderView.objects.get(order_id=order.order_id).timeline[1]["detail"] == "insufficient_stock: SKU-1"
+    assert OrderReadModel.objects.get(order_id=order.order_id).timeline[1]["detail"] == "insufficient_stock: SKU-1"
 
 
 def test_upserts_on_conflict_update_the_row_in_place():
     # given
     customer_id = UUID("0190aaaa-0000-7000-8000-0000000000aa")
-    upsert(CustomerView, [CustomerView(customer_id=customer_id, email="old@example.org", version=1)], "read_customer")
+    upsert(
+        CustomerReadModel,
+        [CustomerReadModel(customer_id=customer_id, email="old@example.org", version=1)],
+        "read_customer",
+    )
 
     # when
     written = upsert(
-        CustomerView, [CustomerView(customer_id=customer_id, email="new@example.org", version=2)], "read_customer"
+        CustomerReadModel,
+        [CustomerReadModel(customer_id=customer_id, email="new@example.org", version=2)],
+        "read_customer",
     )
-    ignored = upsert(CustomerView, [CustomerView(customer_id=customer_id)], "read_customer", update=False)
+    ignored = upsert(CustomerReadModel, [CustomerReadModel(customer_id=customer_id)], "read_customer", update=False)
 
     # then
     assert (written, ignored) == (1, 0)
-    row = CustomerView.objects.get(customer_id=customer_id)
-    assert (row.email, row.version, CustomerView.objects.count()) == ("new@example.org", 2, 1)
+    row = CustomerReadModel.objects.get(customer_id=customer_id)
+    assert (row.email, row.version, CustomerReadModel.objects.count()) == ("new@example.org", 2, 1)
 
 
 def test_apply_once_reports_each_outcome():

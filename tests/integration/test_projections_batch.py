@@ -9,10 +9,11 @@ from django.test.utils import CaptureQueriesContext
 
 from queries_app import best_sellers
 from queries_app.envelopes import Envelope
-from queries_app.models import CustomerView, OrderView, ParkedEvent, ProcessedEvent, ProjectionCheckpoint
-from queries_app.projections import BY_NAME, PROJECTIONS, engine
-from queries_app.projections.engine import project
-from queries_app.projections.replay import verify
+from queries_app.models import CustomerReadModel, InboxEntry, OrderReadModel, ParkedEvent, ProjectionCheckpoint
+from queries_app.projection_engine import apply
+from queries_app.projection_engine.apply import project
+from queries_app.projection_engine.replay import verify
+from queries_app.projections import BY_NAME, PROJECTIONS
 from queries_app.testing import CustomerStream, OrderStream, ProductStream, line, write_to_log
 
 
@@ -76,19 +77,19 @@ def test_one_message_mixing_duplicates_out_of_order_versions_a_gap_and_a_poison_
             ("orders", poisoned["event_id"], "failed"),
         ]
     )
-    emails = {str(key): email for key, email in CustomerView.objects.values_list("customer_id", "email")}
+    emails = {str(key): email for key, email in CustomerReadModel.objects.values_list("customer_id", "email")}
     assert [emails[s.customer_id] for s in (ada, bob, cy)] == [
         "ada3@example.org",
         "bob2@example.org",
         "cy.young@example.org",
     ]
-    assert CustomerView.objects.get(customer_id=bob.customer_id).orders_count == 1  # customers read no total
-    order = OrderView.objects.get()
+    assert CustomerReadModel.objects.get(customer_id=bob.customer_id).orders_count == 1  # customers read no total
+    order = OrderReadModel.objects.get()
     assert (order.status, order.customer_email) == ("confirmed", "ada3@example.org")
     assert best_sellers.top(10) == [("CUP", 2)]
     for name, count in {"customers": 2 + 7, "orders": 2 + 6, "best_sellers": 3}.items():
         assert applied(name) == count
-        assert ProcessedEvent.objects.filter(projection=name).count() == count
+        assert InboxEntry.objects.filter(projection=name).count() == count
     assert no_drift() == {projection.name: [] for projection in PROJECTIONS}
 
 
@@ -122,7 +123,7 @@ def test_text_reaches_the_read_tables_as_it_was_whatever_its_characters():
     project_logged(zoe.registered(first, last, email))
 
     # then
-    assert CustomerView.objects.values_list("first_name", "last_name", "email").get() == (first, last, email)
+    assert CustomerReadModel.objects.values_list("first_name", "last_name", "email").get() == (first, last, email)
     assert no_drift() == {projection.name: [] for projection in PROJECTIONS}
 
 
@@ -183,7 +184,7 @@ def test_workers_applying_overlapping_messages_at_once_apply_each_event_once():
     for projection in PROJECTIONS:
         followed = sum(e["aggregate_type"] in projection.follows for e in events)
         assert applied(projection.name) == followed
-        assert ProcessedEvent.objects.filter(projection=projection.name).count() == followed
+        assert InboxEntry.objects.filter(projection=projection.name).count() == followed
     assert no_drift() == {projection.name: [] for projection in PROJECTIONS}
 
 
@@ -218,7 +219,7 @@ def test_a_batch_that_found_a_row_missing_which_another_worker_then_created_appl
 
     monkeypatch.setattr(orders, "apply", apply_after_another_worker)
     one_by_one: list[Envelope] = []
-    monkeypatch.setattr(engine, "_project_one", lambda projection, envelope, run: one_by_one.append(envelope))
+    monkeypatch.setattr(apply, "_project_one", lambda projection, envelope, run: one_by_one.append(envelope))
 
     # when
     run = project([registered], projections=[orders])
@@ -226,6 +227,6 @@ def test_a_batch_that_found_a_row_missing_which_another_worker_then_created_appl
     # then: the batch applied again, as a batch, and the order carries Ada's name (the first attempt, which
     # listed no order of hers, did not commit)
     assert (interrupted, one_by_one, run.applied) == ([registered], [], 1)
-    assert OrderView.objects.get().customer_email == "ada@example.org"
+    assert OrderReadModel.objects.get().customer_email == "ada@example.org"
     assert applied("orders") == 2
     assert verify(orders) == []

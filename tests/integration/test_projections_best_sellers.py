@@ -3,8 +3,8 @@
 import pytest
 
 from queries_app import best_sellers
-from queries_app.models import AggregatePosition, BestSeller, ProcessedEvent
-from queries_app.projections.engine import project
+from queries_app.models import AggregatePosition, BestSeller, InboxEntry
+from queries_app.projection_engine.apply import project
 from queries_app.testing import CustomerStream, OrderStream, line
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +43,7 @@ def test_a_confirmed_order_is_counted_once_when_redis_saw_it_but_the_database_ro
     AggregatePosition.objects.filter(projection="best_sellers", aggregate_id=confirmed["aggregate_id"]).update(
         version=2
     )
-    ProcessedEvent.objects.filter(projection="best_sellers", event_id=confirmed["event_id"]).delete()
+    InboxEntry.objects.filter(projection="best_sellers", event_id=confirmed["event_id"]).delete()
 
     # when: the event is delivered again
     run = project([confirmed])

@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from queries_app.models import CustomerView, OrderView, ParkedEvent
+from queries_app.models import CustomerReadModel, OrderReadModel, ParkedEvent
+from queries_app.projection_engine.apply import Outcome, apply_once, project
 from queries_app.projections import BY_NAME
-from queries_app.projections.engine import Outcome, apply_once, project
 from queries_app.tasks import project_events
 from queries_app.testing import CustomerStream, OrderStream, line, write_to_log
 
@@ -51,8 +51,8 @@ def test_an_event_whose_apply_keeps_failing_is_parked_and_other_projections_go_o
     )
     assert "InvalidOperation" in parked.error
     assert parked.envelope["aggregate_id"] == order.order_id
-    assert CustomerView.objects.get(customer_id=ada.customer_id).orders_count == 1
-    assert not OrderView.objects.exists()
+    assert CustomerReadModel.objects.get(customer_id=ada.customer_id).orders_count == 1
+    assert not OrderReadModel.objects.exists()
 
 
 def test_later_events_of_a_parked_aggregate_wait_behind_it_and_are_parked_too():
@@ -83,7 +83,7 @@ def test_an_event_parked_on_a_gap_is_applied_as_soon_as_the_gap_fills():
     # then
     assert run.applied == 4
     assert not ParkedEvent.objects.exists()
-    assert CustomerView.objects.get(customer_id=ada.customer_id).email == "countess@example.org"
+    assert CustomerReadModel.objects.get(customer_id=ada.customer_id).email == "countess@example.org"
 
 
 def parked_behind_an_event_applied_another_way() -> CustomerStream:
@@ -104,7 +104,7 @@ def test_retry_parked_events_applies_the_parked_events_that_can_go_now():
 
     # then
     assert not ParkedEvent.objects.exists()
-    assert CustomerView.objects.get(customer_id=ada.customer_id).email == "countess@example.org"
+    assert CustomerReadModel.objects.get(customer_id=ada.customer_id).email == "countess@example.org"
 
 
 def test_the_admin_action_retries_the_selected_parked_events(admin_client):
@@ -120,7 +120,7 @@ def test_the_admin_action_retries_the_selected_parked_events(admin_client):
     # then
     assert response.status_code == 200
     assert "Applied 2 event(s); 0 still parked." in response.content.decode()
-    assert CustomerView.objects.get(customer_id=ada.customer_id).email == "countess@example.org"
+    assert CustomerReadModel.objects.get(customer_id=ada.customer_id).email == "countess@example.org"
 
 
 def test_a_parked_event_that_still_fails_stays_parked_with_one_more_attempt(capsys):
@@ -150,13 +150,13 @@ def test_projection_status_shows_the_lag_behind_the_log_and_the_parked_events(ca
     applied, behind, parked = lines["customers"][1], lines["customers"][2], lines["customers"][4]
     assert (applied, behind, parked) == ("3", "2", "0")  # the poisoned order's events never reached the log
     assert lines["orders"][4] == "1"
-    assert CustomerView.objects.get(customer_id=ada.customer_id).lifetime_value == Decimal("0")
+    assert CustomerReadModel.objects.get(customer_id=ada.customer_id).lifetime_value == Decimal("0")
 
 
 def test_recording_an_attempt_on_a_parked_event_another_worker_just_applied_is_harmless():
     # given: a parked event whose row another worker deleted (it applied the event) after we read it
     from queries_app.models import ParkedEvent
-    from queries_app.projections.engine import Outcome, _record_attempt
+    from queries_app.projection_engine.apply import Outcome, _record_attempt
 
     parked = ParkedEvent.objects.create(
         projection="customers",

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from outbox_app.models import OutboxEvent
 from queries_app import metrics
-from queries_app.models import AggregatePosition, CustomerView, OrderView, ParkedEvent
+from queries_app.models import AggregatePosition, CustomerReadModel, OrderReadModel, ParkedEvent
 from queries_app.projections import BY_NAME
 from queries_app.redelivery import redeliver
 from queries_app.tasks import project_events, redeliver_unapplied_events
@@ -49,7 +49,7 @@ def test_a_published_event_whose_delivery_was_lost_is_applied_from_the_log():
 
     # then
     assert (first.found, first.applied, first.parked) == (2, 2, 0)
-    assert CustomerView.objects.get(customer_id=ada.customer_id).email == "countess@example.org"
+    assert CustomerReadModel.objects.get(customer_id=ada.customer_id).email == "countess@example.org"
     assert AggregatePosition.objects.get(projection="customers", aggregate_id=ada.customer_id).version == 2
     assert again.found == 0
 
@@ -64,7 +64,7 @@ def test_an_event_published_moments_ago_is_left_to_its_delivery():
 
     # then
     assert result.found == 0
-    assert not CustomerView.objects.exists()
+    assert not CustomerReadModel.objects.exists()
 
 
 def test_a_lost_predecessor_is_applied_and_unparks_the_successor_that_waited_on_it():
@@ -81,7 +81,7 @@ def test_a_lost_predecessor_is_applied_and_unparks_the_successor_that_waited_on_
     # then: only version 1 was fed (the parked one is the operators'), and it brought version 2 along
     assert (result.found, result.applied) == (1, 2)
     assert not ParkedEvent.objects.filter(projection="customers").exists()
-    assert CustomerView.objects.get(customer_id=ada.customer_id).email == "countess@example.org"
+    assert CustomerReadModel.objects.get(customer_id=ada.customer_id).email == "countess@example.org"
 
 
 def test_an_event_that_does_not_apply_when_redelivered_is_parked_once_not_fed_every_tick():
@@ -101,7 +101,7 @@ def test_an_event_that_does_not_apply_when_redelivered_is_parked_once_not_fed_ev
     assert (first.found, first.applied, first.parked) == (2, 1, 1)
     parked = ParkedEvent.objects.get(projection="orders")
     assert (parked.event_type, parked.reason, parked.attempts) == ("OrderPlaced", "failed", 3)
-    assert not OrderView.objects.exists()
+    assert not OrderReadModel.objects.exists()
     assert again.found == 0
 
 
@@ -114,9 +114,9 @@ def test_the_beat_task_skips_projections_whose_measured_lag_is_young_and_feeds_t
 
     # when / then: trusted the measurement
     assert redeliver_unapplied_events.apply().get() == 0
-    assert not CustomerView.objects.exists()
+    assert not CustomerReadModel.objects.exists()
 
     # when / then: the next measurement sees the old unapplied event, and the task feeds it
     metrics.measure()
     assert redeliver_unapplied_events.apply().get() >= 1
-    assert CustomerView.objects.filter(customer_id=ada.customer_id).exists()
+    assert CustomerReadModel.objects.filter(customer_id=ada.customer_id).exists()

@@ -7,8 +7,8 @@ import pytest
 
 from queries_app import best_sellers, cache
 from queries_app.api.serializers import CustomerOutput
-from queries_app.models import CustomerView, ProductView
-from queries_app.projections.engine import project
+from queries_app.models import CustomerReadModel, ProductReadModel
+from queries_app.projection_engine.apply import project
 from queries_app.testing import CustomerStream, OrderStream, ProductStream, line
 
 pytestmark = pytest.mark.django_db
@@ -219,7 +219,7 @@ def test_a_cached_product_is_forgotten_when_the_projection_changes_it(reader, dj
     teapot = ProductStream()
     project([teapot.added("Teapot", price="19.90")])
     assert reader.get(f"/api/products/{teapot.sku}").json()["price"] == "19.90"
-    ProductView.objects.filter(sku=teapot.sku).update(name="Renamed by hand")
+    ProductReadModel.objects.filter(sku=teapot.sku).update(name="Renamed by hand")
     assert reader.get(f"/api/products/{teapot.sku}").json()["name"] == "Teapot"
 
     # when
@@ -251,10 +251,10 @@ def test_a_customer_is_served_as_its_serializer_renders_the_row(reader):
     # given
     ada = CustomerStream()
     project([ada.registered(email="ada@example.com")])
-    CustomerView.objects.filter(customer_id=ada.customer_id).update(
+    CustomerReadModel.objects.filter(customer_id=ada.customer_id).update(
         orders_count=2, lifetime_value=Decimal("39.8"), last_order_at=datetime(2026, 3, 1, 12, 30, 5, 120, tzinfo=UTC)
     )
-    row = CustomerView.objects.get(customer_id=ada.customer_id)
+    row = CustomerReadModel.objects.get(customer_id=ada.customer_id)
 
     # when
     response = reader.get(f"/api/customers/{ada.customer_id}")
@@ -266,15 +266,15 @@ def test_a_customer_is_served_as_its_serializer_renders_the_row(reader):
     assert response.json()["last_order_at"] == "2026-03-01T12:30:05.000120Z"
 
 
-def test_the_bench_switch_query_pipeline_bare_drops_authentication_and_nothing_else(client, settings):
+def test_the_benchs_bare_query_endpoints_drop_authentication_and_nothing_else(client, settings):
     # given
     ada = CustomerStream()
     project([ada.registered()])
     url = f"/api/customers/{ada.customer_id}"
     assert client.get(url).status_code == 401
 
-    # when
-    settings.QUERY_PIPELINE = "bare"
+    # when: the URLs bench/bare_wsgi.py serves
+    settings.ROOT_URLCONF = "bench.bare_urls"
     response = client.get(url)
 
     # then

@@ -15,20 +15,20 @@ from queries_app import best_sellers
 from queries_app.models import (
     AggregatePosition,
     BestSeller,
-    CustomerView,
+    CustomerReadModel,
+    InboxEntry,
     OrderCustomer,
-    OrderView,
-    ProcessedEvent,
-    ProductView,
+    OrderReadModel,
+    ProductReadModel,
     ProjectionCheckpoint,
 )
+from queries_app.projection_engine.apply import project
+from queries_app.projection_engine.replay import passes, replay
 from queries_app.projections import BY_NAME
-from queries_app.projections.engine import project
-from queries_app.projections.replay import passes, replay
 from queries_app.testing import CustomerStream, OrderStream, ProductStream, line, write_to_log
 
 ROOT = Path(__file__).resolve().parents[2]
-READ_MODELS = (CustomerView, OrderCustomer, OrderView, ProductView, BestSeller)
+READ_MODELS = (CustomerReadModel, OrderCustomer, OrderReadModel, ProductReadModel, BestSeller)
 
 
 @pytest.fixture(autouse=True)
@@ -91,9 +91,9 @@ def test_replay_rebuilds_every_read_model_from_the_log_and_swaps_it_in():
     # given: a projected log, then read models damaged by hand
     project(write_to_log(a_day_of_business()))
     expected, indexes = snapshot(), index_names()
-    CustomerView.objects.update(email="lost@example.org", orders_count=99)
-    OrderView.objects.filter(status="confirmed").delete()
-    ProductView.objects.create(sku="GHOST", name="Not in the log")
+    CustomerReadModel.objects.update(email="lost@example.org", orders_count=99)
+    OrderReadModel.objects.filter(status="confirmed").delete()
+    ProductReadModel.objects.create(sku="GHOST", name="Not in the log")
     best_sellers.client().zincrby(best_sellers.UNITS_KEY, 5, "GHOST")
 
     # when
@@ -104,7 +104,7 @@ def test_replay_rebuilds_every_read_model_from_the_log_and_swaps_it_in():
     assert index_names() == indexes
     assert shadow_tables() == []
     logged = OutboxEvent.objects.filter(aggregate_type__in=["Customer", "Order"]).count()
-    assert ProcessedEvent.objects.filter(projection="orders").count() == logged
+    assert InboxEntry.objects.filter(projection="orders").count() == logged
     assert ProjectionCheckpoint.objects.get(projection="orders").rebuilt_at is not None
     call_command("verify_projections")
 
@@ -125,7 +125,7 @@ def test_a_replay_that_hands_rows_on_and_reads_them_back_rebuilds_the_same_model
     # given: a projected log, and room for a single row per projection while folding
     project(write_to_log(a_day_of_business()))
     expected = snapshot()
-    CustomerView.objects.update(orders_count=99)
+    CustomerReadModel.objects.update(orders_count=99)
 
     # when: every row is written to the shadow (COPY), read back for its next event, and written again (upsert)
     call_command("replay_projections", cache_rows=1)
@@ -150,7 +150,7 @@ def test_a_replayed_model_keeps_being_projected_exactly_once():
     project([*logged, *confirmed, *confirmed])
 
     # then
-    assert OrderView.objects.get(order_id=order.order_id).status == "confirmed"
+    assert OrderReadModel.objects.get(order_id=order.order_id).status == "confirmed"
     assert best_sellers.top(10) == [("TEA", 2)]
     call_command("verify_projections")
 
@@ -183,9 +183,9 @@ def test_events_committed_while_a_replay_runs_are_in_the_model_it_swaps_in():
 
     # then
     assert reports[0].caught_up == 3  # the rebuild's snapshot predates the three events
-    customer = CustomerView.objects.get(customer_id=ada.customer_id)
+    customer = CustomerReadModel.objects.get(customer_id=ada.customer_id)
     assert (customer.email, customer.orders_count, str(customer.lifetime_value)) == ("countess@example.org", 1, "12.00")
-    view = OrderView.objects.get(order_id=order.order_id)
+    view = OrderReadModel.objects.get(order_id=order.order_id)
     assert (view.status, view.customer_email) == ("confirmed", "countess@example.org")
     assert best_sellers.top(10) == [("TEA", 4)]
     call_command("verify_projections")
@@ -195,10 +195,10 @@ def test_events_committed_while_a_replay_runs_are_in_the_model_it_swaps_in():
 def test_verify_lists_every_drifting_row_and_exits_non_zero(capsys):
     # given
     project(write_to_log(a_day_of_business()))
-    ada = CustomerView.objects.get(first_name="Ada")
-    CustomerView.objects.filter(pk=ada.pk).update(orders_count=42)
-    OrderView.objects.filter(status="cancelled").delete()
-    ProductView.objects.create(sku="GHOST", name="Not in the log")
+    ada = CustomerReadModel.objects.get(first_name="Ada")
+    CustomerReadModel.objects.filter(pk=ada.pk).update(orders_count=42)
+    OrderReadModel.objects.filter(status="cancelled").delete()
+    ProductReadModel.objects.create(sku="GHOST", name="Not in the log")
     best_sellers.client().zincrby(best_sellers.UNITS_KEY, 1, "GHOST")
 
     # when
@@ -250,15 +250,15 @@ def test_on_the_embedded_default_replay_and_verify_rebuild_in_place(tmp_path):
     script = (
         "from tests.integration.test_replay_projections import a_day_of_business\n"
         "from queries_app.testing import write_to_log\n"
-        "from queries_app.models import CustomerView\n"
+        "from queries_app.models import CustomerReadModel\n"
         "write_to_log(a_day_of_business())\n"
-        "CustomerView.objects.update(orders_count=7)\n"
+        "CustomerReadModel.objects.update(orders_count=7)\n"
         "from django.core.management import call_command\n"
         "call_command('replay_projections')\n"
         "call_command('verify_projections')\n"
-        "from queries_app.models import BestSeller, OrderView\n"
-        "assert sorted(CustomerView.objects.values_list('orders_count', flat=True)) == [1, 1]\n"
-        "assert OrderView.objects.filter(status='confirmed').count() == 1\n"
+        "from queries_app.models import BestSeller, OrderReadModel\n"
+        "assert sorted(CustomerReadModel.objects.values_list('orders_count', flat=True)) == [1, 1]\n"
+        "assert OrderReadModel.objects.filter(status='confirmed').count() == 1\n"
         "assert BestSeller.objects.count() == 2\n"
     )
 

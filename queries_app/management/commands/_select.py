@@ -2,8 +2,8 @@
 
 from django.core.management.base import CommandError
 
+from queries_app.projection_engine.projection import Projection
 from queries_app.projections import BY_NAME, PROJECTIONS
-from queries_app.projections.base import Projection
 
 
 def projections_named(names: list[str]) -> list[Projection]:

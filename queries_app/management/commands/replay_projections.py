@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from queries_app.management.commands._select import projections_named
-from queries_app.projections.replay import ReplayError, log_size, passes, replay_order, replay_together
+from queries_app.projection_engine.replay import ReplayError, log_size, passes, replay_order, replay_together
 
 
 class Command(BaseCommand):

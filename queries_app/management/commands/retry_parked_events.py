@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from queries_app.management.commands._select import projections_named
 from queries_app.models import ParkedEvent
-from queries_app.projections.engine import retry_parked
+from queries_app.projection_engine.apply import retry_parked
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from queries_app.management.commands._select import projections_named
-from queries_app.projections.replay import ReplayError, log_size, verify
+from queries_app.projection_engine.replay import ReplayError, log_size, verify
 
 
 class Command(BaseCommand):
