@@ -161,7 +161,7 @@ def test_operators_filter_sagas_open_the_timeline_and_retry_a_failed_one(live_se
 def test_operators_see_parked_projection_events_and_retry_them(live_server, browser_page, screenshots):
     # given: an event parked by the customers projection (its apply failed three times)
     from queries_app.models import ParkedEvent
-    from queries_app.testing import Stream
+    from tests.streams import Stream
 
     customer_id = str(uuid.uuid4())
     event = Stream("Customer", customer_id).event(

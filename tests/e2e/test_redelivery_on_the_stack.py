@@ -13,9 +13,9 @@ from django.utils import timezone
 from outbox_app.models import OutboxEvent
 from queries_app import metrics
 from queries_app.models import CustomerReadModel, ParkedEvent
-from queries_app.testing import CustomerStream, write_to_log
 from tests.conftest import eventually
 from tests.stack import Stack
+from tests.streams import CustomerStream, write_to_log
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
 

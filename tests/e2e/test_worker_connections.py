@@ -9,9 +9,9 @@ from django.db import connection
 
 from outbox_app.models import OutboxEvent
 from queries_app.models import CustomerReadModel
-from queries_app.testing import CustomerStream, write_to_log
 from tests.conftest import eventually
 from tests.stack import Stack, wait_until_idle
+from tests.streams import CustomerStream, write_to_log
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
 

@@ -17,7 +17,7 @@ from queries_app.models import (
 from queries_app.projection_engine.apply import Outcome, apply_once, project
 from queries_app.projection_engine.rows import upsert
 from queries_app.projections import BY_NAME
-from queries_app.testing import CustomerStream, OrderStream, ProductStream, line
+from tests.streams import CustomerStream, OrderStream, ProductStream, line
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from queries_app.projection_engine import apply
 from queries_app.projection_engine.apply import project
 from queries_app.projection_engine.replay import verify
 from queries_app.projections import BY_NAME, PROJECTIONS
-from queries_app.testing import CustomerStream, OrderStream, ProductStream, line, write_to_log
+from tests.streams import CustomerStream, OrderStream, ProductStream, line, write_to_log
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ import pytest
 from queries_app import best_sellers
 from queries_app.models import AggregatePosition, BestSeller, InboxEntry
 from queries_app.projection_engine.apply import project
-from queries_app.testing import CustomerStream, OrderStream, line
+from tests.streams import CustomerStream, OrderStream, line
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from queries_app.models import CustomerReadModel, OrderReadModel, ParkedEvent
 from queries_app.projection_engine.apply import Outcome, apply_once, project
 from queries_app.projections import BY_NAME
 from queries_app.tasks import project_events
-from queries_app.testing import CustomerStream, OrderStream, line, write_to_log
+from tests.streams import CustomerStream, OrderStream, line, write_to_log
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from queries_app.models import AggregatePosition, CustomerReadModel, OrderReadMo
 from queries_app.projections import BY_NAME
 from queries_app.redelivery import redeliver
 from queries_app.tasks import project_events, redeliver_unapplied_events
-from queries_app.testing import CustomerStream, OrderStream, line, write_to_log
+from tests.streams import CustomerStream, OrderStream, line, write_to_log
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from queries_app import best_sellers, cache
 from queries_app.api.serializers import CustomerOutput
 from queries_app.models import CustomerReadModel, ProductReadModel
 from queries_app.projection_engine.apply import project
-from queries_app.testing import CustomerStream, OrderStream, ProductStream, line
+from tests.streams import CustomerStream, OrderStream, ProductStream, line
 
 pytestmark = pytest.mark.django_db
 MISSING = "0190aaaa-0000-7000-8000-00000000dead"

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from api_common.consistency import AggregateVersion, encode_token
 from queries_app.consistency_map import HEADER, entries
 from queries_app.projection_engine.apply import project
-from queries_app.testing import CustomerStream, ProductStream
+from tests.streams import CustomerStream, ProductStream
 
 pytestmark = pytest.mark.django_db
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "consistency.md"

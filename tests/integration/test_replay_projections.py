@@ -25,7 +25,7 @@ from queries_app.models import (
 from queries_app.projection_engine.apply import project
 from queries_app.projection_engine.replay import passes, replay
 from queries_app.projections import BY_NAME
-from queries_app.testing import CustomerStream, OrderStream, ProductStream, line, write_to_log
+from tests.streams import CustomerStream, OrderStream, ProductStream, line, write_to_log
 
 ROOT = Path(__file__).resolve().parents[2]
 READ_MODELS = (CustomerReadModel, OrderCustomer, OrderReadModel, ProductReadModel, BestSeller)
@@ -249,7 +249,7 @@ def test_on_the_embedded_default_replay_and_verify_rebuild_in_place(tmp_path):
     subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
     script = (
         "from tests.integration.test_replay_projections import a_day_of_business\n"
-        "from queries_app.testing import write_to_log\n"
+        "from tests.streams import write_to_log\n"
         "from queries_app.models import CustomerReadModel\n"
         "write_to_log(a_day_of_business())\n"
         "CustomerReadModel.objects.update(orders_count=7)\n"

@@ -8,10 +8,10 @@ from django.utils import timezone
 
 from outbox_app.models import OutboxEvent
 from queries_app.envelopes import Envelope
-from queries_app.testing import CustomerStream, OrderStream, line, write_to_log
 from sagas_app import reconcile
 from sagas_app.lifecycle import start_fulfilment
 from sagas_app.models import Saga
+from tests.streams import CustomerStream, OrderStream, line, write_to_log
 
 pytestmark = pytest.mark.django_db
 

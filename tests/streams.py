@@ -1,4 +1,4 @@
-"""Envelopes as docs/events.md describes them, for tests and for trying projections by hand.
+"""Envelopes as docs/events.md describes them, for the tests.
 
 Each stream hands out consecutive versions of one aggregate; `write_to_log` stores envelopes as event-log
 rows and returns them as the relay would deliver them (with the database clock's occurred_at).
