@@ -49,7 +49,7 @@ PROBLEM_DESCRIPTIONS = {
     400: "Invalid input (VALIDATION_FAILED, MALFORMED_REQUEST, IDEMPOTENCY_KEY_MISSING, IDEMPOTENCY_KEY_INVALID).",
     401: "Missing, invalid or revoked token (NOT_AUTHENTICATED).",
     403: "The API client lacks the scope (FORBIDDEN).",
-    404: "No such resource.",
+    404: "No such resource, the URL's or a command's (CUSTOMER_NOT_FOUND, ORDER_NOT_FOUND, PRODUCT_NOT_FOUND).",
     409: "Conflict: VERSION_CONFLICT, IDEMPOTENCY_IN_PROGRESS (with Retry-After), or an order state conflict.",
     413: "The body is too large.",
     415: "Unsupported content type (UNSUPPORTED_MEDIA_TYPE); send application/json.",

@@ -13,10 +13,10 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Celery's Django fixup closes every database connection before and after each task unless told to reuse them:
-# a new PostgreSQL connection per task cost ~2 ms each way, about half of a small relay run or projection
-# batch (measured on a solo worker: relay 7.9 -> 3.9 ms, projection 9.6 -> 4.9 ms). Reuse connections, as a
-# web request does: per task, Django's close_old_connections() drops one that errored or outlived CONN_MAX_AGE
-# (and CONN_HEALTH_CHECKS pings it before its next use); the fixup still recycles them every 1,000 tasks.
+# a new PostgreSQL connection per task costs about as much as a small relay run or projection batch
+# (docs/benchmarks.md, "Measured choices in the code"). Reuse connections, as a web request does: per task,
+# Django's close_old_connections() drops one that errored or outlived CONN_MAX_AGE (and CONN_HEALTH_CHECKS
+# pings it before its next use); the fixup still recycles them every thousand tasks.
 app.conf["CELERY_DB_REUSE_MAX"] = 1000
 
 

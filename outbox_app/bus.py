@@ -6,9 +6,9 @@ the request path. These connections give up quickly and raise kombu's Operationa
 as an outage (retry later, never the event's fault).
 
 Each thread of each process keeps its connection between uses: opening one (connect, select the database,
-declare the queue) cost ~6 ms, more than sending a batch, and the relay and the nudge use it many times a
-second. A use that raises closes it, so the next use reconnects: a connection that saw an outage, or any
-error, is never trusted again.
+declare the queue) costs more than sending a batch (docs/benchmarks.md, "Measured choices in the code"), and
+the relay and the nudge use it many times a second. A use that raises closes it, so the next use reconnects:
+a connection that saw an outage, or any error, is never trusted again.
 """
 
 import contextlib

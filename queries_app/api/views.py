@@ -5,6 +5,7 @@ primary and never from the cache. Without a token it answers at its declared lev
 database router (the replica, when one is configured) and, for HIGHLY_EVENTUAL ones, the cache.
 """
 
+import functools
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -122,20 +123,23 @@ CUSTOMER_OUTPUT = CustomerOutput()
 CUSTOMER_COLUMNS = [str(field.source) for field in CUSTOMER_OUTPUT.fields.values()]
 
 
-def customer_row(customer_id: UUID, *, using: str) -> dict[str, Any] | None:
-    """A registered customer's columns, or None: one statement built from the model's metadata (compiling the
-    same read through the ORM cost more CPU than the read itself; see docs/benchmarks.md)."""
+@functools.cache
+def _customer_read(using: str) -> str:
+    """The read by key, built once from the model's metadata: compiling it through the ORM on every request cost
+    more CPU than the read itself (docs/benchmarks.md, "Measured choices in the code")."""
     version = connections[using].ops.quote_name(str(CustomerReadModel._meta.get_field("version").column))
     (statement,) = sqlkit.select(
-        CustomerReadModel,
-        CUSTOMER_COLUMNS,
-        where={"customer_id": customer_id},
-        condition=f"{version} >= 1",
-        using=using,
+        CustomerReadModel, CUSTOMER_COLUMNS, where={"customer_id": None}, condition=f"{version} >= 1", using=using
     )
-    rows = sqlkit.decode(
-        CustomerReadModel, CUSTOMER_COLUMNS, sqlkit.send([statement], using=using)[0].rows, using=using
+    return statement.sql
+
+
+def customer_row(customer_id: UUID, *, using: str) -> dict[str, Any] | None:
+    """A registered customer's columns, or None."""
+    read = sqlkit.Statement(
+        _customer_read(using), sqlkit.field_values(CustomerReadModel, {"customer_id": customer_id}, using=using)
     )
+    rows = sqlkit.decode(CustomerReadModel, CUSTOMER_COLUMNS, sqlkit.send([read], using=using)[0].rows, using=using)
     return dict(zip(CUSTOMER_COLUMNS, rows[0], strict=True)) if rows else None
 
 

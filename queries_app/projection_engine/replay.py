@@ -340,7 +340,8 @@ def _replay_beside(
 
 def _set_work_mem(size: str | None) -> None:
     """Session work_mem: the catch-up's anti-join and the inbox top-up join the whole log with the positions,
-    which with the default 4MB spill to disk or turn into a merge join over random index reads (4x slower)."""
+    which with the default 4MB spill to disk or turn into a merge join over random index reads, several times
+    slower (docs/benchmarks.md, "Measured choices in the code")."""
     sqlkit.send([sqlkit.Statement("RESET work_mem") if size is None else sqlkit.Statement("SET work_mem = %s", [size])])
 
 

@@ -219,7 +219,8 @@ def _copy_value(field: Any, connection: Any) -> Callable[[models.Model], Any]:
 
 
 def _placeholder(model: type[M], pk: Any) -> M:
-    """model(pk=pk), without the keyword arguments' cost (half of it: a batch makes hundreds)."""
+    """model(pk=pk), without the keyword arguments' cost (a batch makes hundreds; docs/benchmarks.md, "Measured
+    choices in the code")."""
     return model(*[pk if field.primary_key else field.get_default() for field in model._meta.concrete_fields])
 
 
