@@ -44,7 +44,7 @@ test: lint typecheck contracts pytest
 
 # The read side's copy of the event catalog, after adding or changing an event (tests/unit/test_event_catalog.py).
 event-catalog: install
-	$(EMBEDDED_ENV) $(PY) manage.py event_catalog > queries_app/event_catalog.json
+	$(EMBEDDED_ENV) $(PY) manage.py event_catalog --output queries_app/event_catalog.json
 
 # Refresh the admin screenshots in docs/screenshots/ (needs Debian's chromium).
 screenshots: install
