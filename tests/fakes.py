@@ -119,13 +119,15 @@ class FakeUnitOfWork:
         return bool(self.staged)
 
     def commit(self) -> None:
+        """Write the staged aggregates, all or none: a duplicate key or a version moved under its lock fails it."""
         for operation, aggregate, loaded_version in self.staged:
-            table = self.stored.setdefault(type(aggregate), {})
+            table = self.stored.get(type(aggregate), {})
             if operation == "add" and aggregate.key in table:
                 raise DuplicateKey(f"{aggregate.aggregate_type} {aggregate.aggregate_id}")
             if operation == "save" and table[aggregate.key].version != loaded_version:
                 raise ConcurrencyError(f"{aggregate.aggregate_type} {aggregate.aggregate_id} moved under its lock")
-            table[aggregate.key] = copy.deepcopy(aggregate)
+        for _, aggregate, _ in self.staged:
+            self.stored.setdefault(type(aggregate), {})[aggregate.key] = copy.deepcopy(aggregate)
         self.staged.clear()
         self.committed = True
 
