@@ -64,6 +64,7 @@ def insert(
     rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]],
     *,
     columns: Sequence[str] | None = None,
+    constants: Mapping[str, Any] | None = None,
     table: str | None = None,
     on_conflict: OnConflict | None = None,
     returning: Sequence[str] = (),
@@ -75,7 +76,8 @@ def insert(
     """INSERT the rows, Python values by field name (the same names in every row), or in `columns` order: one
     statement, or several when the dialect's limit on one is reached. `order_by` (default: the conflict target)
     is the order the rows are written in, so that transactions writing overlapping rows queue on the first they
-    share instead of deadlocking. `expect_rows` and `mismatch` apply to a single statement only."""
+    share instead of deadlocking. `constants`: values by field name that every row has, sent once (not once a row).
+    `expect_rows` and `mismatch` apply to a single statement only."""
     if not rows:
         return []
     if columns is None:
@@ -85,14 +87,15 @@ def insert(
     else:
         names, values = list(columns), rows  # type: ignore[assignment]
     fields = [_field(model, name) for name in names]
-    columns = ", ".join(_quote(using, field.column) for field in fields)
+    constant_fields = [(_field(model, name), value) for name, value in (constants or {}).items()]
+    columns = ", ".join(_quote(using, field.column) for field in [*(f for f, _ in constant_fields), *fields])
     order = list(order_by or (on_conflict.target if on_conflict else ()))
     suffix = " ORDER BY " + ", ".join(f"s.{_column(model, name, using)}" for name in order) if order else ""
     if on_conflict is not None:
         suffix += " " + _conflict_clause(model, on_conflict, table, using)
     if returning:
         suffix += " RETURNING " + ", ".join(_column(model, name, using) for name in returning)
-    fragments = dialect(using).rows(fields, values)
+    fragments = dialect(using).rows(fields, values, constant_fields)
     if len(fragments) > 1 and expect_rows is not None:
         raise ValueError("expect_rows needs the rows in one statement")
     # WHERE true: SQLite needs it to tell the SELECT's end from an upsert's ON CONFLICT.

@@ -71,10 +71,21 @@ class Dialect:
         """`IN (...)` the values of `field`, as one fragment or several (each with its parameters)."""
         raise NotImplementedError
 
-    def rows(self, fields: Sequence[Any], rows: Sequence[Sequence[Any]]) -> list[Fragment]:
+    def rows(
+        self, fields: Sequence[Any], rows: Sequence[Sequence[Any]], constants: Sequence[tuple[Any, Any]] = ()
+    ) -> list[Fragment]:
         """A SELECT of the rows (Python values of the fields, in the fields' order) whose columns are named after
-        the fields' columns: one fragment or several, each with its parameters."""
+        the fields' columns: one fragment or several, each with its parameters. `constants`: (field, value) of
+        columns with one value for every row, sent once."""
         raise NotImplementedError
+
+    def _constant_columns(self, constants: Sequence[tuple[Any, Any]]) -> tuple[list[str], list[Any]]:
+        connection = self.connection
+        columns = [
+            f"CAST(%s AS {field.cast_db_type(connection)}) AS {_quote(connection, field.column)}"
+            for field, _ in constants
+        ]
+        return columns, [field.get_db_prep_save(value, connection) for field, value in constants]
 
     @property
     def for_update(self) -> str:
@@ -144,14 +155,20 @@ class PostgreSQL(Dialect):
         cast = field.cast_db_type(self.connection)
         return [(f"IN (SELECT v::{cast} FROM json_array_elements_text(%s::json) AS v)", [to_json(list(values))])]
 
-    def rows(self, fields: Sequence[Any], rows: Sequence[Sequence[Any]]) -> list[Fragment]:
+    def rows(
+        self, fields: Sequence[Any], rows: Sequence[Sequence[Any]], constants: Sequence[tuple[Any, Any]] = ()
+    ) -> list[Fragment]:
+        constant_columns, constant_params = self._constant_columns(constants)
         columns = ", ".join(
-            f"{self._element(field, index)} AS {_quote(self.connection, field.column)}"
-            for index, field in enumerate(fields)
+            constant_columns
+            + [
+                f"{self._element(field, index)} AS {_quote(self.connection, field.column)}"
+                for index, field in enumerate(fields)
+            ]
         )
         sql = f"SELECT {columns} FROM json_array_elements(%s::json) AS r"
         return [
-            (sql, [to_json(list(rows[start : start + self.ROWS_PER_STATEMENT]))])
+            (sql, [*constant_params, to_json(list(rows[start : start + self.ROWS_PER_STATEMENT]))])
             for start in range(0, len(rows), self.ROWS_PER_STATEMENT)
         ]
 
@@ -235,17 +252,21 @@ class SQLite(Dialect):
             for start in range(0, len(values), step)
         ]
 
-    def rows(self, fields: Sequence[Any], rows: Sequence[Sequence[Any]]) -> list[Fragment]:
+    def rows(
+        self, fields: Sequence[Any], rows: Sequence[Sequence[Any]], constants: Sequence[tuple[Any, Any]] = ()
+    ) -> list[Fragment]:
         connection = self.connection
+        constant_columns, constant_params = self._constant_columns(constants)
         names = ", ".join(
-            f"column{index + 1} AS {_quote(connection, field.column)}" for index, field in enumerate(fields)
+            constant_columns
+            + [f"column{index + 1} AS {_quote(connection, field.column)}" for index, field in enumerate(fields)]
         )
         marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        step = max(1, self.MAX_PARAMS // max(1, len(fields)))
+        step = max(1, (self.MAX_PARAMS - len(constants)) // max(1, len(fields)))
         fragments = []
         for start in range(0, len(rows), step):
             chunk = rows[start : start + step]
-            params = [
+            params = constant_params + [
                 field.get_db_prep_save(value, connection)
                 for row in chunk
                 for field, value in zip(fields, row, strict=True)

@@ -272,8 +272,9 @@ def _lock_positions(key: str, envelopes: list[Envelope]) -> dict[AggregateKey, _
     # The rows this inserts are new and already locked by this transaction: no need to read them back.
     created = sqlkit.insert(
         AggregatePosition,
-        [(key, t, i, reached[t, i]) for t, i in first],
-        columns=["projection", "aggregate_type", "aggregate_id", "version"],
+        [(t, i, reached[t, i]) for t, i in first],
+        columns=["aggregate_type", "aggregate_id", "version"],
+        constants={"projection": key},
         on_conflict=sqlkit.OnConflict(target=("projection", "aggregate_type", "aggregate_id")),
         returning=["id", "aggregate_type", "aggregate_id"],
     )
@@ -301,11 +302,11 @@ def _lock_positions(key: str, envelopes: list[Envelope]) -> dict[AggregateKey, _
 
 def _record_batch_in_inbox(projection: str, envelopes: list[Envelope]) -> None:
     """One INSERT ... ON CONFLICT DO NOTHING RETURNING for the batch's inbox entries."""
-    now = timezone.now()
     statements = sqlkit.insert(
         InboxEntry,
-        [(projection, envelope["event_id"], now) for envelope in envelopes],
-        columns=["projection", "event_id", "processed_at"],
+        [(envelope["event_id"],) for envelope in envelopes],
+        columns=["event_id"],
+        constants={"projection": projection, "processed_at": timezone.now()},
         on_conflict=sqlkit.OnConflict(target=("projection", "event_id")),
         returning=["event_id"],
     )
