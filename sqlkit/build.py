@@ -7,6 +7,7 @@ the same converters the ORM applies (`decode`).
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.db import connections, models
@@ -37,11 +38,6 @@ def field_values(model: Model, values: Mapping[str, Any], *, using: str = "defau
     """The values as the named fields of the model convert them for the database (what the ORM would send)."""
     connection = connections[using]
     return [_field(model, name).get_db_prep_save(value, connection) for name, value in values.items()]
-
-
-def _equalities(model: Model, where: Mapping[str, Any], using: str) -> tuple[list[str], list[Any]]:
-    """`"column" = %s` for each named field, and the values as the fields convert them."""
-    return [f"{_column(model, name, using)} = %s" for name in where], field_values(model, where, using=using)
 
 
 @dataclass(frozen=True)
@@ -82,33 +78,91 @@ def insert(
         return []
     if columns is None:
         mappings: Sequence[Mapping[str, Any]] = rows  # type: ignore[assignment]
-        names = list(mappings[0])
+        names = tuple(mappings[0])
         values: Sequence[Sequence[Any]] = [[row[name] for name in names] for row in mappings]
     else:
-        names, values = list(columns), rows  # type: ignore[assignment]
-    fields = [_field(model, name) for name in names]
-    constant_fields = [(_field(model, name), value) for name, value in (constants or {}).items()]
-    columns = ", ".join(_quote(using, field.column) for field in [*(f for f, _ in constant_fields), *fields])
-    order = list(order_by or (on_conflict.target if on_conflict else ()))
-    suffix = " ORDER BY " + ", ".join(f"s.{_column(model, name, using)}" for name in order) if order else ""
-    if on_conflict is not None:
-        suffix += " " + _conflict_clause(model, on_conflict, table, using)
-    if returning:
-        suffix += " RETURNING " + ", ".join(_column(model, name, using) for name in returning)
-    fragments = dialect(using).rows(fields, values, constant_fields)
+        names, values = tuple(columns), rows  # type: ignore[assignment]
+    constants = constants or {}
+    ordered = bool(order_by or on_conflict)
+    shape = (model, table, names, tuple(constants), on_conflict, tuple(returning), tuple(order_by), using)
+    if len(values) <= dialect(using).values_up_to and (len(values) == 1 or not ordered):
+        # A few rows (a command's own): a plain VALUES list is the cheapest statement to plan and run.
+        head, tail = _insert_values_sql(*shape)
+        connection = connections[using]
+        fields = [_field(model, name) for name in (*constants, *names)]
+        marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        params = [
+            field.get_db_prep_save(value, connection)
+            for row in values
+            for field, value in zip(fields, (*constants.values(), *row), strict=True)
+        ]
+        sql = head + ", ".join([marks] * len(values)) + tail
+        return [Statement(sql, params, expect_rows=expect_rows, mismatch=mismatch)]
+    head, tail = _insert_select_sql(*shape)
+    fragments = dialect(using).rows(
+        [_field(model, name) for name in names],
+        values,
+        [(_field(model, name), value) for name, value in constants.items()],
+    )
     if len(fragments) > 1 and expect_rows is not None:
         raise ValueError("expect_rows needs the rows in one statement")
-    # WHERE true: SQLite needs it to tell the SELECT's end from an upsert's ON CONFLICT.
     return [
-        Statement(
-            f"INSERT INTO {_table(model, table, using)} ({columns}) "
-            f"SELECT {columns} FROM ({source}) AS s WHERE true{suffix}",
-            params,
-            expect_rows=expect_rows,
-            mismatch=mismatch,
-        )
+        Statement(head + source + tail, params, expect_rows=expect_rows, mismatch=mismatch)
         for source, params in fragments
     ]
+
+
+@lru_cache(maxsize=1024)
+def _insert_select_sql(
+    model: Model,
+    table: str | None,
+    names: tuple[str, ...],
+    constant_names: tuple[str, ...],
+    on_conflict: OnConflict | None,
+    returning: tuple[str, ...],
+    order_by: tuple[str, ...],
+    using: str,
+) -> tuple[str, str]:
+    """The INSERT around its rows' SELECT, built once per shape (the quoting of names costs more than a small
+    statement's values)."""
+    columns = ", ".join(_column(model, name, using) for name in (*constant_names, *names))
+    order = list(order_by or (on_conflict.target if on_conflict else ()))
+    # WHERE true: SQLite needs it to tell the SELECT's end from an upsert's ON CONFLICT.
+    tail = ") AS s WHERE true"
+    if order:
+        tail += " ORDER BY " + ", ".join(f"s.{_column(model, name, using)}" for name in order)
+    return f"INSERT INTO {_table(model, table, using)} ({columns}) SELECT {columns} FROM (", tail + _upsert_tail(
+        model, table, on_conflict, returning, using
+    )
+
+
+@lru_cache(maxsize=1024)
+def _insert_values_sql(
+    model: Model,
+    table: str | None,
+    names: tuple[str, ...],
+    constant_names: tuple[str, ...],
+    on_conflict: OnConflict | None,
+    returning: tuple[str, ...],
+    order_by: tuple[str, ...],
+    using: str,
+) -> tuple[str, str]:
+    """The INSERT around its VALUES list, built once per shape."""
+    columns = ", ".join(_column(model, name, using) for name in (*constant_names, *names))
+    return f"INSERT INTO {_table(model, table, using)} ({columns}) VALUES ", _upsert_tail(
+        model, table, on_conflict, returning, using
+    )
+
+
+def _upsert_tail(
+    model: Model, table: str | None, on_conflict: OnConflict | None, returning: tuple[str, ...], using: str
+) -> str:
+    tail = ""
+    if on_conflict is not None:
+        tail += " " + _conflict_clause(model, on_conflict, table, using)
+    if returning:
+        tail += " RETURNING " + ", ".join(_column(model, name, using) for name in returning)
+    return tail
 
 
 def _conflict_clause(model: Model, on_conflict: OnConflict, table: str | None, using: str) -> str:
@@ -140,14 +194,19 @@ def update(
     using: str = "default",
 ) -> Statement:
     """UPDATE the rows matching `where` (equality on each field)."""
-    assignments, set_params = _equalities(model, values, using)
-    conditions, where_params = _equalities(model, where, using)
     return Statement(
-        f"UPDATE {_table(model, table, using)} SET {', '.join(assignments)} WHERE {' AND '.join(conditions)}",
-        [*set_params, *where_params],
+        _update_sql(model, tuple(values), tuple(where), table, using),
+        [*field_values(model, values, using=using), *field_values(model, where, using=using)],
         expect_rows=expect_rows,
         mismatch=mismatch,
     )
+
+
+@lru_cache(maxsize=1024)
+def _update_sql(model: Model, names: tuple[str, ...], where: tuple[str, ...], table: str | None, using: str) -> str:
+    assignments = ", ".join(f"{_column(model, name, using)} = %s" for name in names)
+    conditions = " AND ".join(f"{_column(model, name, using)} = %s" for name in where)
+    return f"UPDATE {_table(model, table, using)} SET {assignments} WHERE {conditions}"
 
 
 def update_many(
@@ -188,11 +247,13 @@ def select(
     `where` (equality on each field), `where_in` (a field among values), `keys_in` (a tuple of fields among rows
     of values), `condition` (SQL of its own, no parameters). One statement, or one per chunk of a long
     `where_in`/`keys_in` (SQLite). `lock`: FOR UPDATE where the dialect has it."""
-    names = list(columns) if columns is not None else [f.name for f in model._meta.concrete_fields]
+    names = tuple(columns) if columns is not None else tuple(f.name for f in model._meta.concrete_fields)
     chosen = dialect(using)
-    conditions, params = _equalities(model, where or {}, using)
-    if condition:
-        conditions.append(condition)
+    where = where or {}
+    head, conditions, tail = _select_sql(
+        model, names, tuple(where), condition, tuple(order_by), limit, lock, table, using
+    )
+    params = field_values(model, where, using=using)
     chunks: list[tuple[str, list[Any]]] = [("", [])]
     if where_in is not None:
         name, values = where_in
@@ -212,20 +273,37 @@ def select(
             (f"({key_columns}) IN (SELECT {key_columns} FROM ({source}) AS k)", key_params)
             for source, key_params in chosen.rows(key_fields, key_rows)
         ]
-    head = f"SELECT {', '.join(_column(model, name, using) for name in names)} FROM {_table(model, table, using)}"
-    tail = ""
-    if order_by:
-        tail += " ORDER BY " + ", ".join(_column(model, name, using) for name in order_by)
-    if limit is not None:
-        tail += f" LIMIT {int(limit)}"
-    if lock:
-        tail += chosen.for_update
     statements = []
     for chunk_sql, chunk_params in chunks:
         every = [*conditions, chunk_sql] if chunk_sql else conditions
         where_sql = f" WHERE {' AND '.join(every)}" if every else ""
         statements.append(Statement(head + where_sql + tail, [*params, *chunk_params]))
     return statements
+
+
+@lru_cache(maxsize=1024)
+def _select_sql(
+    model: Model,
+    names: tuple[str, ...],
+    where: tuple[str, ...],
+    condition: str,
+    order_by: tuple[str, ...],
+    limit: int | None,
+    lock: bool,
+    table: str | None,
+    using: str,
+) -> tuple[str, tuple[str, ...], str]:
+    """A SELECT's text around its conditions, and its conditions that do not depend on a list of values."""
+    head = f"SELECT {', '.join(_column(model, name, using) for name in names)} FROM {_table(model, table, using)}"
+    conditions = tuple(f"{_column(model, name, using)} = %s" for name in where) + ((condition,) if condition else ())
+    tail = ""
+    if order_by:
+        tail += " ORDER BY " + ", ".join(_column(model, name, using) for name in order_by)
+    if limit is not None:
+        tail += f" LIMIT {int(limit)}"
+    if lock:
+        tail += dialect(using).for_update
+    return head, conditions, tail
 
 
 def where_in(model: Model, name: str, values: Sequence[Any], *, using: str = "default") -> tuple[str, list[Any]]:
@@ -242,11 +320,13 @@ def where_in(model: Model, name: str, values: Sequence[Any], *, using: str = "de
 
 def exists(model: Model, *, using: str = "default", **where: Any) -> Statement:
     """Whether a row matches `where` (equality on each field): `SELECT 1 ... LIMIT 1`."""
-    conditions, params = _equalities(model, where, using)
-    return Statement(
-        f"SELECT 1 FROM {_table(model, None, using)} WHERE {' AND '.join(conditions)} LIMIT 1",
-        params,
-    )
+    return Statement(_exists_sql(model, tuple(where), using), field_values(model, where, using=using))
+
+
+@lru_cache(maxsize=1024)
+def _exists_sql(model: Model, where: tuple[str, ...], using: str) -> str:
+    conditions = " AND ".join(f"{_column(model, name, using)} = %s" for name in where)
+    return f"SELECT 1 FROM {_table(model, None, using)} WHERE {conditions} LIMIT 1"
 
 
 def decode(

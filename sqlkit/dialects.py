@@ -49,9 +49,14 @@ class Dialect:
     # Shadow tables built beside the live ones and swapped in by renaming, REPEATABLE READ snapshots
     rebuilds_beside_live_tables: ClassVar[bool] = False
     full_text_search: ClassVar[bool] = False
+    # An INSERT of at most this many rows, in no particular order, goes as a plain VALUES list of parameters
+    # (a command's own rows); more go as rows()
+    values_up_to: ClassVar[int] = 0
 
     def __init__(self, using: str) -> None:
         self.using = using
+        # SQL text by the fields it is about (the rows it selects, the values it matches): built once.
+        self._rows_sql: dict[tuple[Any, ...], str] = {}
 
     @property
     def connection(self) -> Any:
@@ -79,13 +84,15 @@ class Dialect:
         columns with one value for every row, sent once."""
         raise NotImplementedError
 
-    def _constant_columns(self, constants: Sequence[tuple[Any, Any]]) -> tuple[list[str], list[Any]]:
+    def _constant_columns(self, constants: Sequence[tuple[Any, Any]]) -> list[str]:
         connection = self.connection
-        columns = [
+        return [
             f"CAST(%s AS {field.cast_db_type(connection)}) AS {_quote(connection, field.column)}"
             for field, _ in constants
         ]
-        return columns, [field.get_db_prep_save(value, connection) for field, value in constants]
+
+    def _constant_params(self, constants: Sequence[tuple[Any, Any]]) -> list[Any]:
+        return [field.get_db_prep_save(value, self.connection) for field, value in constants]
 
     @property
     def for_update(self) -> str:
@@ -133,6 +140,9 @@ class PostgreSQL(Dialect):
     copies_rows = True
     rebuilds_beside_live_tables = True
     full_text_search = True
+    # Planning and running a VALUES list of a few rows costs PostgreSQL less than unpacking one JSON parameter;
+    # past a few dozen rows, adapting each value in Python costs more.
+    values_up_to = 32
     # Rows per statement: enough for any batch here, short of one huge JSON text
     ROWS_PER_STATEMENT = 5000
 
@@ -152,21 +162,27 @@ class PostgreSQL(Dialect):
 
     def values_in(self, field: Any, values: Sequence[Any]) -> list[Fragment]:
         # A semi-join: `= ANY` of an array that is not a constant would compare each row with every element.
-        cast = field.cast_db_type(self.connection)
-        return [(f"IN (SELECT v::{cast} FROM json_array_elements_text(%s::json) AS v)", [to_json(list(values))])]
+        sql = self._rows_sql.get((field,))
+        if sql is None:
+            cast = field.cast_db_type(self.connection)
+            sql = self._rows_sql[(field,)] = f"IN (SELECT v::{cast} FROM json_array_elements_text(%s::json) AS v)"
+        return [(sql, [to_json(list(values))])]
 
     def rows(
         self, fields: Sequence[Any], rows: Sequence[Sequence[Any]], constants: Sequence[tuple[Any, Any]] = ()
     ) -> list[Fragment]:
-        constant_columns, constant_params = self._constant_columns(constants)
-        columns = ", ".join(
-            constant_columns
-            + [
-                f"{self._element(field, index)} AS {_quote(self.connection, field.column)}"
-                for index, field in enumerate(fields)
-            ]
-        )
-        sql = f"SELECT {columns} FROM json_array_elements(%s::json) AS r"
+        shape = (tuple(fields), tuple(field for field, _ in constants))
+        sql = self._rows_sql.get(shape)
+        if sql is None:
+            columns = ", ".join(
+                self._constant_columns(constants)
+                + [
+                    f"{self._element(field, index)} AS {_quote(self.connection, field.column)}"
+                    for index, field in enumerate(fields)
+                ]
+            )
+            sql = self._rows_sql[shape] = f"SELECT {columns} FROM json_array_elements(%s::json) AS r"
+        constant_params = self._constant_params(constants)
         return [
             (sql, [*constant_params, to_json(list(rows[start : start + self.ROWS_PER_STATEMENT]))])
             for start in range(0, len(rows), self.ROWS_PER_STATEMENT)
@@ -256,9 +272,9 @@ class SQLite(Dialect):
         self, fields: Sequence[Any], rows: Sequence[Sequence[Any]], constants: Sequence[tuple[Any, Any]] = ()
     ) -> list[Fragment]:
         connection = self.connection
-        constant_columns, constant_params = self._constant_columns(constants)
+        constant_params = self._constant_params(constants)
         names = ", ".join(
-            constant_columns
+            self._constant_columns(constants)
             + [f"column{index + 1} AS {_quote(connection, field.column)}" for index, field in enumerate(fields)]
         )
         marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
