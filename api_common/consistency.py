@@ -1,14 +1,19 @@
 """Consistency tokens: which aggregate versions a command wrote, signed so clients cannot forge them.
 
 The write side issues one with every command response (X-Consistency-Token); a query that sends it
-back waits until the read model has applied those versions.
+back waits until the read model has applied those versions (or the event feed, until the log has them).
+Every query answers the level it was served at (Consistency) in X-Consistency-Level.
 """
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from django.core import signing
 
 HEADER = "X-Consistency-Token"
+LEVEL_HEADER = "X-Consistency-Level"
 _SALT = "consistency-token"
 
 
@@ -30,3 +35,31 @@ def decode_token(token: str) -> list[AggregateVersion] | None:
         return [AggregateVersion(str(t), str(i), int(v)) for t, i, v in raw]
     except (signing.BadSignature, TypeError, ValueError):
         return None
+
+
+class Consistency(StrEnum):
+    STRONG = "STRONG"
+    EVENTUAL = "EVENTUAL"
+    HIGHLY_EVENTUAL = "HIGHLY_EVENTUAL"
+
+
+def wait_until(
+    done: Callable[[], bool],
+    *,
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    first_pause: float = 0.01,
+    max_pause: float = 0.1,
+) -> bool:
+    """Poll `done` with growing pauses until it is true (True) or `timeout` seconds have passed (False)."""
+    deadline = clock() + timeout
+    pause = first_pause
+    while True:
+        if done():
+            return True
+        remaining = deadline - clock()
+        if remaining <= 0:
+            return False
+        sleep(min(pause, remaining))
+        pause = min(pause * 2, max_pause)

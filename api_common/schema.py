@@ -59,10 +59,12 @@ PROBLEM_DESCRIPTIONS = {
 }
 
 
-def problem_responses(*statuses: int) -> dict[Any, Any]:
-    """Response entries for drf-spectacular, each answered as application/problem+json."""
+def problem_responses(*statuses: int, described: dict[int, str] | None = None) -> dict[Any, Any]:
+    """Response entries for drf-spectacular, each answered as application/problem+json; `described` overrides the
+    common description of a status (the codes one operation answers with it)."""
+    descriptions = {**PROBLEM_DESCRIPTIONS, **(described or {})}
     return {
-        (status, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description=PROBLEM_DESCRIPTIONS[status])
+        (status, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description=descriptions[status])
         for status in statuses
     }
 

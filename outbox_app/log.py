@@ -25,10 +25,10 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 from django.db.models.functions import Now
 
-from outbox_app.models import ENVELOPE_COLUMNS, OutboxEvent, envelope
+from outbox_app.models import ENVELOPE_COLUMNS, OutboxEvent, OutboxEventQuerySet, envelope
 
 # pg_advisory_xact_lock key serializing the relays' publication commits (an arbitrary constant of this app).
 LOG_LOCK = 0x6F7574626F786C67  # "outboxlg"
@@ -97,6 +97,26 @@ def mark_published_in_log_order(event_ids: Sequence[UUID]) -> None:
         )
 
 
+def head_position() -> int:
+    """The highest position given so far (0 for an empty log): where a reader that wants only new events starts."""
+    return _logged().aggregate(head=Max("log_position"))["head"] or 0
+
+
+def in_log(versions: Sequence[tuple[str, str, int]]) -> bool:
+    """Whether each (aggregate type, aggregate id, version) is in the log (published), e.g. a consistency token's."""
+    wanted = set(versions)
+    if not wanted:
+        return True
+    which = Q()
+    for aggregate_type, aggregate_id, version in wanted:
+        which |= Q(aggregate_type=aggregate_type, aggregate_id=aggregate_id, aggregate_version=version)
+    return _logged().filter(which).count() == len(wanted)
+
+
+def _logged() -> OutboxEventQuerySet:
+    return OutboxEvent.objects.using(PRIMARY).filter(log_position__isnull=False)
+
+
 def read_log(
     *,
     after: UUID | str | None = None,
@@ -111,7 +131,7 @@ def read_log(
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    logged = OutboxEvent.objects.using(PRIMARY).filter(log_position__isnull=False)
+    logged = _logged()
     start = after_position or 0
     if after is not None:
         found = logged.filter(event_id=after).values_list("log_position", flat=True).first()

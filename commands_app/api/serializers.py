@@ -6,19 +6,15 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api_common.serializers import StrictInput
+
 MAX_QUANTITY = 1_000_000
 MAX_STOCK = 1_000_000_000
 SKU = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 # Unknown fields are errors, not silently dropped: a typo must not change what a command does.
-class Input(serializers.Serializer[dict[str, Any]]):
-    # Checked on the data itself: a nested input (an order line) has no initial_data of its own.
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        unknown = set(data) - set(self.fields) if isinstance(data, dict) else set()
-        if unknown:
-            raise serializers.ValidationError(dict.fromkeys(sorted(unknown), "Unknown field."))
-        return super().to_internal_value(data)
+Input = StrictInput
 
 
 def plain_text(max_length: int) -> serializers.RegexField:
