@@ -337,6 +337,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets that share a field name (status) each keep a name of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "queries_app.models.OrderView.Status",
+        "WebhookEndpointStatusEnum": ["enabled", "disabled"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api_common.schema.forbid_unknown_input_fields",
