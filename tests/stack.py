@@ -42,7 +42,9 @@ class Stack:
         self.processes[name] = process
         return process
 
-    def start_worker(self, name: str = "worker", concurrency: int = 2) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, name: str = "worker", concurrency: int = 2, queues: str | None = None
+    ) -> subprocess.Popen[bytes]:
         process = self.start(
             name,
             "worker",
@@ -51,6 +53,7 @@ class Stack:
             f"--hostname={name}@%h",
             "--without-mingle",
             "--without-gossip",
+            *([f"--queues={queues}"] if queues else []),
         )
         self.wait_for_log(name, "ready.")
         return process
