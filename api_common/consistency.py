@@ -14,6 +14,8 @@ from django.core import signing
 
 HEADER = "X-Consistency-Token"
 LEVEL_HEADER = "X-Consistency-Level"
+# A token names the aggregates one command wrote: more than this is not one of ours.
+MAX_TOKEN_VERSIONS = 100
 _SALT = "consistency-token"
 
 
@@ -26,6 +28,34 @@ class AggregateVersion:
 
 def encode_token(versions: list[AggregateVersion]) -> str:
     return signing.dumps([[v.aggregate_type, v.aggregate_id, v.version] for v in versions], salt=_SALT)
+
+
+def wait_for_token(
+    token: str, caught_up: Callable[[list[AggregateVersion]], Callable[[], bool]], *, behind: str
+) -> None:
+    """Wait, up to CONSISTENCY_WAIT_SECONDS, until `caught_up(versions)` (a probe) is true for the token's versions.
+
+    400 CONSISTENCY_TOKEN_INVALID for a token this service did not issue; 503 CONSISTENCY_TIMEOUT with Retry-After
+    when the wait runs out (`behind` says what has not caught up).
+    """
+    from django.conf import settings
+
+    from api_common.problems import Problem
+
+    versions = decode_token(token)
+    if versions is None or len(versions) > MAX_TOKEN_VERSIONS:
+        raise Problem(
+            status_code=400,
+            code="CONSISTENCY_TOKEN_INVALID",
+            detail=f"{HEADER} must be a token returned by a command of this service.",
+        )
+    if not wait_until(caught_up(versions), timeout=settings.CONSISTENCY_WAIT_SECONDS):
+        raise Problem(
+            status_code=503,
+            code="CONSISTENCY_TIMEOUT",
+            detail=f"{behind} has not caught up with your command yet; retry shortly.",
+            headers={"Retry-After": "1"},
+        )
 
 
 def decode_token(token: str) -> list[AggregateVersion] | None:

@@ -22,7 +22,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from api_common.consistency import HEADER as CONSISTENCY_HEADER
-from api_common.consistency import decode_token
+from api_common.consistency import wait_for_token
 from api_common.permissions import HasReadScope
 from api_common.problems import Problem
 from queries_app import best_sellers, cache
@@ -38,14 +38,13 @@ from queries_app.api.serializers import (
     ProductQueryInput,
     paginated,
 )
-from queries_app.consistency import Consistency, applied, wait_until
+from queries_app.consistency import Consistency, applied
 from queries_app.models import CustomerView, OrderView, ProductView
 from queries_app.projections import BY_NAME
 from queries_app.routers import PRIMARY
 
 PROBLEM = OpenApiResponse(description="RFC 9457 problem details (application/problem+json) with a stable code.")
 LEVEL_HEADER = "X-Consistency-Level"
-MAX_TOKEN_VERSIONS = 100
 M = TypeVar("M", bound=models.Model)
 
 CONSISTENCY = (
@@ -92,21 +91,8 @@ class QueryView(APIView):
             self.strong = True
 
     def wait_for(self, token: str) -> None:
-        versions = decode_token(token)
-        if versions is None or len(versions) > MAX_TOKEN_VERSIONS:
-            raise Problem(
-                status_code=400,
-                code="CONSISTENCY_TOKEN_INVALID",
-                detail=f"{CONSISTENCY_HEADER} must be a token returned by a command of this service.",
-            )
-        probe = applied(BY_NAME[self.projection], versions, using=PRIMARY)
-        if not wait_until(probe, timeout=settings.CONSISTENCY_WAIT_SECONDS):
-            raise Problem(
-                status_code=503,
-                code="CONSISTENCY_TIMEOUT",
-                detail="The read model has not caught up with your command yet; retry shortly.",
-                headers={"Retry-After": "1"},
-            )
+        projection = BY_NAME[self.projection]
+        wait_for_token(token, lambda versions: applied(projection, versions, using=PRIMARY), behind="The read model")
 
     @property
     def db(self) -> str | None:

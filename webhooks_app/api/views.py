@@ -1,6 +1,8 @@
 """The event feed (scope read) and the webhook endpoints (scope webhooks): thin views over outbox_app.log and
 webhooks_app.endpoints; every refusal is a problem document with a stable code, and writes nothing."""
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -14,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api_common.consistency import HEADER as CONSISTENCY_HEADER
-from api_common.consistency import LEVEL_HEADER, Consistency, decode_token, wait_until
+from api_common.consistency import LEVEL_HEADER, AggregateVersion, Consistency, wait_for_token
 from api_common.models import ApiClient
 from api_common.permissions import HasReadScope, HasWebhooksScope
 from api_common.problems import Problem
@@ -23,7 +25,6 @@ from outbox_app.log import UnknownCursor, in_log, read_log
 from webhooks_app import asyncapi, endpoints
 from webhooks_app.api import serializers as io
 
-MAX_TOKEN_VERSIONS = 100
 ENDPOINT_NOT_FOUND = {404: "No endpoint of this client has this id (WEBHOOK_ENDPOINT_NOT_FOUND)."}
 WEBHOOKS_SCOPE = {403: "The API client lacks the 'webhooks' scope (FORBIDDEN)."}
 CONSISTENCY_TOKEN = OpenApiParameter(
@@ -39,8 +40,12 @@ def _client(request: Request) -> ApiClient:
     return request.user
 
 
-def _refused(refusal: endpoints.Refusal) -> Problem:
-    return Problem(status_code=refusal.status, code=refusal.code, detail=refusal.detail)
+@contextmanager
+def refusals_as_problems() -> Iterator[None]:
+    try:
+        yield
+    except endpoints.Refusal as refusal:
+        raise Problem(status_code=refusal.status, code=refusal.code, detail=refusal.detail) from None
 
 
 class EventFeedView(APIView):
@@ -101,21 +106,11 @@ class EventFeedView(APIView):
 
     @staticmethod
     def wait_for(token: str) -> None:
-        versions = decode_token(token)
-        if versions is None or len(versions) > MAX_TOKEN_VERSIONS:
-            raise Problem(
-                status_code=400,
-                code="CONSISTENCY_TOKEN_INVALID",
-                detail=f"{CONSISTENCY_HEADER} must be a token returned by a command of this service.",
-            )
-        keys = [(v.aggregate_type, v.aggregate_id, v.version) for v in versions]
-        if not wait_until(lambda: in_log(keys), timeout=settings.CONSISTENCY_WAIT_SECONDS):
-            raise Problem(
-                status_code=503,
-                code="CONSISTENCY_TIMEOUT",
-                detail="Your command's events are not published yet; retry shortly.",
-                headers={"Retry-After": "1"},
-            )
+        def published(versions: list[AggregateVersion]) -> Callable[[], bool]:
+            keys = [(v.aggregate_type, v.aggregate_id, v.version) for v in versions]
+            return lambda: in_log(keys)
+
+        wait_for_token(token, published, behind="The event feed")
 
 
 class EndpointListView(APIView):
@@ -163,10 +158,8 @@ class EndpointListView(APIView):
     def post(self, request: Request) -> Response:
         given = io.EndpointInput(data=request.data)
         given.is_valid(raise_exception=True)
-        try:
+        with refusals_as_problems():
             endpoint, _ = endpoints.create_endpoint(client=_client(request), **given.validated_data)
-        except endpoints.Refusal as refusal:
-            raise _refused(refusal) from None
         return Response(io.EndpointWithSecretOutput(endpoint).data, status=201)
 
 
@@ -183,10 +176,8 @@ class EndpointDetailView(APIView):
         tags=["webhooks"],
     )
     def get(self, request: Request, endpoint_id: UUID) -> Response:
-        try:
+        with refusals_as_problems():
             endpoint = endpoints.endpoint_of(_client(request), endpoint_id)
-        except endpoints.Refusal as refusal:
-            raise _refused(refusal) from None
         return Response(io.EndpointOutput(endpoint).data)
 
     @extend_schema(
@@ -199,10 +190,8 @@ class EndpointDetailView(APIView):
         tags=["webhooks"],
     )
     def delete(self, request: Request, endpoint_id: UUID) -> Response:
-        try:
+        with refusals_as_problems():
             endpoints.delete_endpoint(client=_client(request), endpoint_id=endpoint_id)
-        except endpoints.Refusal as refusal:
-            raise _refused(refusal) from None
         return Response(status=204)
 
 
@@ -227,12 +216,10 @@ class RotateSecretView(APIView):
         given = io.RotateSecretInput(data=request.data)
         given.is_valid(raise_exception=True)
         seconds = given.validated_data.get("previous_secret_expires_in", settings.WEBHOOKS_SECRET_OVERLAP_SECONDS)
-        try:
+        with refusals_as_problems():
             endpoint, _ = endpoints.rotate_secret(
                 client=_client(request), endpoint_id=endpoint_id, previous_expires_in=timedelta(seconds=seconds)
             )
-        except endpoints.Refusal as refusal:
-            raise _refused(refusal) from None
         return Response(io.EndpointWithSecretOutput(endpoint).data)
 
 
@@ -250,10 +237,8 @@ class EnableEndpointView(APIView):
         tags=["webhooks"],
     )
     def post(self, request: Request, endpoint_id: UUID) -> Response:
-        try:
+        with refusals_as_problems():
             endpoint = endpoints.enable_endpoint(client=_client(request), endpoint_id=endpoint_id)
-        except endpoints.Refusal as refusal:
-            raise _refused(refusal) from None
         return Response(io.EndpointOutput(endpoint).data)
 
 
