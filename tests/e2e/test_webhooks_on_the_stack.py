@@ -9,6 +9,7 @@ import contextlib
 import json
 import time
 from collections import Counter, defaultdict
+from typing import Any
 
 import pytest
 from celery import current_app
@@ -38,7 +39,8 @@ def purge_the_webhooks_queue() -> None:
     """Other modules' workers consume no `webhooks` queue: drop what their relays left there for nobody."""
     # A queue never declared has nothing to purge.
     with current_app.connection_for_write() as connection, contextlib.suppress(Exception):
-        connection.default_channel.queue_purge("webhooks")
+        channel: Any = connection.default_channel
+        channel.queue_purge("webhooks")
 
 
 @pytest.fixture(scope="class")
