@@ -33,3 +33,19 @@ class StrictIntegerField(serializers.IntegerField):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class QueryInput(serializers.Serializer[dict[str, Any]]):
+    """Query parameters: one given empty (`?status=`) is refused, where DRF would read it as absent and answer as if
+    there were no filter. Fields that allow blank text keep it."""
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if hasattr(data, "getlist"):
+            empty = [
+                name
+                for name, field in self.fields.items()
+                if "" in data.getlist(name) and not getattr(field, "allow_blank", False)
+            ]
+            if empty:
+                raise serializers.ValidationError(dict.fromkeys(empty, "This parameter may not be empty."))
+        return super().to_internal_value(data)

@@ -4,6 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from api_common.serializers import QueryInput
 from queries_app.models import CustomerView, OrderView, ProductView
 
 
@@ -77,7 +78,7 @@ class OrderOutput(serializers.ModelSerializer[OrderView]):
         return order.cancellation_reason or None
 
 
-class OrderQueryInput(serializers.Serializer[dict[str, Any]]):
+class OrderQueryInput(QueryInput):
     customer_id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=OrderView.Status.choices, required=False)
 

@@ -76,6 +76,8 @@ def test_the_feed_starts_empty_with_no_cursor(reader):
         ("limit=ten", "limit"),
         ("type=NoSuchEvent", "type[0]"),
         ("after=not-a-uuid", "after"),
+        ("after=", "after"),
+        ("limit=", "limit"),
     ],
 )
 def test_invalid_parameters_are_problems_naming_the_field(reader, query, field):
@@ -90,7 +92,7 @@ def test_a_cursor_that_names_no_published_event_is_refused(reader):
     pending = event("c1", 1)
     append([pending])
     response = reader.get(f"/api/events?after={pending.event_id}")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json()["code"] == "EVENT_CURSOR_UNKNOWN"
 
 

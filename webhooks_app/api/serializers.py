@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from api_common.serializers import StrictCharField, StrictInput, StrictIntegerField
+from api_common.serializers import QueryInput, StrictCharField, StrictInput, StrictIntegerField
 from outbox_app import catalog
 from webhooks_app.addresses import url_problems
 from webhooks_app.endpoints import MAX_SECRET_OVERLAP
@@ -21,7 +21,7 @@ class EventTypeField(serializers.ChoiceField):
         super().__init__(choices=catalog.names(), **kwargs)
 
 
-class EventFeedQueryInput(serializers.Serializer[dict[str, Any]]):
+class EventFeedQueryInput(QueryInput):
     after = serializers.UUIDField(
         required=False,
         help_text="The cursor: the id of the last event you read (a page's next_after). Omit it to start from the "

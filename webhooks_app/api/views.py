@@ -9,8 +9,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,12 +26,6 @@ from webhooks_app.api import serializers as io
 
 ENDPOINT_NOT_FOUND = {404: "No endpoint of this client has this id (WEBHOOK_ENDPOINT_NOT_FOUND)."}
 WEBHOOKS_SCOPE = {403: "The API client lacks the 'webhooks' scope (FORBIDDEN)."}
-CONSISTENCY_TOKEN = OpenApiParameter(
-    CONSISTENCY_HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="A command's consistency token: the answer waits until that command's events are in the feed.",
-)
 
 
 def _client(request: Request) -> ApiClient:
@@ -62,19 +55,20 @@ class EventFeedView(APIView):
             "bus is down). Consistency: EVENTUAL; STRONG with X-Consistency-Token (the answer waits until that "
             "command's events are in the feed, or answers 503). Payloads per type: /api/asyncapi.yaml."
         ),
-        parameters=[io.EventFeedQueryInput, CONSISTENCY_TOKEN],
+        parameters=[io.EventFeedQueryInput],
         responses={
             200: io.EventPageOutput,
             **problem_responses(
                 400,
                 401,
                 403,
+                422,
                 429,
                 503,
                 described={
-                    400: "Invalid parameters (VALIDATION_FAILED), a cursor that names no published event "
-                    "(EVENT_CURSOR_UNKNOWN), or a consistency token this service did not issue "
-                    "(CONSISTENCY_TOKEN_INVALID).",
+                    400: "Invalid parameters (VALIDATION_FAILED), or a consistency token this service did not "
+                    "issue (CONSISTENCY_TOKEN_INVALID).",
+                    422: "`after` names no published event: never published, or pruned (EVENT_CURSOR_UNKNOWN).",
                     503: "The token's events are not in the feed yet (CONSISTENCY_TIMEOUT, with Retry-After).",
                 },
             ),
@@ -97,7 +91,7 @@ class EventFeedView(APIView):
             )
         except UnknownCursor:
             raise Problem(
-                status_code=400,
+                status_code=422,
                 code="EVENT_CURSOR_UNKNOWN",
                 detail="`after` names no published event (never published, or pruned since).",
             ) from None
