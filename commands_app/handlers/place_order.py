@@ -36,6 +36,8 @@ def place_order(command: PlaceOrder, call: HandlerCall) -> Result[dict[str, Any]
             lines=tuple(lines),
             payment_token=command.payment_token,
         )
+        if isinstance(order, Error):
+            return order
         uow.orders.add(order)
         uow.commit()
     return Ok({"order_id": str(order.order_id), "status": order.status})
