@@ -139,4 +139,7 @@ def json_problem_view(status_code: int, code: str, detail: str) -> Any:
 def problem_json(request: HttpRequest, *, status_code: int, code: str, detail: str) -> JsonResponse:
     """A problem document outside DRF (plain Django views and middleware)."""
     body = problem_body(status_code=status_code, code=code, detail=detail, instance=request.path)
-    return JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+    response = JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+    # Middleware that answers early (api_common.limits) runs outside CommonMiddleware, which would set it.
+    response["Content-Length"] = str(len(response.content))
+    return response
