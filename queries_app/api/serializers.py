@@ -4,7 +4,30 @@ from typing import Any
 
 from rest_framework import serializers
 
+from api_common.json_fields import StrictUUIDField
 from queries_app.models import CustomerView, OrderView, ProductView
+
+MAX_PAGE_SIZE = 200
+# The write side's sku rule, as a separate service would keep its own copy of it.
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class QueryIntegerField(serializers.IntegerField):
+    """An integer in a query string: digits only, as the schema's integer says ("10.0", " 10" and "1e1" are refused;
+    DRF's IntegerField takes them)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if not (isinstance(data, str) and data.isascii() and data.isdigit()):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+class PageInput(serializers.Serializer[dict[str, Any]]):
+    """The pagination parameters of a list: validated here, so a bad one is a 400 naming it (a page past the last
+    is 404)."""
+
+    page = QueryIntegerField(min_value=1, max_value=2**31 - 1, required=False, help_text="From 1.")
+    page_size = QueryIntegerField(min_value=1, max_value=MAX_PAGE_SIZE, required=False, help_text="50 by default.")
 
 
 class CustomerOutput(serializers.ModelSerializer[CustomerView]):
@@ -25,7 +48,7 @@ class CustomerOutput(serializers.ModelSerializer[CustomerView]):
         ]
 
 
-class CustomerQueryInput(serializers.Serializer[dict[str, str]]):
+class CustomerQueryInput(PageInput):
     email = serializers.EmailField(max_length=254)
 
 
@@ -77,8 +100,8 @@ class OrderOutput(serializers.ModelSerializer[OrderView]):
         return order.cancellation_reason or None
 
 
-class OrderQueryInput(serializers.Serializer[dict[str, Any]]):
-    customer_id = serializers.UUIDField()
+class OrderQueryInput(PageInput):
+    customer_id = StrictUUIDField()
     status = serializers.ChoiceField(choices=OrderView.Status.choices, required=False)
 
 
@@ -90,7 +113,7 @@ class ProductOutput(serializers.ModelSerializer[ProductView]):
         fields = ["sku", "name", "description", "price", "available", "version"]
 
 
-class ProductQueryInput(serializers.Serializer[dict[str, str]]):
+class ProductQueryInput(PageInput):
     search = serializers.CharField(max_length=200, required=False, allow_blank=True, trim_whitespace=True)
 
 
@@ -101,7 +124,7 @@ class BestSellerOutput(serializers.Serializer[dict[str, Any]]):
 
 
 class BestSellersQueryInput(serializers.Serializer[dict[str, int]]):
-    limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
+    limit = QueryIntegerField(min_value=1, max_value=100, default=10)
 
 
 def paginated(serializer: type[serializers.Serializer[Any]]) -> type[serializers.Serializer[Any]]:
