@@ -115,7 +115,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         return problem_response(
             status_code=status.HTTP_400_BAD_REQUEST,
             code="VALIDATION_FAILED",
-            detail="The request body is not valid.",
+            detail="The request is not valid: see errors for each field at fault.",
             instance=instance,
             errors=flatten_validation_errors(exc.detail),
             headers=headers,

@@ -101,7 +101,7 @@ PROBLEM_EXAMPLE = {
     "title": "Validation failed",
     "status": 400,
     "code": "VALIDATION_FAILED",
-    "detail": "The request body is not valid.",
+    "detail": "The request is not valid: see errors for each field at fault.",
     "instance": "/api/commands/place-order",
     "correlation_id": "01a21810-72eb-747a-a14c-1ed5a8290f02",
     "errors": [{"field": "lines[0].quantity", "code": "min_value", "message": "Ensure this value is >= 1."}],
