@@ -19,14 +19,20 @@ class CustomerRecord(models.Model):
 
 
 class IdempotencyRecord(models.Model):
-    """A command's response, stored in the transaction that applied it: the tier Redis cannot lose."""
+    """A command's first response, the one every retry with its key gets: the tier Redis cannot lose.
+
+    Stored in the transaction that applied the command, or, for a business error, right after its
+    transaction rolled back. The body is kept as the JSON text it was (jsonb would reorder its keys).
+    """
 
     client_id = models.CharField(max_length=64)
     key = models.UUIDField()
     command_type = models.CharField(max_length=100)
     request_hash = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
+    response_body = models.TextField(null=True)
+    # A business error's code, message, details and the first request's correlation id; null for a success.
+    response_error = models.JSONField(null=True)
     response_headers = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)

@@ -59,6 +59,7 @@ def command_context(request: Request) -> CommandContext:
         client_id=str(client.id),
         scopes=frozenset(client.scopes),
         correlation_id=current_correlation_id() or new_correlation_id(),
+        keeps_business_errors=True,
     )
 
 
@@ -80,6 +81,7 @@ def to_response(outcome: CommandOutcome, request: Request) -> Response:
             instance=request.path,
             errors=errors,
             headers=outcome.headers,
+            correlation_id=outcome.correlation_id,
         )
     return Response(outcome.body, status=outcome.status_code, headers=outcome.headers)
 
