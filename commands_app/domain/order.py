@@ -33,7 +33,9 @@ class Order(Aggregate):
     customer_id: UUID
     lines: tuple[OrderLine, ...]
     total: Decimal
-    payment_token: str
+    # Names the payment method the order was placed with, and is no secret: the token itself is kept apart,
+    # only until the authorization is decided (commands_app.repositories.PaymentTokens).
+    payment_reference: str
     status: str = PENDING
     cancellation_reason: str = ""
     reserved: bool = False
@@ -46,7 +48,7 @@ class Order(Aggregate):
 
     @classmethod
     def place(
-        cls, *, order_id: UUID, customer_id: UUID, lines: tuple[OrderLine, ...], payment_token: str
+        cls, *, order_id: UUID, customer_id: UUID, lines: tuple[OrderLine, ...], payment_reference: str
     ) -> "Order | Error":
         for line in lines:
             if line.quantity > MAX_LINE_QUANTITY:
@@ -62,10 +64,16 @@ class Order(Aggregate):
                 f"The order's total {total} exceeds {MAX_MONEY}; split it into several orders.",
                 {"field": "lines", "total": str(total), "max_total": str(MAX_MONEY)},
             )
-        order = cls(order_id=order_id, customer_id=customer_id, lines=lines, total=total, payment_token=payment_token)
+        order = cls(
+            order_id=order_id, customer_id=customer_id, lines=lines, total=total, payment_reference=payment_reference
+        )
         order.record(
             OrderPlaced(
-                order_id=order_id, customer_id=customer_id, lines=lines, total=total, payment_token=payment_token
+                order_id=order_id,
+                customer_id=customer_id,
+                lines=lines,
+                total=total,
+                payment_reference=payment_reference,
             )
         )
         return order

@@ -24,7 +24,7 @@ def line(quantity: int = 2, unit_price: str = "10.00") -> OrderLine:
 
 def an_order(*lines: OrderLine) -> Order:
     order = Order.place(
-        order_id=uuid.uuid4(), customer_id=uuid.uuid4(), lines=lines or (line(),), payment_token="tok_ok"
+        order_id=uuid.uuid4(), customer_id=uuid.uuid4(), lines=lines or (line(),), payment_reference="pm_test"
     )
     assert isinstance(order, Order)
     return order
@@ -39,7 +39,7 @@ def an_order(*lines: OrderLine) -> Order:
     ],
 )
 def test_an_order_beyond_the_bounds_is_an_error_and_records_nothing(lines, code):
-    placed = Order.place(order_id=uuid.uuid4(), customer_id=uuid.uuid4(), lines=lines, payment_token="tok_ok")
+    placed = Order.place(order_id=uuid.uuid4(), customer_id=uuid.uuid4(), lines=lines, payment_reference="pm_test")
 
     assert isinstance(placed, Error) and placed.code == code
     assert placed.details["field"] == "lines"
