@@ -22,7 +22,27 @@ class QueryIntegerField(serializers.IntegerField):
         return int(super().to_internal_value(data))
 
 
-class PageInput(serializers.Serializer[dict[str, Any]]):
+class QueryInput(serializers.Serializer[dict[str, Any]]):
+    """Query parameters as the schema states them: each at most once, and empty only where text may be empty.
+
+    DRF reads a query string as an HTML form: the last of repeated values wins, and an empty value of an optional
+    field counts as absent. Here both are refused, naming the parameter.
+    """
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        problems: dict[str, str] = {}
+        for name, field in self.fields.items():
+            values = data.getlist(name) if hasattr(data, "getlist") else [data[name]] if name in data else []
+            if len(values) > 1:
+                problems[name] = "Give this parameter once."
+            elif values == [""] and not getattr(field, "allow_blank", False):
+                problems[name] = "This parameter may not be empty."
+        if problems:
+            raise serializers.ValidationError(problems)
+        return super().to_internal_value(data)
+
+
+class PageInput(QueryInput):
     """The pagination parameters of a list: validated here, so a bad one is a 400 naming it (a page past the last
     is 404)."""
 
@@ -114,7 +134,8 @@ class ProductOutput(serializers.ModelSerializer[ProductView]):
 
 
 class ProductQueryInput(PageInput):
-    search = serializers.CharField(max_length=200, required=False, allow_blank=True, trim_whitespace=True)
+    # No NUL: PostgreSQL text cannot hold it (the schema's pattern says so).
+    search = serializers.RegexField(r"^[^\x00]*$", max_length=200, required=False, allow_blank=True)
 
 
 class BestSellerOutput(serializers.Serializer[dict[str, Any]]):
@@ -123,7 +144,7 @@ class BestSellerOutput(serializers.Serializer[dict[str, Any]]):
     units_sold = serializers.IntegerField()
 
 
-class BestSellersQueryInput(serializers.Serializer[dict[str, int]]):
+class BestSellersQueryInput(QueryInput):
     limit = QueryIntegerField(min_value=1, max_value=100, default=10)
 
 

@@ -5,6 +5,7 @@ level, reading through the database router (the replica, when one is configured)
 ones, the cache; with an X-Consistency-Token they answer READ_YOUR_WRITES, from the primary, never the cache.
 """
 
+import re
 from collections.abc import Sequence
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
@@ -84,12 +85,14 @@ def query_schema(
     summary: str,
     description: str,
     output: Any,
-    levels: tuple[Consistency, ...],
+    level: Consistency,
     statuses: tuple[int, ...] = (),
     parameters: tuple[Any, ...] = (),
     links: dict[str, dict[str, Any]] | None = None,
 ) -> Any:
-    """The schema of one query: its parameters, the levels it answers at, every status it may answer."""
+    """The schema of one query: its parameters, the levels it answers at (its declared `level`, and for any other
+    than STRONG, READ_YOUR_WRITES with a token), every status it may answer."""
+    levels = (level,) if level is Consistency.STRONG else (level, Consistency.READ_YOUR_WRITES)
     return extend_schema(
         operation_id=operation_id,
         summary=summary,
@@ -101,6 +104,7 @@ def query_schema(
     )
 
 
+SKU = re.compile(SKU_PATTERN)
 SKU_PARAMETER = OpenApiParameter(
     "sku", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=SKU_PATTERN, description="The product's sku."
 )
@@ -239,7 +243,7 @@ class CustomerDetailView(QueryView):
         description="Consistency: EVENTUAL (behind the write model by the projection lag; its order count and "
         "lifetime value follow the customer's orders).",
         output=CustomerOutput,
-        levels=(Consistency.EVENTUAL, Consistency.READ_YOUR_WRITES),
+        level=Consistency.EVENTUAL,
         statuses=(404,),
     )
     def get(self, request: Request, customer_id: UUID) -> Response:
@@ -260,7 +264,7 @@ class CustomerListView(QueryView):
         summary="Customers by email, from the customer read table",
         description="Consistency: EVENTUAL (behind the write model by the projection lag).",
         output=paginated(CustomerOutput),
-        levels=(Consistency.EVENTUAL, Consistency.READ_YOUR_WRITES),
+        level=Consistency.EVENTUAL,
         statuses=(404,),
         parameters=(CustomerQueryInput,),
         links=detail_link(
@@ -285,7 +289,7 @@ class OrderDetailView(QueryView):
         description="Consistency: STRONG: the answer reflects every command acknowledged before the query (it waits "
         "until the projection has applied the newest events of the order and of its customer, or answers 503).",
         output=OrderOutput,
-        levels=(Consistency.STRONG,),
+        level=Consistency.STRONG,
         statuses=(404,),
     )
     def get(self, request: Request, order_id: UUID) -> Response:
@@ -311,7 +315,7 @@ class OrderListView(QueryView):
         summary="A customer's orders, newest first, optionally by status",
         description="Consistency: EVENTUAL (behind the write model by the projection lag).",
         output=paginated(OrderOutput),
-        levels=(Consistency.EVENTUAL, Consistency.READ_YOUR_WRITES),
+        level=Consistency.EVENTUAL,
         statuses=(404,),
         parameters=(OrderQueryInput,),
         links=detail_link("orders_retrieve", "The newest order found.", order_id="$response.body#/results/0/id"),
@@ -335,11 +339,14 @@ class ProductDetailView(QueryView):
         summary="A product of the catalog",
         description="Consistency: HIGHLY_EVENTUAL (cached for QUERY_CACHE_SECONDS, invalidated by the projection).",
         output=ProductOutput,
-        levels=(Consistency.HIGHLY_EVENTUAL, Consistency.READ_YOUR_WRITES),
+        level=Consistency.HIGHLY_EVENTUAL,
         statuses=(404,),
         parameters=(SKU_PARAMETER,),
     )
     def get(self, request: Request, sku: str) -> Response:
+        if not SKU.search(sku):
+            # No product has such a sku (and PostgreSQL could not even compare one holding a NUL byte).
+            raise Problem(status_code=404, code="PRODUCT_NOT_FOUND", detail="No such product in the catalog.")
         key = cache.product_key(sku)
         cached = None if self.skips_cache else cache.get(key)
         if cached is not None:
@@ -372,7 +379,7 @@ class ProductListView(QueryView):
         summary="The catalog, or the products matching a search",
         description="Consistency: EVENTUAL. `search` is full-text on PostgreSQL (ranked), substring on SQLite.",
         output=paginated(ProductOutput),
-        levels=(Consistency.EVENTUAL, Consistency.READ_YOUR_WRITES),
+        level=Consistency.EVENTUAL,
         statuses=(404,),
         parameters=(ProductQueryInput,),
         links=detail_link("products_retrieve", "The first product found.", sku="$response.body#/results/0/sku"),
@@ -396,7 +403,7 @@ class BestSellersView(QueryView):
         summary="The best-selling products by units sold in confirmed orders",
         description="Consistency: HIGHLY_EVENTUAL (cached for QUERY_CACHE_SECONDS, invalidated by the projection).",
         output=BestSellersOutput,
-        levels=(Consistency.HIGHLY_EVENTUAL, Consistency.READ_YOUR_WRITES),
+        level=Consistency.HIGHLY_EVENTUAL,
         parameters=(BestSellersQueryInput,),
         links=detail_link("products_retrieve", "The best seller.", sku="$response.body#/results/0/sku"),
     )

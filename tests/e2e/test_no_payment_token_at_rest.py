@@ -18,8 +18,12 @@ from commands_app.models import PaymentToken
 from tests.stack import gunicorn
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
-# The fake provider's tokens: authorizes, declines, and unavailable twice before it authorizes.
-TOKENS = {"tok_ok": "confirmed", "tok_declined": "cancelled", "tok_flaky": "confirmed"}
+# The fake provider's tokens (authorizes, declines, unavailable twice before it authorizes), each made unique
+# as a real card's token is, so that finding one anywhere can only mean this test's token leaked.
+TOKENS = {
+    f"{kind}_{uuid.uuid4().hex}": outcome
+    for kind, outcome in [("tok_ok", "confirmed"), ("tok_declined", "cancelled"), ("tok_flaky", "confirmed")]
+}
 
 
 class Api:
@@ -97,9 +101,10 @@ def test_after_orders_settle_no_dump_log_or_cache_holds_a_payment_token(celery_s
     assert "command.completed" in logs and "saga" in logs  # the logs are the service's
     cached = cache_contents()
     for payment_token in TOKENS:
-        assert payment_token not in dump, f"{payment_token} is in the database dump"
-        assert payment_token not in logs, f"{payment_token} is in the logs"
-        assert payment_token not in cached, f"{payment_token} is in Redis"
+        secret = payment_token.rsplit("_", 1)[1]
+        assert secret not in dump, f"{payment_token} is in the database dump"
+        assert secret not in logs, f"{payment_token} is in the logs"
+        assert secret not in cached, f"{payment_token} is in Redis"
 
 
 def cache_contents() -> str:
