@@ -119,4 +119,4 @@ class ProductVersionOutput(serializers.Serializer[dict[str, Any]]):
 
 class OrderAcceptedOutput(serializers.Serializer[dict[str, Any]]):
     order_id = serializers.UUIDField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=["pending", "cancelled"], help_text="The order's status now.")

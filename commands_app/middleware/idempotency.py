@@ -66,10 +66,10 @@ def _reused() -> CommandOutcome:
 
 @dataclass(frozen=True)
 class Answer:
-    """The outcome of a request, and whether it is the key's answer (so the fast tier may keep it)."""
+    """The outcome of a request, and whether the key keeps it as its answer (so the fast tier keeps it too)."""
 
     outcome: CommandOutcome
-    is_the_keys: bool
+    key_keeps: bool
 
 
 def stored(outcome: CommandOutcome, context: CommandContext) -> StoredResponse:
@@ -129,7 +129,7 @@ class IdempotencyMiddleware:
                 self._quietly(self.fast_path.release, key, request_hash)
             raise
         if claim is not None:
-            if answer.is_the_keys:
+            if answer.key_keeps:
                 self._quietly(self.fast_path.complete, key, request_hash, stored(answer.outcome, context), self.window)
             else:
                 self._quietly(self.fast_path.release, key, request_hash)
@@ -150,7 +150,7 @@ class IdempotencyMiddleware:
         error = Error("IDEMPOTENCY_IN_PROGRESS", "A request with this Idempotency-Key is still running.")
         return CommandOutcome(status_code=409, error=error, headers={"Retry-After": "1"})
 
-    def _run_durably(self, command: Command, context: CommandContext, call_next: Next, request_hash: str) -> "Answer":
+    def _run_durably(self, command: Command, context: CommandContext, call_next: Next, request_hash: str) -> Answer:
         """Run the command and store its response in one transaction; a key used before replays instead.
 
         The record is written once, last, with the response. A request whose key has a live record (a
@@ -161,23 +161,23 @@ class IdempotencyMiddleware:
         with transaction.atomic(), statements.deferred() as writes:
             outcome = call_next(command, context)
             if outcome.ok and self._store(command, context, request_hash, outcome, writes):
-                return Answer(outcome, is_the_keys=True)
+                return Answer(outcome, key_keeps=True)
             transaction.set_rollback(True)
         # A business error wrote nothing (its transaction just rolled back); the key keeps it, in a statement of
         # its own, unless a live record holds the key already: the first answer, which is replayed instead.
         if not outcome.ok and kept(outcome, context) and self._store(command, context, request_hash, outcome, []):
-            return Answer(outcome, is_the_keys=True)
+            return Answer(outcome, key_keeps=True)
         record = self._live_record(command, context)
         if record is None:
             if kept(outcome, context):
                 raise RuntimeError("An idempotency record blocked this command and then vanished.")
-            return Answer(outcome, is_the_keys=False)
+            return Answer(outcome, key_keeps=False)
         if record.request_hash != request_hash:
-            return Answer(_reused(), is_the_keys=False)
+            return Answer(_reused(), key_keeps=False)
         assert record.status_code is not None
         body = json.loads(record.response_body) if record.response_body is not None else {}
         first = StoredResponse(record.status_code, body, record.response_headers, record.response_error)
-        return Answer(_replay(first), is_the_keys=True)
+        return Answer(_replay(first), key_keeps=True)
 
     def _store(
         self,

@@ -134,8 +134,9 @@ class ProductOutput(serializers.ModelSerializer[ProductView]):
 
 
 class ProductQueryInput(PageInput):
-    # No NUL: PostgreSQL text cannot hold it (the schema's pattern says so).
-    search = serializers.RegexField(r"^[^\x00]*$", max_length=200, required=False, allow_blank=True)
+    # Omitted for the whole catalog; given, at least one character and no NUL (PostgreSQL text cannot hold one),
+    # searched as sent (a trimmed value could be empty although the schema allows it).
+    search = serializers.RegexField(r"^[^\x00]*$", min_length=1, max_length=200, required=False, trim_whitespace=False)
 
 
 class BestSellerOutput(serializers.Serializer[dict[str, Any]]):
