@@ -1,7 +1,7 @@
-"""Consistency tokens: which aggregate versions a command wrote, signed so clients cannot forge them.
+"""Consistency tokens: which aggregate versions a command wrote, signed so clients cannot forge them; the levels.
 
 The write side issues one with every command response (X-Consistency-Token); a query that sends it
-back waits until the read model has applied those versions (or the event feed, until the log has them).
+back waits until the read model has applied those versions (the event feed: until the log has them).
 Every query answers the level it was served at (Consistency) in X-Consistency-Level.
 """
 
@@ -16,6 +16,8 @@ HEADER = "X-Consistency-Token"
 LEVEL_HEADER = "X-Consistency-Level"
 # A token names the aggregates one command wrote: more than this is not one of ours.
 MAX_TOKEN_VERSIONS = 100
+# What django.core.signing.dumps() makes: base64 payload, base62 timestamp, base64 SHA-256 signature.
+TOKEN_PATTERN = r"^[A-Za-z0-9_-]+:[A-Za-z0-9]+:[A-Za-z0-9_-]{43}$"
 _SALT = "consistency-token"
 
 
@@ -30,34 +32,6 @@ def encode_token(versions: list[AggregateVersion]) -> str:
     return signing.dumps([[v.aggregate_type, v.aggregate_id, v.version] for v in versions], salt=_SALT)
 
 
-def wait_for_token(
-    token: str, caught_up: Callable[[list[AggregateVersion]], Callable[[], bool]], *, behind: str
-) -> None:
-    """Wait, up to CONSISTENCY_WAIT_SECONDS, until `caught_up(versions)` (a probe) is true for the token's versions.
-
-    400 CONSISTENCY_TOKEN_INVALID for a token this service did not issue; 503 CONSISTENCY_TIMEOUT with Retry-After
-    when the wait runs out (`behind` says what has not caught up).
-    """
-    from django.conf import settings
-
-    from api_common.problems import Problem
-
-    versions = decode_token(token)
-    if versions is None or len(versions) > MAX_TOKEN_VERSIONS:
-        raise Problem(
-            status_code=400,
-            code="CONSISTENCY_TOKEN_INVALID",
-            detail=f"{HEADER} must be a token returned by a command of this service.",
-        )
-    if not wait_until(caught_up(versions), timeout=settings.CONSISTENCY_WAIT_SECONDS):
-        raise Problem(
-            status_code=503,
-            code="CONSISTENCY_TIMEOUT",
-            detail=f"{behind} has not caught up with your command yet; retry shortly.",
-            headers={"Retry-After": "1"},
-        )
-
-
 def decode_token(token: str) -> list[AggregateVersion] | None:
     """The versions in a token, or None when it was not issued by this service."""
     try:
@@ -69,6 +43,7 @@ def decode_token(token: str) -> list[AggregateVersion] | None:
 
 class Consistency(StrEnum):
     STRONG = "STRONG"
+    READ_YOUR_WRITES = "READ_YOUR_WRITES"
     EVENTUAL = "EVENTUAL"
     HIGHLY_EVENTUAL = "HIGHLY_EVENTUAL"
 

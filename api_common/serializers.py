@@ -1,4 +1,4 @@
-"""Serializer pieces both APIs share."""
+"""Serializer pieces both APIs share: strict JSON bodies and strict query strings."""
 
 from typing import Any
 
@@ -15,37 +15,31 @@ class StrictInput(serializers.Serializer[dict[str, Any]]):
         return super().to_internal_value(data)
 
 
-class StrictCharField(serializers.CharField):
-    """Text that must arrive as a JSON string: a number or a boolean is refused, not turned into text."""
-
-    default_error_messages = {"invalid": "Not a string."}
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """A whole number that must arrive as a JSON integer: strings, floats and booleans are refused."""
+class QueryIntegerField(serializers.IntegerField):
+    """An integer in a query string: digits only, as the schema's integer says ("10.0", " 10" and "1e1" are refused;
+    DRF's IntegerField takes them)."""
 
     def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, bool) or not isinstance(data, int):
+        if not (isinstance(data, str) and data.isascii() and data.isdigit()):
             self.fail("invalid")
-        return super().to_internal_value(data)
+        return int(super().to_internal_value(data))
 
 
 class QueryInput(serializers.Serializer[dict[str, Any]]):
-    """Query parameters: one given empty (`?status=`) is refused, where DRF would read it as absent and answer as if
-    there were no filter. Fields that allow blank text keep it."""
+    """Query parameters as the schema states them: each at most once (but a list), and empty only where text may be.
+
+    DRF reads a query string as an HTML form: the last of repeated values wins, and an empty value of an optional
+    field counts as absent. Here both are refused, naming the parameter.
+    """
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
-        if hasattr(data, "getlist"):
-            empty = [
-                name
-                for name, field in self.fields.items()
-                if "" in data.getlist(name) and not getattr(field, "allow_blank", False)
-            ]
-            if empty:
-                raise serializers.ValidationError(dict.fromkeys(empty, "This parameter may not be empty."))
+        problems: dict[str, str] = {}
+        for name, field in self.fields.items():
+            values = data.getlist(name) if hasattr(data, "getlist") else [data[name]] if name in data else []
+            if len(values) > 1 and not isinstance(field, serializers.ListField):
+                problems[name] = "Give this parameter once."
+            elif "" in values and not getattr(field, "allow_blank", False):
+                problems[name] = "This parameter may not be empty."
+        if problems:
+            raise serializers.ValidationError(problems)
         return super().to_internal_value(data)

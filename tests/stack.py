@@ -4,6 +4,7 @@ They run against the same PostgreSQL test database and Redis broker as the test 
 them must commit (transactional_db) so the worker sees their writes.
 """
 
+import http.client
 import os
 import signal
 import socket
@@ -118,6 +119,45 @@ def own_stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
     stack = Stack(env=stack_env, logs=tmp_path)
     yield stack
     stack.stop_all()
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], log: Path, *, workers: int = 2) -> Iterator[int]:
+    """The web tier as production runs it (README: gunicorn with config/gunicorn.py, DEBUG off) on a free port."""
+    port = free_port()
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "config.wsgi",
+                "-c",
+                "config/gunicorn.py",
+                f"--bind=127.0.0.1:{port}",
+                f"--workers={workers}",
+            ],
+            cwd=ROOT,
+            env={**env, "DJANGO_DEBUG": "false"},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(port):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-4000:]
+            time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _answers(port: int) -> bool:
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
 
 
 def free_port() -> int:

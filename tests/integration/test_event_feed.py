@@ -116,6 +116,6 @@ def test_with_a_consistency_token_the_feed_waits_until_the_commands_events_are_p
         mark_published_in_log_order(list(OutboxEvent.objects.values_list("event_id", flat=True)))
     answered = http.get("/api/events", HTTP_X_CONSISTENCY_TOKEN=token)
     assert answered.status_code == 200
-    assert answered["X-Consistency-Level"] == "STRONG"
+    assert answered["X-Consistency-Level"] == "READ_YOUR_WRITES"
     assert [e["event_type"] for e in answered.json()["events"]] == ["CustomerRegistered"]
     assert http.get("/api/events", HTTP_X_CONSISTENCY_TOKEN="forged").json()["code"] == "CONSISTENCY_TOKEN_INVALID"

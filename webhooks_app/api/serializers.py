@@ -4,7 +4,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from api_common.serializers import QueryInput, StrictCharField, StrictInput, StrictIntegerField
+from api_common.json_fields import StrictCharField, StrictIntegerField
+from api_common.serializers import QueryInput, QueryIntegerField, StrictInput
 from outbox_app import catalog
 from webhooks_app.addresses import url_problems
 from webhooks_app.endpoints import MAX_SECRET_OVERLAP
@@ -27,7 +28,7 @@ class EventFeedQueryInput(QueryInput):
         help_text="The cursor: the id of the last event you read (a page's next_after). Omit it to start from the "
         "first event of the log.",
     )
-    limit = serializers.IntegerField(
+    limit = QueryIntegerField(
         required=False, default=DEFAULT_PAGE, min_value=1, max_value=MAX_PAGE, help_text="Events per page."
     )
     type = serializers.ListField(

@@ -1,7 +1,7 @@
 """The event feed (scope read) and the webhook endpoints (scope webhooks): thin views over outbox_app.log and
 webhooks_app.endpoints; every refusal is a problem document with a stable code, and writes nothing."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -15,11 +15,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api_common.consistency import HEADER as CONSISTENCY_HEADER
-from api_common.consistency import LEVEL_HEADER, AggregateVersion, Consistency, wait_for_token
+from api_common.consistency import LEVEL_HEADER, MAX_TOKEN_VERSIONS, Consistency, decode_token, wait_until
 from api_common.models import ApiClient
 from api_common.permissions import HasReadScope, HasWebhooksScope
 from api_common.problems import Problem
-from api_common.schema import problem_responses
+from api_common.schema import (
+    COMMON_PARAMETERS,
+    CONSISTENCY_TOKEN,
+    REFUSED_BEFORE_THE_VIEW,
+    level_header,
+    problem_responses,
+)
 from outbox_app.log import UnknownCursor, in_log, read_log
 from webhooks_app import asyncapi, endpoints
 from webhooks_app.api import serializers as io
@@ -52,18 +58,20 @@ class EventFeedView(APIView):
             "`next_after` back as `after` and you will never miss an event, even one that was written before an "
             "event you have already read but published after it. Versions of one aggregate come in order. Only "
             "published events are listed (an event appears within milliseconds of its command, later while the "
-            "bus is down). Consistency: EVENTUAL; STRONG with X-Consistency-Token (the answer waits until that "
-            "command's events are in the feed, or answers 503). Payloads per type: /api/asyncapi.yaml."
+            "bus is down). Consistency: EVENTUAL; READ_YOUR_WRITES with X-Consistency-Token (the answer waits "
+            "until that command's events are in the feed, or answers 503). Payloads per type: /api/asyncapi.yaml."
         ),
-        parameters=[io.EventFeedQueryInput],
+        parameters=[
+            io.EventFeedQueryInput,
+            CONSISTENCY_TOKEN,
+            *COMMON_PARAMETERS,
+            level_header(Consistency.EVENTUAL, Consistency.READ_YOUR_WRITES),
+        ],
         responses={
             200: io.EventPageOutput,
             **problem_responses(
-                400,
-                401,
-                403,
+                *REFUSED_BEFORE_THE_VIEW,
                 422,
-                429,
                 503,
                 described={
                     400: "Invalid parameters (VALIDATION_FAILED), or a consistency token this service did not "
@@ -82,7 +90,7 @@ class EventFeedView(APIView):
         token = request.headers.get(CONSISTENCY_HEADER)
         if token is not None:
             self.wait_for(token)
-            level = Consistency.STRONG
+            level = Consistency.READ_YOUR_WRITES
         try:
             page = read_log(
                 after=query.validated_data.get("after"),
@@ -100,11 +108,22 @@ class EventFeedView(APIView):
 
     @staticmethod
     def wait_for(token: str) -> None:
-        def published(versions: list[AggregateVersion]) -> Callable[[], bool]:
-            keys = [(v.aggregate_type, v.aggregate_id, v.version) for v in versions]
-            return lambda: in_log(keys)
-
-        wait_for_token(token, published, behind="The event feed")
+        """READ_YOUR_WRITES: wait until the token's events are in the log (published), or answer 503."""
+        versions = decode_token(token)
+        if versions is None or len(versions) > MAX_TOKEN_VERSIONS:
+            raise Problem(
+                status_code=400,
+                code="CONSISTENCY_TOKEN_INVALID",
+                detail=f"{CONSISTENCY_HEADER} must be a token returned by a command of this service.",
+            )
+        keys = [(v.aggregate_type, v.aggregate_id, v.version) for v in versions]
+        if not wait_until(lambda: in_log(keys), timeout=settings.CONSISTENCY_WAIT_SECONDS):
+            raise Problem(
+                status_code=503,
+                code="CONSISTENCY_TIMEOUT",
+                detail="Your command's events are not published yet; retry shortly.",
+                headers={"Retry-After": "1"},
+            )
 
 
 class EndpointListView(APIView):
@@ -113,7 +132,8 @@ class EndpointListView(APIView):
     @extend_schema(
         operation_id="webhook_endpoints_list",
         summary="This client's webhook endpoints (never their secrets)",
-        responses={200: io.EndpointListOutput, **problem_responses(401, 403, 429, described=WEBHOOKS_SCOPE)},
+        parameters=COMMON_PARAMETERS,
+        responses={200: io.EndpointListOutput, **problem_responses(*REFUSED_BEFORE_THE_VIEW, described=WEBHOOKS_SCOPE)},
         tags=["webhooks"],
     )
     def get(self, request: Request) -> Response:
@@ -128,17 +148,14 @@ class EndpointListView(APIView):
             "The endpoint receives the events of its types that occur after it is registered."
         ),
         request=io.EndpointInput,
+        parameters=COMMON_PARAMETERS,
         responses={
             201: io.EndpointWithSecretOutput,
             **problem_responses(
-                400,
-                401,
-                403,
+                *REFUSED_BEFORE_THE_VIEW,
                 409,
-                413,
                 415,
                 422,
-                429,
                 described={
                     **WEBHOOKS_SCOPE,
                     409: "This client has an endpoint with this URL already (WEBHOOK_ENDPOINT_EXISTS).",
@@ -163,9 +180,10 @@ class EndpointDetailView(APIView):
     @extend_schema(
         operation_id="webhook_endpoints_retrieve",
         summary="One of this client's webhook endpoints: its status, and why it is disabled if it is",
+        parameters=COMMON_PARAMETERS,
         responses={
             200: io.EndpointOutput,
-            **problem_responses(401, 403, 404, 429, described={**WEBHOOKS_SCOPE, **ENDPOINT_NOT_FOUND}),
+            **problem_responses(*REFUSED_BEFORE_THE_VIEW, 404, described={**WEBHOOKS_SCOPE, **ENDPOINT_NOT_FOUND}),
         },
         tags=["webhooks"],
     )
@@ -177,9 +195,10 @@ class EndpointDetailView(APIView):
     @extend_schema(
         operation_id="webhook_endpoints_destroy",
         summary="Delete a webhook endpoint: no delivery is attempted after this",
+        parameters=COMMON_PARAMETERS,
         responses={
             204: OpenApiResponse(description="Deleted."),
-            **problem_responses(401, 403, 404, 429, described={**WEBHOOKS_SCOPE, **ENDPOINT_NOT_FOUND}),
+            **problem_responses(*REFUSED_BEFORE_THE_VIEW, 404, described={**WEBHOOKS_SCOPE, **ENDPOINT_NOT_FOUND}),
         },
         tags=["webhooks"],
     )
@@ -200,9 +219,10 @@ class RotateSecretView(APIView):
             "secret, space-separated), so receivers verify with either while they switch to the new one."
         ),
         request=io.RotateSecretInput,
+        parameters=COMMON_PARAMETERS,
         responses={
             200: io.EndpointWithSecretOutput,
-            **problem_responses(400, 401, 403, 404, 413, 415, 429, described={**WEBHOOKS_SCOPE, **ENDPOINT_NOT_FOUND}),
+            **problem_responses(*REFUSED_BEFORE_THE_VIEW, 404, 415, described={**WEBHOOKS_SCOPE, **ENDPOINT_NOT_FOUND}),
         },
         tags=["webhooks"],
     )
@@ -224,9 +244,10 @@ class EnableEndpointView(APIView):
         operation_id="webhook_endpoints_enable",
         summary="Enable a disabled endpoint again (events it missed are in the feed)",
         request=None,
+        parameters=COMMON_PARAMETERS,
         responses={
             200: io.EndpointOutput,
-            **problem_responses(401, 403, 404, 429, described={**WEBHOOKS_SCOPE, **ENDPOINT_NOT_FOUND}),
+            **problem_responses(*REFUSED_BEFORE_THE_VIEW, 404, described={**WEBHOOKS_SCOPE, **ENDPOINT_NOT_FOUND}),
         },
         tags=["webhooks"],
     )
