@@ -32,6 +32,20 @@ def encode_token(versions: list[AggregateVersion]) -> str:
     return signing.dumps([[v.aggregate_type, v.aggregate_id, v.version] for v in versions], salt=_SALT)
 
 
+def token_versions(token: str) -> list[AggregateVersion]:
+    """The versions in a token a query got back; 400 CONSISTENCY_TOKEN_INVALID when this service did not issue it."""
+    from api_common.problems import Problem
+
+    versions = decode_token(token)
+    if versions is None or len(versions) > MAX_TOKEN_VERSIONS:
+        raise Problem(
+            status_code=400,
+            code="CONSISTENCY_TOKEN_INVALID",
+            detail=f"{HEADER} must be a token returned by a command of this service.",
+        )
+    return versions
+
+
 def decode_token(token: str) -> list[AggregateVersion] | None:
     """The versions in a token, or None when it was not issued by this service."""
     try:

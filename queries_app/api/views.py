@@ -24,7 +24,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from api_common.consistency import HEADER as CONSISTENCY_HEADER
-from api_common.consistency import LEVEL_HEADER, AggregateVersion, decode_token
+from api_common.consistency import LEVEL_HEADER, AggregateVersion, token_versions
 from api_common.permissions import HasReadScope
 from api_common.problems import Problem
 from api_common.schema import (
@@ -56,7 +56,6 @@ from queries_app.models import CustomerView, OrderView, ProductView
 from queries_app.projections import BY_NAME
 from queries_app.routers import PRIMARY
 
-MAX_TOKEN_VERSIONS = 100
 M = TypeVar("M", bound=models.Model)
 
 CONSISTENCY = (
@@ -64,6 +63,8 @@ CONSISTENCY = (
     "the read model reflects that command and answers READ_YOUR_WRITES, or answers 503 with Retry-After; a token "
     "this service did not issue answers 400."
 )
+
+
 def query_schema(
     *,
     operation_id: str,
@@ -132,13 +133,7 @@ class QueryView(APIView):
         handled = request.method is not None and hasattr(self, request.method.lower())
         if token is None or not handled:
             return
-        versions = decode_token(token)
-        if versions is None or len(versions) > MAX_TOKEN_VERSIONS:
-            raise Problem(
-                status_code=400,
-                code="CONSISTENCY_TOKEN_INVALID",
-                detail=f"{CONSISTENCY_HEADER} must be a token returned by a command of this service.",
-            )
+        versions = token_versions(token)
         # A STRONG answer reflects every acknowledged command, the token's among them: it has nothing to add.
         if self.consistency is not Consistency.STRONG:
             self.wait_for(versions)

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api_common.consistency import HEADER as CONSISTENCY_HEADER
-from api_common.consistency import LEVEL_HEADER, MAX_TOKEN_VERSIONS, Consistency, decode_token, wait_until
+from api_common.consistency import LEVEL_HEADER, Consistency, token_versions, wait_until
 from api_common.models import ApiClient
 from api_common.permissions import HasReadScope, HasWebhooksScope
 from api_common.problems import Problem
@@ -109,14 +109,7 @@ class EventFeedView(APIView):
     @staticmethod
     def wait_for(token: str) -> None:
         """READ_YOUR_WRITES: wait until the token's events are in the log (published), or answer 503."""
-        versions = decode_token(token)
-        if versions is None or len(versions) > MAX_TOKEN_VERSIONS:
-            raise Problem(
-                status_code=400,
-                code="CONSISTENCY_TOKEN_INVALID",
-                detail=f"{CONSISTENCY_HEADER} must be a token returned by a command of this service.",
-            )
-        keys = [(v.aggregate_type, v.aggregate_id, v.version) for v in versions]
+        keys = [(v.aggregate_type, v.aggregate_id, v.version) for v in token_versions(token)]
         if not wait_until(lambda: in_log(keys), timeout=settings.CONSISTENCY_WAIT_SECONDS):
             raise Problem(
                 status_code=503,
