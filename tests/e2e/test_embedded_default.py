@@ -47,7 +47,7 @@ def test_the_customer_flow_on_sqlite_with_in_process_tasks(tmp_path):
     token = created.stdout.strip().splitlines()[-1]
     port = free_port()
     server = subprocess.Popen(
-        [*manage, "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"],
+        [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

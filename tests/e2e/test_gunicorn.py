@@ -44,7 +44,7 @@ def gunicorn(stack_env: dict[str, str], tmp_path: Path) -> Iterator[int]:
 def _answers(port: int) -> bool:
     try:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        connection.request("GET", "/healthz")
+        connection.request("GET", "/livez")
         return connection.getresponse().status == 200
     except OSError:
         return False
