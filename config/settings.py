@@ -15,6 +15,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from config.logging import configure_logging
+from config.metrics import use_host_qualified_process_ids
 from config.secrets import embedded_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -347,3 +348,5 @@ AUTH_PASSWORD_VALIDATORS = [
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING_CONFIG = None
 configure_logging(LOG_LEVEL)
+# With PROMETHEUS_MULTIPROC_DIR set, this host's processes share their samples through files (config/metrics.py).
+use_host_qualified_process_ids()

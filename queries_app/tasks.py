@@ -45,7 +45,7 @@ def project_events(self: Task, envelopes: list[dict[str, Any]], attempt: int = 1
 
 @shared_task(name="queries_app.measure_projection_lag", time_limit=120, soft_time_limit=110, ignore_result=True)
 def measure_projection_lag() -> int:
-    """Beat: measure every projection's lag for /metrics and /readyz (see queries_app/metrics.py)."""
+    """Beat: measure every projection's lag for /metrics and the status document (see queries_app/metrics.py)."""
     from queries_app import metrics
 
     return len(metrics.measure())
