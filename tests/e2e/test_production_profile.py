@@ -93,14 +93,12 @@ def test_metrics_merge_the_counts_of_every_gunicorn_and_celery_process_and_compu
                     break
         eventually(lambda: not OutboxEvent.objects.filter(published_at__isnull=True).exists())
         current_app.send_task("queries_app.measure_projection_lag")  # what beat would send
-        scrapes = [
-            eventually(
-                lambda: (
-                    (text := production_web.get("/metrics").body.decode()) and "projection_lag_events{" in text and text
-                )
-            )
-            for _ in range(6)
-        ]
+
+        def scrape_with_lag() -> str | None:
+            text = production_web.get("/metrics").body.decode()
+            return text if "projection_lag_events{" in text else None
+
+        scrapes = [eventually(scrape_with_lag) for _ in range(6)]
 
         # then: both web workers counted commands and the Celery processes relayed them...
         assert production_web.worker_pids() <= files_by_pid(directory, "histogram")
