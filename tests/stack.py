@@ -295,6 +295,40 @@ class ThrowawayRedis:
             server.stop()
 
 
+@dataclass
+class PrivatePostgres:
+    """A PostgreSQL cluster of the test's own (Debian's pg_createcluster), to stop and start at will."""
+
+    port: int = field(default_factory=free_port)
+
+    @property
+    def name(self) -> str:
+        return f"test{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def ctl(self, action: str) -> None:
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", VERSION, self.name, action], check=True)
+
+    @classmethod
+    @contextmanager
+    def running(cls) -> Iterator["PrivatePostgres"]:
+        server = cls()
+        create = ["pg_createcluster", VERSION, server.name, "--port", str(server.port), "--", "--auth=trust"]
+        subprocess.run(create, check=True, capture_output=True)
+        try:
+            server.ctl("start")
+            yield server
+        finally:
+            subprocess.run(["pg_dropcluster", "--stop", VERSION, server.name], check=True, capture_output=True)
+
+
+# The PostgreSQL major version the machine's clusters run (Debian keeps one directory per version).
+VERSION = next(iter(sorted(path.name for path in Path("/etc/postgresql").glob("*"))), "15")
+
+
 # Tasks that touch one table each: they wait for a flush, they cannot deadlock with it.
 HARMLESS_TASKS = {"sagas_app.tick_sagas", "outbox_app.relay_outbox"}
 

@@ -1,6 +1,7 @@
 """What operators use: health, readiness, metrics, the OpenAPI schema and docs, the admin."""
 
 import io
+import time
 import uuid
 from datetime import timedelta
 
@@ -154,3 +155,56 @@ def test_projection_lag_is_measured_by_beat_and_served_to_metrics_and_the_status
     customers = status.json()["checks"]["projections"]["projections"]["customers"]
     assert (customers["status"], customers["events_behind"]) == ("failing", 1)
     assert customers["lag_seconds"] >= 90
+
+
+def test_a_stale_lag_measurement_is_unknown_never_ok(client, settings, forget_measured_lag):
+    # given: figures that said "up to date" when measured, three measurement periods ago
+    from queries_app.metrics import CACHE_KEY
+
+    settings.PROJECTION_LAG_INTERVAL = 15
+    up_to_date = {"events_behind": 0, "age_seconds": 0.0, "parked": 0}
+    cache.set(CACHE_KEY, {"customers": {**up_to_date, "measured_at": time.time() - 45}})
+
+    # when
+    response = client.get("/healthz")
+    stale = response.json()["checks"]["projections"]
+
+    # then
+    assert response.status_code == 503
+    assert (stale["status"], stale["projections"]["customers"]["status"]) == ("unknown", "unknown")
+    assert stale["projections"]["customers"]["measured_seconds_ago"] >= 45
+
+    # when: measured again just now
+    cache.set(CACHE_KEY, {"customers": {**up_to_date, "measured_at": time.time()}})
+
+    # then
+    assert client.get("/healthz").json()["checks"]["projections"]["status"] == "ok"
+
+
+def test_manage_py_status_exits_0_when_ok_2_when_failing_and_3_when_unknown(forget_measured_lag):
+    from queries_app.metrics import CACHE_KEY
+
+    def exit_code(*checks: str) -> int:
+        try:
+            call_command("status", *(f"--check={name}" for name in checks), stdout=io.StringIO())
+        except SystemExit as exit:
+            return int(exit.code or 0)
+        return 0
+
+    # given: nothing measured, no beat, one failed saga
+    from tests.integration.test_saga_operations import a_saga
+
+    a_saga(status="failed")
+
+    # then
+    assert exit_code("database", "outbox") == 0
+    assert exit_code("projections") == 3
+    assert exit_code("sagas") == 2
+    assert exit_code("beat") == 2
+    assert exit_code() == 2  # the worst of them
+
+    # when: the lag was just measured
+    cache.set(CACHE_KEY, {"customers": {"events_behind": 0, "age_seconds": 0, "parked": 0, "measured_at": time.time()}})
+
+    # then
+    assert exit_code("projections") == 0
