@@ -51,7 +51,7 @@ def check_broker() -> dict[str, Any]:
     if settings.EMBEDDED:
         return {"status": OK, "summary": "none: tasks run in-process (embedded default)"}
     with current_app.connection_for_write() as broker:
-        broker.ensure_connection(max_retries=1, interval_start=0.2, timeout=2)
+        broker.ensure_connection(max_retries=1, interval_start=0, timeout=2)
         return {"status": OK, "summary": broker.transport_cls}
 
 
