@@ -9,8 +9,11 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from observability import tracing
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+tracing.configure()  # before the middleware is built: the request spans come from a middleware
 application = get_wsgi_application()
 
 from django.conf import settings  # noqa: E402  (after setup)
