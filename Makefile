@@ -39,8 +39,9 @@ lint: install
 	$(BIN)/hadolint Dockerfile
 	DJANGO_SECRET_KEY=compose-validation-only docker-compose -f docker-compose.yml config --quiet
 
+# mypy's Django plugin loads the settings: the suite's, key included.
 typecheck: install
-	$(BIN)/mypy .
+	$(STACK_ENV) $(BIN)/mypy .
 
 contracts: install
 	$(BIN)/lint-imports

@@ -69,6 +69,8 @@ def exporter_names(environ: Mapping[str, str] = os.environ) -> list[str]:
         or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
         or "http/protobuf"
     ).strip()
+    if protocol not in OTLP_EXPORTERS:
+        raise ValueError(f"OTEL_EXPORTER_OTLP_PROTOCOL is {protocol!r}: use one of {', '.join(OTLP_EXPORTERS)}.")
     return [OTLP_EXPORTERS[protocol] if name.strip() == "otlp" else name.strip() for name in names.split(",")]
 
 
@@ -92,8 +94,11 @@ def configure(environ: Mapping[str, str] = os.environ) -> bool:
     attributes = {} if environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: DEFAULT_SERVICE_NAME}
     provider = TracerProvider(resource=Resource.create(attributes))  # sampler: OTEL_TRACES_SAMPLER
     for name in names:
-        (exporter,) = entry_points(group="opentelemetry_traces_exporter", name=name)
-        provider.add_span_processor(BatchSpanProcessor(exporter.load()()))
+        found = entry_points(group="opentelemetry_traces_exporter", name=name)
+        if not found:
+            installed = sorted(e.name for e in entry_points(group="opentelemetry_traces_exporter"))
+            raise ValueError(f"No span exporter {name!r} is installed (OTEL_TRACES_EXPORTER); installed: {installed}.")
+        provider.add_span_processor(BatchSpanProcessor(next(iter(found)).load()()))
     trace.set_tracer_provider(provider)
     DjangoInstrumentor().instrument(excluded_urls=environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", UNTRACED_URLS))
     CeleryInstrumentor().instrument()
@@ -247,7 +252,7 @@ def consuming(name: str, envelopes: Sequence[Mapping[str, Any]], **attributes: A
         links=links,
         attributes=attributes,
     ) as consumer:
-        traced = {parents[0].trace_id} if parents and parents[0] else set()
+        traced = {parent.trace_id for parent in parents[:1] if parent is not None}
         companions = []
         for traceparent, parent in zip(traceparents[1:], parents[1:], strict=True):
             if parent is None or parent.trace_id in traced:

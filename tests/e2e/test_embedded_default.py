@@ -21,12 +21,13 @@ from tests.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 # Short saga timings, so the retries and the payment timeout play out in seconds.
+# tok_flaky needs three attempts a tick (1 s) apart or so, well inside the payment deadline even on a busy machine.
 FAST_SAGAS = {
-    "SAGA_PAYMENT_TIMEOUT_SECONDS": "3",
+    "SAGA_PAYMENT_TIMEOUT_SECONDS": "8",
     "PAYMENT_PROVIDER_TIMEOUT_SECONDS": "0.3",
     "SAGA_LEASE_SECONDS": "2",
-    "SAGA_RETRY_BASE_SECONDS": "0.3",
-    "SAGA_RETRY_MAX_SECONDS": "1",
+    "SAGA_RETRY_BASE_SECONDS": "0.2",
+    "SAGA_RETRY_MAX_SECONDS": "0.5",
 }
 
 
@@ -147,7 +148,8 @@ def test_the_in_process_scheduler_settles_orders_that_wait_for_retries_and_timeo
         status, order = embedded.call("GET", f"/api/orders/{order_id}")
         return order if status == 200 and order["status"] in ("confirmed", "cancelled") else None
 
-    assert eventually(lambda: settled(flaky), timeout=30)["status"] == "confirmed"
+    confirmed = eventually(lambda: settled(flaky), timeout=30)
+    assert confirmed["status"] == "confirmed", confirmed
     cancelled = eventually(lambda: settled(timeout), timeout=30)
     assert (cancelled["status"], cancelled["cancellation_reason"]) == ("cancelled", "payment_timeout")
     status, health = embedded.call("GET", "/healthz")

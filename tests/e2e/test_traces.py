@@ -1,19 +1,21 @@
 """One trace follows a command: its POST to gunicorn, the relay and the projections in a Celery worker, and the
-saga's steps with the commands they send. Both processes export OTLP/HTTP, as they would to a collector, to a
-receiver the test runs (tests/otlp.py), configured only by OpenTelemetry's own variables."""
+saga's steps with the commands they send. Both processes export OTLP/HTTP, as they would to a collector, to an
+endpoint the test runs (tests/otlp.py) that hands the spans to OpenTelemetry's in-memory exporter; the processes
+are configured only by OpenTelemetry's own variables."""
 
 import json
 import uuid
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace import ReadableSpan
 
 from api_common.models import ApiClient
 from commands_app.models import OrderRecord
 from observability import tracing
 from outbox_app.models import OutboxEvent
 from tests.conftest import command, eventually
-from tests.otlp import ReceivedSpan, receiving
+from tests.otlp import receiving, service
 from tests.stack import Stack, gunicorn, wait_until_idle
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
@@ -64,7 +66,8 @@ def test_one_trace_shows_a_command_through_the_relay_the_worker_the_projections_
                 eventually(lambda: OrderRecord.objects.filter(order_id=order["order_id"], status="confirmed").exists())
 
                 # then: the place-order command's trace holds the whole journey, from both processes
-                (placed,) = eventually(lambda: [s for s in receiver.spans if s.name == "command PlaceOrder"])
+                (placed,) = eventually(lambda: [s for s in receiver.finished() if s.name == "command PlaceOrder"])
+                trace_id = placed.context.trace_id
                 journey = {
                     ("cqrs-web", "command PlaceOrder"),
                     ("cqrs-web", "middleware AuthorizationMiddleware"),
@@ -83,31 +86,31 @@ def test_one_trace_shows_a_command_through_the_relay_the_worker_the_projections_
                     ("cqrs-worker", "command ConfirmOrder"),
                 }
 
-                def whole_journey() -> list[ReceivedSpan] | None:
-                    spans = receiver.in_trace(placed.trace_id)
-                    seen = {(span.service, span.name) for span in spans}
+                def whole_journey() -> list[ReadableSpan] | None:
+                    spans = receiver.in_trace(trace_id)
+                    seen = {(service(span), span.name) for span in spans}
                     # every event of the order projected within this trace, the saga's own included
                     projected = {
                         event_type
                         for span in spans
                         if span.name == "project events"
-                        for event_type in span.attributes["events.types"]  # type: ignore[attr-defined]
+                        for event_type in span.attributes["events.types"]  # type: ignore[index, union-attr]
                     }
                     return spans if journey <= seen and projected >= ORDER_EVENTS else None
 
                 spans = eventually(whole_journey, timeout=30)
-                roots = [span for span in spans if not span.parent_id]
-                assert [(root.service, root.name.split()[0]) for root in roots] == [("cqrs-web", "POST")]
-                assert any(
-                    span.service == "cqrs-web" and span.attributes.get("db.system") == "postgresql" for span in spans
-                )
-                assert any(span.service == "cqrs-web" and span.attributes.get("db.system") == "redis" for span in spans)
+                roots = [span for span in spans if span.parent is None]
+                assert [(service(root), root.name.split()[0]) for root in roots] == [("cqrs-web", "POST")]
+                web_systems = {
+                    (span.attributes or {}).get("db.system") for span in spans if service(span) == "cqrs-web"
+                }
+                assert {"postgresql", "redis"} <= web_systems
 
                 # ...as one tree: every span's parent is in the trace, once the last exports arrived
                 def connected() -> bool:
-                    spans = receiver.in_trace(placed.trace_id)
-                    ids = {span.span_id for span in spans}
-                    return all(not span.parent_id or span.parent_id in ids for span in spans)
+                    spans = receiver.in_trace(trace_id)
+                    ids = {span.context.span_id for span in spans}
+                    return all(span.parent is None or span.parent.span_id in ids for span in spans)
 
                 eventually(connected, timeout=10)
         finally:
