@@ -48,7 +48,7 @@ def test_the_embedded_default_generates_one_key_and_keeps_it_for_its_owner(tmp_p
     # given: no service variables at all
     env = environment(tmp_path)
 
-    # when: two starts, then one with another DATA_DIR
+    # when: two starts
     first, second = (
         subprocess.run(
             [sys.executable, "-c", f"import django; django.setup(); {PRINT_KEY}"],
@@ -60,17 +60,9 @@ def test_the_embedded_default_generates_one_key_and_keeps_it_for_its_owner(tmp_p
         ).stdout.strip()
         for _ in range(2)
     )
-    elsewhere = subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {PRINT_KEY}"],
-        cwd=ROOT,
-        env=environment(tmp_path / "elsewhere"),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
 
-    # then: the key is random, kept between starts, and only its owner can read the file
+    # then: a long random key, kept between starts, in a file only its owner can read
     key_file = tmp_path / "secret_key"
     assert first == second == key_file.read_text().strip()
-    assert len(first) >= 50 and elsewhere != first
+    assert len(first) >= 50 and "insecure" not in first
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
