@@ -295,6 +295,10 @@ class ThrowawayRedis:
             server.stop()
 
 
+# The PostgreSQL major version the machine's clusters run (Debian keeps one directory per version).
+VERSION = next(iter(sorted(path.name for path in Path("/etc/postgresql").glob("*"))), "15")
+
+
 @dataclass
 class PrivatePostgres:
     """A PostgreSQL cluster of the test's own (Debian's pg_createcluster), to stop and start at will."""
@@ -323,10 +327,6 @@ class PrivatePostgres:
             yield server
         finally:
             subprocess.run(["pg_dropcluster", "--stop", VERSION, server.name], check=True, capture_output=True)
-
-
-# The PostgreSQL major version the machine's clusters run (Debian keeps one directory per version).
-VERSION = next(iter(sorted(path.name for path in Path("/etc/postgresql").glob("*"))), "15")
 
 
 # Tasks that touch one table each: they wait for a flush, they cannot deadlock with it.

@@ -148,9 +148,9 @@ def test_the_in_process_scheduler_settles_orders_that_wait_for_retries_and_timeo
         status, order = embedded.call("GET", f"/api/orders/{order_id}")
         return order if status == 200 and order["status"] in ("confirmed", "cancelled") else None
 
-    confirmed = eventually(lambda: settled(flaky), timeout=30)
+    confirmed = eventually(lambda: settled(flaky), timeout=60)
     assert confirmed["status"] == "confirmed", confirmed
-    cancelled = eventually(lambda: settled(timeout), timeout=30)
+    cancelled = eventually(lambda: settled(timeout), timeout=60)
     assert (cancelled["status"], cancelled["cancellation_reason"]) == ("cancelled", "payment_timeout")
     status, health = embedded.call("GET", "/healthz")
     assert health["checks"]["beat"]["status"] == "ok"

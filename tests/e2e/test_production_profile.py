@@ -91,7 +91,7 @@ def test_metrics_merge_the_counts_of_every_gunicorn_and_celery_process_and_compu
                 sent += 16
                 if production_web.worker_pids() <= files_by_pid(directory, "histogram"):
                     break
-        eventually(lambda: not OutboxEvent.objects.filter(published_at__isnull=True).exists())
+        eventually(lambda: not OutboxEvent.objects.filter(published_at__isnull=True).exists(), timeout=60)
         current_app.send_task("queries_app.measure_projection_lag")  # what beat would send
 
         def scrape_with_lag() -> str | None:

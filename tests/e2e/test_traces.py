@@ -63,7 +63,8 @@ def test_one_trace_shows_a_command_through_the_relay_the_worker_the_projections_
                         "payment_token": "tok_ok",
                     },
                 )
-                eventually(lambda: OrderRecord.objects.filter(order_id=order["order_id"], status="confirmed").exists())
+                confirmed = OrderRecord.objects.filter(order_id=order["order_id"], status="confirmed")
+                eventually(confirmed.exists, timeout=60)
 
                 # then: the place-order command's trace holds the whole journey, from both processes
                 (placed,) = eventually(lambda: [s for s in receiver.finished() if s.name == "command PlaceOrder"])
@@ -98,7 +99,7 @@ def test_one_trace_shows_a_command_through_the_relay_the_worker_the_projections_
                     }
                     return spans if journey <= seen and projected >= ORDER_EVENTS else None
 
-                spans = eventually(whole_journey, timeout=30)
+                spans = eventually(whole_journey, timeout=60)
                 roots = [span for span in spans if span.parent is None]
                 assert [(service(root), root.name.split()[0]) for root in roots] == [("cqrs-web", "POST")]
                 web_systems = {
