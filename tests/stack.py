@@ -160,7 +160,8 @@ class Web:
 
 @contextmanager
 def gunicorn(env: Mapping[str, str], logs: Path, *, workers: int = 2) -> Iterator[Web]:
-    """`gunicorn config.wsgi -c config/gunicorn.py --workers N`, up once /livez answers; stopped at the end."""
+    """`gunicorn config.wsgi -c config/gunicorn.py --workers N` with DEBUG off, up once /livez answers; stopped at
+    the end. Its log goes to a file in `logs`."""
     port = free_port()
     log = logs / f"gunicorn-{port}.log"
     with open(log, "wb") as output:
@@ -174,7 +175,7 @@ def gunicorn(env: Mapping[str, str], logs: Path, *, workers: int = 2) -> Iterato
                 f"--workers={workers}",
             ],
             cwd=ROOT,
-            env=dict(env),
+            env={**env, "DJANGO_DEBUG": "false"},
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
