@@ -6,7 +6,6 @@ from rest_framework import serializers
 
 from api_common.json_fields import (
     MoneyField,
-    StrictCharField,
     StrictEmailField,
     StrictIntegerField,
     StrictRegexField,
@@ -62,7 +61,8 @@ class ChangeCustomerEmailInput(Input):
 class AddProductInput(Input):
     sku = sku_field()
     name = plain_text(200)
-    description = StrictCharField(max_length=5000, allow_blank=True)
+    # Any text but NUL (which PostgreSQL cannot store): the pattern says so in the schema.
+    description = StrictRegexField(r"^[^\x00]*$", max_length=5000, allow_blank=True)
     price = MoneyField()
     stock = StrictIntegerField(min_value=0, max_value=MAX_STOCK)
 
