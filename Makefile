@@ -8,11 +8,14 @@ BIN := $(VENV)/bin
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cqrs
 REDIS_URL ?= redis://127.0.0.1:6379/14
 CELERY_BROKER_URL ?= redis://127.0.0.1:6379/15
-STACK_ENV = DATABASE_URL=$(DATABASE_URL) REDIS_URL=$(REDIS_URL) CELERY_BROKER_URL=$(CELERY_BROKER_URL)
+# With DATABASE_URL set the service refuses to start without a secret key: the suite brings its own.
+DJANGO_SECRET_KEY ?= test-suite-only-key-never-used-in-production-4d1f0c9a7e
+STACK_ENV = DATABASE_URL=$(DATABASE_URL) REDIS_URL=$(REDIS_URL) CELERY_BROKER_URL=$(CELERY_BROKER_URL) \
+	DJANGO_SECRET_KEY=$(DJANGO_SECRET_KEY)
 # The embedded default: no services, SQLite under var/, Celery tasks in-process.
 EMBEDDED_ENV = env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL
 
-.PHONY: run test lint typecheck contracts pytest install clean screenshots bench bench-quick chaos event-catalog
+.PHONY: run test lint typecheck contracts pytest install clean screenshots bench bench-quick chaos schemathesis event-catalog
 
 $(VENV)/.installed: requirements/base.txt requirements/local.txt requirements/production.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,15 +27,21 @@ install: $(VENV)/.installed
 
 run: install
 	$(EMBEDDED_ENV) $(PY) manage.py migrate --noinput
+	$(EMBEDDED_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Create an API client with: $(EMBEDDED_ENV) $(PY) manage.py create_api_client demo --scopes read,write,catalog"
-	$(EMBEDDED_ENV) $(PY) manage.py runserver 0.0.0.0:8000 --insecure
+	$(EMBEDDED_ENV) $(PY) manage.py runserver 0.0.0.0:8000
 
+# Lint the code, the Dockerfile (hadolint) and docker-compose.yml (Debian's docker-compose validates it without an
+# engine; the file requires DJANGO_SECRET_KEY, so any value is given for the check).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
+	DJANGO_SECRET_KEY=compose-validation-only docker-compose -f docker-compose.yml config --quiet
 
+# mypy's Django plugin loads the settings: the suite's, key included.
 typecheck: install
-	$(BIN)/mypy .
+	$(STACK_ENV) $(BIN)/mypy .
 
 contracts: install
 	$(BIN)/lint-imports
@@ -45,6 +54,12 @@ test: lint typecheck contracts pytest
 # The read side's copy of the event catalog, after adding or changing an event (tests/unit/test_event_catalog.py).
 event-catalog: install
 	$(EMBEDDED_ENV) $(PY) manage.py event_catalog --output queries_app/event_catalog.json
+
+# Schemathesis for longer than `make test` runs it (40 examples per operation there, about 1.5 minutes): every
+# phase and check against gunicorn, a worker and beat (tests/e2e/test_schemathesis.py, schemathesis.toml).
+SCHEMATHESIS_MAX_EXAMPLES ?= 500
+schemathesis: install
+	$(STACK_ENV) SCHEMATHESIS_MAX_EXAMPLES=$(SCHEMATHESIS_MAX_EXAMPLES) $(BIN)/pytest tests/e2e/test_schemathesis.py -s -q
 
 # Refresh the admin screenshots in docs/screenshots/ (needs Debian's chromium).
 screenshots: install

@@ -3,9 +3,12 @@
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
+from api_common.consistency import HEADER as CONSISTENCY_HEADER
+from api_common.consistency import LEVEL_HEADER, TOKEN_PATTERN, Consistency
 from api_common.problems import PROBLEM_CONTENT_TYPE
 
 
@@ -46,25 +49,83 @@ ProblemSerializer = inline_serializer(
 
 
 PROBLEM_DESCRIPTIONS = {
-    400: "Invalid input (VALIDATION_FAILED, MALFORMED_REQUEST, IDEMPOTENCY_KEY_MISSING, IDEMPOTENCY_KEY_INVALID).",
+    400: "Invalid input (VALIDATION_FAILED naming each field, MALFORMED_REQUEST, IDEMPOTENCY_KEY_MISSING, "
+    "IDEMPOTENCY_KEY_INVALID, CONSISTENCY_TOKEN_INVALID). Nothing was written.",
     401: "Missing, invalid or revoked token (NOT_AUTHENTICATED).",
     403: "The API client lacks the scope (FORBIDDEN).",
-    404: "No such resource, the URL's or a command's (CUSTOMER_NOT_FOUND, ORDER_NOT_FOUND, PRODUCT_NOT_FOUND).",
-    409: "Conflict: VERSION_CONFLICT, IDEMPOTENCY_IN_PROGRESS (with Retry-After), or an order state conflict.",
-    413: "The body is too large.",
+    404: "No such resource, the URL's or a command's (CUSTOMER_NOT_FOUND, PRODUCT_NOT_FOUND, ORDER_NOT_FOUND), or "
+    "a page past the last (NOT_FOUND).",
+    406: "The Accept header names no type this API answers (NOT_ACCEPTABLE); it answers application/json.",
+    409: "Conflict: VERSION_CONFLICT, an order state conflict (ORDER_NOT_PENDING, ORDER_ALREADY_CONFIRMED, "
+    "ORDER_ALREADY_CANCELLED), or IDEMPOTENCY_IN_PROGRESS (with Retry-After).",
+    411: "A body sent without Content-Length (LENGTH_REQUIRED).",
+    413: "The body is larger than the limit (BODY_TOO_LARGE).",
+    414: "The URL (path and query string) is longer than the limit (URI_TOO_LONG).",
     415: "Unsupported content type (UNSUPPORTED_MEDIA_TYPE); send application/json.",
-    422: "A business rule refused the command, or IDEMPOTENCY_KEY_REUSED.",
+    422: "A business rule refused the command (a stable code such as EMAIL_TAKEN, SKU_TAKEN, "
+    "ORDER_TOTAL_TOO_LARGE, STOCK_LIMIT_EXCEEDED), or IDEMPOTENCY_KEY_REUSED.",
     429: "Too many requests (RATE_LIMITED, with Retry-After).",
-    503: "The read model did not catch up with the consistency token in time (with Retry-After).",
+    431: "A request header is larger than the limit (HEADER_TOO_LARGE).",
+    503: "The read model did not catch up in time (CONSISTENCY_TIMEOUT, with Retry-After).",
 }
+# What any endpoint may answer before its view runs: request limits (api_common.limits and the web server's),
+# authentication, scopes, content negotiation and the rate limit.
+REFUSED_BEFORE_THE_VIEW = (400, 401, 403, 406, 411, 413, 414, 429, 431)
 
 
-def problem_responses(*statuses: int) -> dict[Any, Any]:
-    """Response entries for drf-spectacular, each answered as application/problem+json."""
+def problem_responses(*statuses: int, described: dict[int, str] | None = None) -> dict[Any, Any]:
+    """Response entries for drf-spectacular, each answered as application/problem+json; `described` overrides the
+    common description of a status (the codes one operation answers with it)."""
+    descriptions = {**PROBLEM_DESCRIPTIONS, **(described or {})}
     return {
-        (status, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description=PROBLEM_DESCRIPTIONS[status])
+        (status, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description=descriptions[status])
         for status in statuses
     }
+
+
+CORRELATION_ID = OpenApiParameter(
+    "X-Correlation-ID",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Optional: echoed back and carried by every event and log line of the request. A value that is "
+    "not 1-128 of `A-Z a-z 0-9 . _ : -` is replaced by a generated one, never refused.",
+)
+CORRELATION_ID_ANSWERED = OpenApiParameter(
+    "X-Correlation-ID",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=True,
+    required=True,
+    description="The request's correlation id (the one sent, or a generated one); problem documents carry it too.",
+)
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    {"type": "integer", "minimum": 0},
+    OpenApiParameter.HEADER,
+    response=[429, 503],
+    required=True,
+    description="Seconds to wait before trying again.",
+)
+COMMON_PARAMETERS = [CORRELATION_ID, CORRELATION_ID_ANSWERED, RETRY_AFTER]
+CONSISTENCY_TOKEN = OpenApiParameter(
+    CONSISTENCY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    pattern=TOKEN_PATTERN,
+    description="The X-Consistency-Token of a command response: this query then reflects that command.",
+)
+
+
+def level_header(*levels: Consistency) -> OpenApiParameter:
+    return OpenApiParameter(
+        LEVEL_HEADER,
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[200],
+        required=True,
+        enum=[level.value for level in levels],
+        description="The consistency level this answer was served at (docs/consistency.md).",
+    )
 
 
 def forbid_unknown_input_fields(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
@@ -72,4 +133,19 @@ def forbid_unknown_input_fields(result: dict[str, Any], generator: Any, request:
     for name, component in result.get("components", {}).get("schemas", {}).items():
         if name.endswith("Input") and component.get("type") == "object":
             component["additionalProperties"] = False
+    return result
+
+
+LINKS_EXTENSION = "x-links"
+
+
+def place_links(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: OpenAPI links, declared on an operation as
+    `extend_schema(extensions={"x-links": {status: {name: link}}})`, moved into the responses they follow."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for status, links in operation.pop(LINKS_EXTENSION, {}).items():
+                operation["responses"][str(status)].setdefault("links", {}).update(links)
     return result

@@ -429,7 +429,10 @@ def check_once(sent: list[Sent], client_id: str) -> list[str]:
     from outbox_app.models import OutboxEvent
 
     problems = []
-    records = IdempotencyRecord.objects.filter(client_id=client_id, status_code__isnull=False)
+    # Keys that keep a success (a key keeps a business error too, in response_error).
+    records = IdempotencyRecord.objects.filter(
+        client_id=client_id, status_code__isnull=False, response_error__isnull=True
+    )
     for command_type, model in (("PlaceOrder", OrderRecord), ("RegisterCustomer", CustomerRecord)):
         stored = records.filter(command_type=command_type).count()
         rows = model.objects.count()

@@ -1,4 +1,5 @@
-"""App configuration for the write side; installs the process's mediator for other apps to send commands through."""
+"""App configuration for the write side: declares its event types in the log's catalog (outbox_app.catalog), and
+installs the process's mediator for other apps to send commands through."""
 
 from django.apps import AppConfig
 
@@ -9,5 +10,7 @@ class CommandsAppConfig(AppConfig):
 
     def ready(self) -> None:
         from commands_app import bootstrap, mediator
+        from commands_app.event_schemas import declare_events
 
+        declare_events()
         mediator.install(bootstrap.mediator)

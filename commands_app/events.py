@@ -54,6 +54,8 @@ class CustomerEvent(DomainEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class CustomerRegistered(CustomerEvent):
+    """A customer registered; the email is lower-cased."""
+
     customer_id: UUID
     first_name: str
     last_name: str
@@ -62,6 +64,8 @@ class CustomerRegistered(CustomerEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class CustomerEmailChanged(CustomerEvent):
+    """A customer's email changed."""
+
     customer_id: UUID
     email: str
     previous_email: str
@@ -75,6 +79,8 @@ class ProductEvent(DomainEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class ProductAdded(ProductEvent):
+    """A product entered the catalog with its first stock (available = stock)."""
+
     sku: str
     name: str
     description: str
@@ -85,6 +91,8 @@ class ProductAdded(ProductEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class ProductRestocked(ProductEvent):
+    """Units were added to a product's stock."""
+
     sku: str
     quantity: int
     stock: int
@@ -93,6 +101,8 @@ class ProductRestocked(ProductEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class ProductPriceChanged(ProductEvent):
+    """A product's price changed."""
+
     sku: str
     price: Decimal
     previous_price: Decimal
@@ -100,6 +110,8 @@ class ProductPriceChanged(ProductEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class InventoryReserved(ProductEvent):
+    """Units of a product were reserved for an order."""
+
     sku: str
     order_id: UUID
     quantity: int
@@ -108,6 +120,8 @@ class InventoryReserved(ProductEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class InventoryReleased(ProductEvent):
+    """An order's reservation of a product was released."""
+
     sku: str
     order_id: UUID
     quantity: int
@@ -144,15 +158,21 @@ class SoldLine:
 
 @dataclass(frozen=True, kw_only=True)
 class OrderPlaced(OrderEvent):
+    """An order was placed; the fulfilment saga takes it on. Version 2: `payment_reference`, no secret, where
+    version 1 carried the customer's payment token."""
+
+    schema_version: ClassVar[int] = 2
     order_id: UUID
     customer_id: UUID
     lines: tuple[OrderLine, ...]
     total: Decimal
-    payment_token: str
+    payment_reference: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class InventoryReservationFailed(OrderEvent):
+    """An order could not reserve its lines: not enough stock."""
+
     order_id: UUID
     reason: str
     shortages: tuple[Shortage, ...]
@@ -160,6 +180,8 @@ class InventoryReservationFailed(OrderEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class PaymentAuthorized(OrderEvent):
+    """The payment provider authorized an order's amount."""
+
     order_id: UUID
     authorization_id: str
     amount: Decimal
@@ -167,13 +189,15 @@ class PaymentAuthorized(OrderEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class PaymentDeclined(OrderEvent):
+    """The payment provider declined an order's payment."""
+
     order_id: UUID
     reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class PaymentRefunded(OrderEvent):
-    """The authorization was voided: the customer is not charged."""
+    """An order's payment authorization was voided: the customer is not charged."""
 
     order_id: UUID
     authorization_id: str
@@ -182,6 +206,8 @@ class PaymentRefunded(OrderEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class OrderConfirmed(OrderEvent):
+    """An order was confirmed: its reservations became sales and its payment is authorized."""
+
     order_id: UUID
     customer_id: UUID
     total: Decimal
@@ -190,6 +216,8 @@ class OrderConfirmed(OrderEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class OrderCancelled(OrderEvent):
+    """An order was cancelled (out of stock, payment declined or timed out, or by the customer)."""
+
     order_id: UUID
     customer_id: UUID
     reason: str

@@ -1,6 +1,7 @@
 """The mediator: sends a command through its middlewares to the one handler registered for its type.
 
-A middleware is `(command, context, call_next) -> CommandOutcome`; the chain runs outermost first. The
+A middleware is `(command, context, call_next) -> CommandOutcome`; the chain runs outermost first. With tracing on
+(observability/tracing.py), a command runs in a span of its own and each middleware in a span inside it. The
 composition root (commands_app/bootstrap.py) builds the process's mediator and installs it here when Django
 loads the app, so that other apps (the sagas) send commands through it without importing the handlers.
 """
@@ -11,6 +12,7 @@ from typing import Any, Protocol
 
 from commands_app.commands import Command
 from commands_app.result import Error, Result, WrittenVersion
+from observability import tracing
 from sqlkit import Transaction
 
 
@@ -28,6 +30,10 @@ class CommandContext:
     scopes: frozenset[str]
     correlation_id: str
     causation_id: str | None = None
+    keeps_business_errors: bool = False
+    """Stripe's rule for an API client's key: the first response is the answer, a business error (a 4xx from a
+    handler that ran) included. A saga step's key (False) keeps successes only, so that a step that failed
+    can run again under its deterministic key (docs/idempotency.md)."""
     transaction: Transaction | None = field(default=None, compare=False, repr=False)
 
     def within(self, transaction: Transaction) -> "CommandContext":
@@ -44,6 +50,8 @@ class CommandOutcome:
     headers: dict[str, str] = field(default_factory=dict)
     written: tuple[WrittenVersion, ...] = ()
     replayed: bool = False
+    correlation_id: str | None = None
+    """On a replay, the correlation id of the request that was answered first (its problem document names it)."""
 
     @property
     def ok(self) -> bool:
@@ -98,19 +106,42 @@ class HandlerRegistry:
 class Mediator:
     def __init__(self, *, middlewares: Sequence[Middleware], innermost: Next) -> None:
         self.middlewares = tuple(middlewares)
+        self._traced = tracing.enabled()  # decided once: with tracing off, the chain has no span to skip
         self._chain = innermost
         for middleware in reversed(self.middlewares):
-            self._chain = _link(middleware, self._chain)
+            self._chain = _link(middleware, self._chain, traced=self._traced)
 
     def send(self, command: Command, context: CommandContext) -> CommandOutcome:
-        return self._chain(command, context)
+        if not self._traced:
+            return self._chain(command, context)
+        with tracing.span(
+            f"command {type(command).__name__}",
+            **{
+                "command.id": command.command_id,
+                "client.id": context.client_id,
+                "correlation.id": context.correlation_id,
+            },
+        ):
+            outcome = self._chain(command, context)
+            tracing.annotate(**{"command.status_code": outcome.status_code, "command.replayed": outcome.replayed})
+            if outcome.error is not None:
+                tracing.fail(outcome.error.code)
+            return outcome
 
 
-def _link(middleware: Middleware, call_next: Next) -> Next:
+def _link(middleware: Middleware, call_next: Next, *, traced: bool = False) -> Next:
     def step(command: Command, context: CommandContext) -> CommandOutcome:
         return middleware(command, context, call_next)
 
-    return step
+    if not traced:
+        return step
+    name = f"middleware {type(middleware).__name__}"
+
+    def traced_step(command: Command, context: CommandContext) -> CommandOutcome:
+        with tracing.span(name):
+            return step(command, context)
+
+    return traced_step
 
 
 _process_mediator: Callable[[], Mediator] | None = None

@@ -4,7 +4,8 @@ Handlers import this module, never the database: behind these Protocols is the S
 (commands_app/unit_of_work.py) in the service, and an in-memory fake (tests/fakes.py) in the handlers' unit
 tests. A handler takes its command and a unit of work, reads through repositories, decides with the aggregates,
 stages what changed with add() and save(), and returns a Result: Ok keeps the changes (the owner of the
-transaction writes them, with the aggregates' events, and commits), an Error keeps nothing and must stage nothing.
+transaction writes them, with the aggregates' events, and commits), an Error keeps nothing (what it staged is
+dropped; our handlers stage nothing before an error, which their unit tests check).
 """
 
 from collections.abc import Callable, Iterable, Sequence
@@ -60,8 +61,24 @@ class Repository(Protocol[A]):
         ...
 
 
+class PaymentTokens(Protocol):
+    """Orders' payment tokens (the customer's card secret at the provider) while their authorization is undecided:
+    kept apart from the order, never in an event. keep() and forget() are staged with the other writes."""
+
+    def keep(self, order_id: Any, token: str) -> None: ...
+
+    def get(self, order_id: Any) -> str | None:
+        """The order's token, read at once (under the order's lock, which its handler holds)."""
+        ...
+
+    def forget(self, order_id: Any) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One command's access to the write model, inside a transaction its owner began and will end."""
+
+    @property
+    def payment_tokens(self) -> PaymentTokens: ...
 
     def repository(self, aggregate_type: type[A]) -> Repository[A]: ...
 
@@ -71,15 +88,11 @@ class UnitOfWork(Protocol):
 
 
 class StagingUnitOfWork(UnitOfWork, Protocol):
-    """What the result mapper needs besides the handler's view: the handler's answer decides what it calls."""
+    """What the result mapper needs besides the handler's view."""
 
     def stage_events(self) -> tuple[WrittenVersion, ...]:
         """After an Ok: stage the changed aggregates' events as outbox rows (refusing an aggregate changed and
         not saved); the aggregates and versions written."""
-        ...
-
-    def has_staged_writes(self) -> bool:
-        """After an Error: whether the handler staged writes anyway (a bug, since an Error keeps nothing)."""
         ...
 
 

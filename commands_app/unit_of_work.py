@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import sqlkit
 from commands_app.domain.aggregate import Aggregate
 from commands_app.events import DomainEvent
+from commands_app.models import PaymentToken
 from commands_app.ports import Lock
 from commands_app.repository import Aggregates, SqlRepository
 from commands_app.result import WrittenVersion
@@ -37,11 +38,30 @@ def advisory_lock_key(namespace: str, key: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+class SqlPaymentTokens:
+    """commands_app.models.PaymentToken rows, staged with the unit of work's other writes."""
+
+    def __init__(self, unit: "SqlUnitOfWork") -> None:
+        self._unit = unit
+
+    def keep(self, order_id: Any, token: str) -> None:
+        self._unit.stage_side_write(sqlkit.insert(PaymentToken, [{"order_id": order_id, "token": token}]))
+
+    def get(self, order_id: Any) -> str | None:
+        (read,) = sqlkit.select(PaymentToken, ["token"], where={"order_id": order_id})
+        rows = self._unit.fetch(read, ())
+        return str(rows[0][0]) if rows else None
+
+    def forget(self, order_id: Any) -> None:
+        self._unit.stage_side_write([sqlkit.delete(PaymentToken, where={"order_id": order_id})])
+
+
 class SqlUnitOfWork:
     def __init__(self, *, transaction: sqlkit.Transaction, aggregates: Aggregates, metadata: dict[str, Any]) -> None:
         self.transaction = transaction
         self.aggregates = aggregates
         self.metadata = metadata
+        self.payment_tokens = SqlPaymentTokens(self)
         self._dialect = sqlkit.dialect(transaction.using)
         self._repositories: dict[type[Aggregate], SqlRepository[Any]] = {}
         self._seen: list[Aggregate] = []
@@ -87,9 +107,6 @@ class SqlUnitOfWork:
         outbox.stage(self.transaction, new_events)
         return tuple(written)
 
-    def has_staged_writes(self) -> bool:
-        return bool(self._written)
-
     # --- for the repositories ------------------------------------------------------------------------------
     def fetch(self, read: sqlkit.Statement, after_locks: Sequence[Lock]) -> list[tuple[Any, ...]]:
         return self.transaction.fetch(read, after=self._lock_statements(after_locks))
@@ -104,6 +121,10 @@ class SqlUnitOfWork:
     def stage_write(self, aggregate: Aggregate, statements: Sequence[sqlkit.Statement]) -> None:
         self.transaction.stage(*statements)
         self._written.add(id(aggregate))
+
+    def stage_side_write(self, statements: Sequence[sqlkit.Statement]) -> None:
+        """A write that is no aggregate's (a payment token)."""
+        self.transaction.stage(*statements)
 
     def _lock_statements(self, locks: Sequence[Lock]) -> list[sqlkit.Statement]:
         statements = [self._dialect.advisory_lock(advisory_lock_key(lock.namespace, lock.key)) for lock in locks]

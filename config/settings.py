@@ -1,8 +1,10 @@
 """Settings, read from the environment with django-environ.
 
 With no environment set, the service runs on the embedded default: a SQLite file under var/, Celery tasks
-executed in-process right after commit, and an in-process cache. Setting DATABASE_URL, REDIS_URL and
-CELERY_BROKER_URL moves it onto PostgreSQL, Redis and real Celery workers and beat.
+executed in-process right after commit (with beat's periodic tasks on a scheduler thread of the served
+process), and an in-process cache. Setting DATABASE_URL, REDIS_URL and CELERY_BROKER_URL moves it onto
+PostgreSQL, Redis and real Celery workers and beat: the production configuration, which refuses to start
+without DJANGO_SECRET_KEY.
 """
 
 from pathlib import Path
@@ -13,12 +15,30 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from config.logging import configure_logging
+from config.metrics import use_host_qualified_process_ids
+from config.secrets import embedded_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="embedded-default-insecure-key-set-DJANGO_SECRET_KEY")
+# Where the embedded default keeps its SQLite file and its generated secret key, and beat its schedule.
+DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var")))
+# The production configuration is the one with a database server: the embedded default has none.
+EMBEDDED_DATABASE = not env.str("DATABASE_URL", default="")
+
+# The key signs admin sessions, CSRF tokens and consistency tokens. In production it comes from the environment
+# or the service does not start; the embedded default generates one on first start and keeps it under DATA_DIR,
+# readable by its owner only.
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not EMBEDDED_DATABASE:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. DATABASE_URL is set (the production configuration), so the service "
+            "refuses to start without a secret key of its own: set DJANGO_SECRET_KEY to a long random string "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))') and keep it secret."
+        )
+    SECRET_KEY = embedded_secret_key(DATA_DIR / "secret_key")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 
 INSTALLED_APPS = [
@@ -36,12 +56,17 @@ INSTALLED_APPS = [
     "commands_app",
     "queries_app",
     "sagas_app",
+    # After commands_app, whose event types (outbox_app.catalog) it subscribes to.
+    "webhooks_app",
+    "operations_app",
 ]
 
 MIDDLEWARE = [
     "api_common.correlation.CorrelationIdMiddleware",
     "api_common.limits.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files from STATIC_ROOT (collectstatic), compressed and cached for good: no other server needed.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -75,7 +100,7 @@ if SECURE:
         raise ImproperlyConfigured("DJANGO_SECURE is on: set DJANGO_SECRET_KEY in the environment.")
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^readyz$", r"^healthz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -84,7 +109,6 @@ if SECURE:
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 # --- Database -------------------------------------------------------------------------------------
-DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var")))
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -156,6 +180,10 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=50)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Beat runs this scheduler: Celery's own, recording a heartbeat in the database every BEAT_HEARTBEAT_SECONDS. The
+# status document, the metrics and the admin call beat dead when its last heartbeat is two periods old.
+CELERY_BEAT_SCHEDULER = "operations_app.scheduler:HeartbeatScheduler"
+BEAT_HEARTBEAT_SECONDS = env.float("BEAT_HEARTBEAT_SECONDS", default=5.0)
 
 # --- Outbox relay ---------------------------------------------------------------------------------
 OUTBOX_RELAY_INTERVAL = env.float("OUTBOX_RELAY_INTERVAL", default=1.0)
@@ -174,14 +202,17 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": max(5 * OUTBOX_RELAY_INTERVAL, 5.0)},
     },
     "prune-idempotency-records": {"task": "commands_app.prune_idempotency_records", "schedule": 3600.0},
-    "measure-projection-lag": {
-        "task": "queries_app.measure_projection_lag",
-        "schedule": 15.0,
-        "options": {"expires": 14.0},
-    },
 }
 
 # --- Projections ----------------------------------------------------------------------------------
+# Beat measures every projection's lag this often; the status document calls a measurement older than two of
+# these periods stale (its projection's lag "unknown").
+PROJECTION_LAG_INTERVAL = env.float("PROJECTION_LAG_INTERVAL", default=15.0)
+CELERY_BEAT_SCHEDULE["measure-projection-lag"] = {
+    "task": "queries_app.measure_projection_lag",
+    "schedule": PROJECTION_LAG_INTERVAL,
+    "options": {"expires": max(PROJECTION_LAG_INTERVAL - 1.0, 1.0)},
+}
 PROJECTION_GAP_RETRY_SECONDS = env.float("PROJECTION_GAP_RETRY_SECONDS", default=0.2)
 PROJECTION_MAX_ATTEMPTS = env.int("PROJECTION_MAX_ATTEMPTS", default=50)
 # A published event a projection has not applied this long after publication was lost on the way (a killed
@@ -196,15 +227,66 @@ CELERY_BEAT_SCHEDULE["redeliver-unapplied-events"] = {
     "options": {"expires": PROJECTION_REDELIVER_INTERVAL},
 }
 
+# --- Webhooks and the event feed (docs/webhooks.md) -----------------------------------------------
+# Celery queues by kind of work: webhook deliveries never wait behind, or hold back, the relay, projections or sagas.
+CELERY_TASK_ROUTES = {
+    "webhooks_app.fan_out_events": {"queue": "webhooks"},
+    "webhooks_app.deliver_webhook": {"queue": "webhooks"},
+    "webhooks_app.dispatch_due_deliveries": {"queue": "webhooks"},
+    "webhooks_app.fan_out_missed_events": {"queue": "webhooks"},
+}
+# Private, loopback and link-local addresses (and plain http) for endpoints: tests and private deployments only.
+WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", default=False)
+# Connecting, and then each wait for the receiver's answer; the task's time limits bound the whole attempt.
+WEBHOOKS_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOKS_CONNECT_TIMEOUT_SECONDS", default=3.0)
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+# Certificates trusted for https endpoints: the system's store, or this bundle (a private CA, the tests' own).
+WEBHOOKS_CA_BUNDLE = env.str("WEBHOOKS_CA_BUNDLE", default="")
+# Retries: WEBHOOKS_RETRY_BASE_SECONDS after the first failure, doubling, at most WEBHOOKS_RETRY_MAX_INTERVAL_SECONDS
+# apart, for WEBHOOKS_RETRY_FOR_SECONDS after the event (5 s, 10 s, 20 s ... 6 h: about 25 attempts in 3 days).
+WEBHOOKS_RETRY_BASE_SECONDS = env.float("WEBHOOKS_RETRY_BASE_SECONDS", default=5.0)
+WEBHOOKS_RETRY_MAX_INTERVAL_SECONDS = env.float("WEBHOOKS_RETRY_MAX_INTERVAL_SECONDS", default=6 * 3600.0)
+WEBHOOKS_RETRY_FOR_SECONDS = env.float("WEBHOOKS_RETRY_FOR_SECONDS", default=3 * 24 * 3600.0)
+# An endpoint whose every attempt failed for this long is disabled (its client enables it again).
+WEBHOOKS_DISABLE_AFTER_SECONDS = env.float("WEBHOOKS_DISABLE_AFTER_SECONDS", default=5 * 24 * 3600.0)
+# How long a handed-out delivery is reserved for its attempt; a killed worker's delivery is attempted again after it.
+WEBHOOKS_LEASE_SECONDS = env.float("WEBHOOKS_LEASE_SECONDS", default=60.0)
+if WEBHOOKS_LEASE_SECONDS <= WEBHOOKS_TIMEOUT_SECONDS + 10:
+    raise ImproperlyConfigured("WEBHOOKS_LEASE_SECONDS must exceed WEBHOOKS_TIMEOUT_SECONDS + 10 (the task's limit).")
+WEBHOOKS_DISPATCH_INTERVAL = env.float("WEBHOOKS_DISPATCH_INTERVAL", default=1.0)
+# The safety net re-reads the log for events published this long ago whose fan-out the bus may have lost.
+WEBHOOKS_RECONCILE_INTERVAL = env.float("WEBHOOKS_RECONCILE_INTERVAL", default=30.0)
+WEBHOOKS_RECONCILE_AFTER_SECONDS = env.float("WEBHOOKS_RECONCILE_AFTER_SECONDS", default=30.0)
+WEBHOOKS_RESPONSE_EXCERPT_BYTES = env.int("WEBHOOKS_RESPONSE_EXCERPT_BYTES", default=1024)
+WEBHOOKS_MAX_ENDPOINTS_PER_CLIENT = env.int("WEBHOOKS_MAX_ENDPOINTS_PER_CLIENT", default=20)
+# After a rotation, deliveries are signed with the old secret too for this long, unless the client says otherwise.
+WEBHOOKS_SECRET_OVERLAP_SECONDS = env.int("WEBHOOKS_SECRET_OVERLAP_SECONDS", default=24 * 3600)
+WEBHOOKS_RETENTION_DAYS = env.float("WEBHOOKS_RETENTION_DAYS", default=30.0)
+CELERY_BEAT_SCHEDULE["dispatch-due-webhook-deliveries"] = {
+    "task": "webhooks_app.dispatch_due_deliveries",
+    "schedule": WEBHOOKS_DISPATCH_INTERVAL,
+    "options": {"expires": max(5 * WEBHOOKS_DISPATCH_INTERVAL, 5.0)},
+}
+CELERY_BEAT_SCHEDULE["fan-out-missed-webhook-events"] = {
+    "task": "webhooks_app.fan_out_missed_events",
+    "schedule": WEBHOOKS_RECONCILE_INTERVAL,
+    "options": {"expires": WEBHOOKS_RECONCILE_INTERVAL},
+}
+CELERY_BEAT_SCHEDULE["prune-webhook-deliveries"] = {"task": "webhooks_app.prune_deliveries", "schedule": 24 * 3600.0}
+
 # --- Queries --------------------------------------------------------------------------------------
 # How long a query carrying X-Consistency-Token waits for the read model before answering 503.
 CONSISTENCY_WAIT_SECONDS = env.float("CONSISTENCY_WAIT_SECONDS", default=2.0)
 # Time to live of the cached HIGHLY_EVENTUAL answers (product detail, best sellers).
 QUERY_CACHE_SECONDS = env.int("QUERY_CACHE_SECONDS", default=30)
 
-# --- Readiness -----------------------------------------------------------------------------------
-READY_MAX_OUTBOX_AGE_SECONDS = env.float("READY_MAX_OUTBOX_AGE_SECONDS", default=60.0)
-READY_MAX_PROJECTION_LAG_SECONDS = env.float("READY_MAX_PROJECTION_LAG_SECONDS", default=60.0)
+# --- Health (docs/operations.md) ------------------------------------------------------------------
+# /readyz checks only what this process needs to serve (database and cache). The status document (/healthz,
+# `manage.py status`) fails beyond these limits: the oldest event waiting for the relay, a projection's lag, and a
+# saga due this long ago that nothing resumed.
+HEALTH_MAX_OUTBOX_AGE_SECONDS = env.float("HEALTH_MAX_OUTBOX_AGE_SECONDS", default=60.0)
+HEALTH_MAX_PROJECTION_LAG_SECONDS = env.float("HEALTH_MAX_PROJECTION_LAG_SECONDS", default=60.0)
+HEALTH_MAX_SAGA_DELAY_SECONDS = env.float("HEALTH_MAX_SAGA_DELAY_SECONDS", default=60.0)
 
 # --- Commands -------------------------------------------------------------------------------------
 IDEMPOTENCY_WINDOW_SECONDS = env.int("IDEMPOTENCY_WINDOW_SECONDS", default=24 * 3600)
@@ -259,26 +341,46 @@ API_CLIENT_CACHE_SECONDS = env.float("API_CLIENT_CACHE_SECONDS", default=5.0)
 API_CLIENT_CACHE_SIZE = env.int("API_CLIENT_CACHE_SIZE", default=10_000)
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=1200)
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
+# Path and query string, percent-encoded as sent: 414 past it. Below gunicorn's request-line limit (8190).
+API_MAX_URL_BYTES = env.int("API_MAX_URL_BYTES", default=4096)
 API_MAX_HEADER_BYTES = env.int("API_MAX_HEADER_BYTES", default=8 * 1024)
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=20)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 SPECTACULAR_SETTINGS = {
     "TITLE": "Order fulfilment CQRS service",
-    "DESCRIPTION": "Commands under /api/commands/, queries under /api/. Errors are RFC 9457 problem details.",
+    "DESCRIPTION": (
+        "Commands under /api/commands/, queries under /api/. Errors are RFC 9457 problem details. What happened: the "
+        "event feed (`GET /api/events`) and signed webhooks (`/api/webhook-endpoints`); every published event and its "
+        "payload is in the [AsyncAPI document](/api/asyncapi.yaml)."
+    ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets that share a field name (status) each keep a name of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "queries_app.models.OrderReadModel.Status",
+        "WebhookEndpointStatusEnum": ["enabled", "disabled"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api_common.schema.forbid_unknown_input_fields",
+        "api_common.schema.place_links",
     ],
 }
 
 # --- Static files, i18n, auth ---------------------------------------------------------------------
+# `manage.py collectstatic` writes every app's files to STATIC_ROOT under hashed names (the image does it at
+# build time, `make run` before serving), with gzip copies beside them; WhiteNoise serves them with a
+# one-year cache lifetime, since a changed file gets a new name. Templates ask the manifest for those names,
+# so pages that link static files fail until collectstatic has run.
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -293,3 +395,5 @@ AUTH_PASSWORD_VALIDATORS = [
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING_CONFIG = None
 configure_logging(LOG_LEVEL)
+# With PROMETHEUS_MULTIPROC_DIR set, this host's processes share their samples through files (config/metrics.py).
+use_host_qualified_process_ids()

@@ -41,6 +41,7 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         return self.annotate(
             correlation_id=KeyTextTransform("correlation_id", "metadata"),
             causation_id=KeyTextTransform("causation_id", "metadata"),
+            traceparent=KeyTextTransform("traceparent", "metadata"),
         )
 
 
@@ -64,6 +65,9 @@ class OutboxEvent(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    # The event's place in the log: given when it is published, in the order relay transactions commit
+    # (outbox_app/log.py). Null while pending or dead.
+    log_position = models.BigIntegerField(null=True, blank=True, editable=False)
 
     objects = OutboxEventQuerySet.as_manager()
 
@@ -73,6 +77,10 @@ class OutboxEvent(models.Model):
             models.UniqueConstraint(
                 fields=["aggregate_type", "aggregate_id", "aggregate_version"],
                 name="outbox_unique_aggregate_version",
+            ),
+            # The log in order (the event feed, the webhooks' safety net), and its head (max) for the next batch.
+            models.UniqueConstraint(
+                fields=["log_position"], condition=Q(log_position__isnull=False), name="outbox_unique_log_position"
             ),
         ]
         indexes = [
@@ -88,6 +96,12 @@ class OutboxEvent(models.Model):
                 fields=["published_at"], name="outbox_published_at_idx", condition=Q(published_at__isnull=False)
             ),
             models.Index(fields=["dead_at"], name="outbox_dead_idx", condition=Q(dead_at__isnull=False)),
+            # The feed filtered by event type: a range of one type's positions.
+            models.Index(
+                fields=["event_type", "log_position"],
+                name="outbox_type_position_idx",
+                condition=Q(log_position__isnull=False),
+            ),
             # Operators trace a request through the event log by its correlation id.
             models.Index(KeyTextTransform("correlation_id", "metadata"), name="outbox_correlation_id_idx"),
         ]
@@ -116,6 +130,7 @@ class OutboxEvent(models.Model):
             self.metadata.get("correlation_id"),
             self.metadata.get("causation_id"),
             self.payload,
+            traceparent=self.metadata.get("traceparent"),
         )
 
 
@@ -130,8 +145,14 @@ def envelope(
     correlation_id: str | None,
     causation_id: str | None,
     payload: Any,
+    *,
+    traceparent: str | None = None,
 ) -> dict[str, Any]:
-    """The envelope of an event row, from its columns in ENVELOPE_COLUMNS order (the relay reads no model objects)."""
+    """The envelope of an event row, from its columns in ENVELOPE_COLUMNS order (the relay reads no model objects).
+
+    `traceparent`: the W3C trace context of the span that wrote the event, or that published it (the relay's), when
+    tracing is on (observability/tracing.py).
+    """
     return {
         "event_id": str(event_id),
         "event_type": event_type,
@@ -142,6 +163,7 @@ def envelope(
         "occurred_at": created_at.isoformat(),
         "correlation_id": correlation_id,
         "causation_id": causation_id,
+        "traceparent": traceparent,
         "payload": payload,
     }
 

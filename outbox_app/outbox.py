@@ -4,7 +4,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +15,7 @@ from django.db import models, transaction
 from uuid_utils.compat import uuid7
 
 import sqlkit
+from observability import tracing
 from outbox_app.bus import broker_connection
 from outbox_app.models import OutboxEvent
 
@@ -62,6 +63,9 @@ def stage(owner: sqlkit.Transaction, events: Sequence[NewEvent]) -> None:
 def insert_rows(events: Sequence[NewEvent]) -> list[sqlkit.Statement]:
     """The INSERT that appends the events, without RETURNING (created_at, the one column the database fills in, is
     not needed back)."""
+    if trace := tracing.trace_metadata():
+        # The row keeps the trace of the span that writes it; the relay continues that trace (observability).
+        events = [replace(event, metadata={**event.metadata, **trace}) for event in events]
     rows = [
         {
             column.name: getattr(event, column.name) if hasattr(event, column.name) else column.get_default()

@@ -1,48 +1,28 @@
-"""Consistency levels, and the wait that turns any query into a read-your-writes one.
+"""Consistency levels, and the waits that earn them.
 
-Every query view declares a level (the consistency map: `manage.py consistency_map`, docs/consistency.md).
-A query that sends back the X-Consistency-Token of a command waits, up to CONSISTENCY_WAIT_SECONDS, until
-the projection it reads has applied every version in the token; it reads the primary, never the cache or
-a replica. If the projection does not catch up in time the answer is 503 with Retry-After, never stale data.
+Every query view declares a level (the consistency map: `manage.py consistency_map`, docs/consistency.md)
+and says in X-Consistency-Level which one each answer has:
+
+- STRONG: the answer reflects every command acknowledged before the query. The view reads the newest
+  version of each aggregate it shows from the event log (every command writes its events in its own
+  transaction) and waits until the projection has applied them, then reads the primary.
+- READ_YOUR_WRITES: a query that sends back the X-Consistency-Token of a command waits until the projection
+  has applied every version in the token, then reads the primary, never the cache or a replica. It reflects
+  those commands, and whatever else the projection had applied.
+- EVENTUAL, HIGHLY_EVENTUAL: what the read tables (or the cache) hold, behind by the lag.
+
+A wait lasts at most CONSISTENCY_WAIT_SECONDS; then the answer is 503 with Retry-After, never stale data.
 """
 
-import time
 from collections.abc import Callable
-from enum import StrEnum
 
 from django.db.models import Q
 
-from api_common.consistency import AggregateVersion
+from api_common.consistency import AggregateVersion, Consistency, wait_until
 from queries_app.models import AggregatePosition
 from queries_app.projection_engine.projection import Projection
 
-
-class Consistency(StrEnum):
-    STRONG = "STRONG"
-    EVENTUAL = "EVENTUAL"
-    HIGHLY_EVENTUAL = "HIGHLY_EVENTUAL"
-
-
-def wait_until(
-    done: Callable[[], bool],
-    *,
-    timeout: float,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    first_pause: float = 0.01,
-    max_pause: float = 0.1,
-) -> bool:
-    """Poll `done` with growing pauses until it is true (True) or `timeout` seconds have passed (False)."""
-    deadline = clock() + timeout
-    pause = first_pause
-    while True:
-        if done():
-            return True
-        remaining = deadline - clock()
-        if remaining <= 0:
-            return False
-        sleep(min(pause, remaining))
-        pause = min(pause * 2, max_pause)
+__all__ = ["Consistency", "applied", "wait_until"]
 
 
 def applied(projection: Projection, versions: list[AggregateVersion], *, using: str) -> Callable[[], bool]:

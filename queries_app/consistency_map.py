@@ -6,6 +6,7 @@ from django.urls import URLPattern
 
 from queries_app.api.urls import urlpatterns
 from queries_app.api.views import QueryView
+from queries_app.consistency import Consistency
 from queries_app.lag import Lag, lag, replica_delay_seconds
 from queries_app.projections import BY_NAME
 
@@ -39,7 +40,9 @@ def current_rows() -> list[tuple[str, str, str, str]]:
         if entry.projection not in lags:
             lags[entry.projection] = lag(BY_NAME[entry.projection])
         measured = f"{entry.projection}: {lags[entry.projection]}"
-        if delay is not None and "replica" in entry.source:
+        if entry.level == Consistency.STRONG:
+            measured = f"none: a read waits until {measured} are applied"
+        elif delay is not None and "replica" in entry.source:
             measured += f"; replica {delay:.1f}s"
         rows.append((entry.endpoint, entry.level, entry.source, measured))
     return rows

@@ -12,6 +12,7 @@ side can all use it without importing each other.
 from sqlkit.build import (
     OnConflict,
     decode,
+    delete,
     exists,
     field_values,
     insert,
@@ -32,6 +33,7 @@ __all__ = [
     "Statement",
     "Transaction",
     "decode",
+    "delete",
     "dialect",
     "exists",
     "field_values",

@@ -209,6 +209,17 @@ def _update_sql(model: Model, names: tuple[str, ...], where: tuple[str, ...], ta
     return f"UPDATE {_table(model, table, using)} SET {assignments} WHERE {conditions}"
 
 
+def delete(model: Model, *, where: Mapping[str, Any], table: str | None = None, using: str = "default") -> Statement:
+    """DELETE the rows matching `where` (equality on each field), however many there are (none too)."""
+    return Statement(_delete_sql(model, tuple(where), table, using), field_values(model, where, using=using))
+
+
+@lru_cache(maxsize=1024)
+def _delete_sql(model: Model, where: tuple[str, ...], table: str | None, using: str) -> str:
+    conditions = " AND ".join(f"{_column(model, name, using)} = %s" for name in where)
+    return f"DELETE FROM {_table(model, table, using)} WHERE {conditions}"
+
+
 def update_many(
     model: Model, key: str, fields: Sequence[str], rows: Sequence[Sequence[Any]], *, using: str = "default"
 ) -> list[Statement]:

@@ -65,6 +65,15 @@ class Transaction:
         outcomes = send([*staged, *trailing], using=self.using)
         return outcomes[len(staged) :]
 
+    def staged_so_far(self) -> int:
+        """A mark for drop_staged_since(): the writes staged until now."""
+        return len(self._staged)
+
+    def drop_staged_since(self, mark: int) -> None:
+        """Unstage what was staged after `mark` (a command that answered an error keeps nothing, whoever owns
+        the transaction)."""
+        del self._staged[mark:]
+
     def roll_back(self) -> None:
         """Nothing of this transaction is kept: the staged writes are dropped, and leaving the block rolls back."""
         self._staged.clear()

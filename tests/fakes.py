@@ -74,6 +74,22 @@ class FakeRepository(Generic[A]):
         self._uow.staged.append(("save", aggregate, loaded))
 
 
+class FakePaymentTokens:
+    """Payment tokens by order id; keep() and forget() are staged, and land at the unit of work's commit."""
+
+    def __init__(self, uow: "FakeUnitOfWork") -> None:
+        self._uow = uow
+
+    def keep(self, order_id: Any, token: str) -> None:
+        self._uow.staged_tokens.append((order_id, token))
+
+    def get(self, order_id: Any) -> str | None:
+        return self._uow.tokens.get(order_id)
+
+    def forget(self, order_id: Any) -> None:
+        self._uow.staged_tokens.append((order_id, None))
+
+
 @dataclass
 class FakeUnitOfWork:
     """Holds `stored` aggregates as committed state; each read hands out a copy, as a database would."""
@@ -84,6 +100,9 @@ class FakeUnitOfWork:
     seen: list[Aggregate] = field(default_factory=list)
     loaded_versions: dict[int, int] = field(default_factory=dict)
     events: list[DomainEvent] = field(default_factory=list)
+    # Payment tokens by order id (committed), and keep() (a token) or forget() (None) calls staged
+    tokens: dict[Any, str] = field(default_factory=dict)
+    staged_tokens: list[tuple[Any, str | None]] = field(default_factory=list)
     committed: bool = False
     rolled_back_with_staged_writes: bool = False
 
@@ -95,6 +114,10 @@ class FakeUnitOfWork:
         return uow
 
     # --- the handler's view (commands_app.ports.UnitOfWork) --------------------------------------------------
+    @property
+    def payment_tokens(self) -> FakePaymentTokens:
+        return FakePaymentTokens(self)
+
     def repository(self, aggregate_type: type[A]) -> FakeRepository[A]:
         return FakeRepository(self, aggregate_type)
 
@@ -115,9 +138,6 @@ class FakeUnitOfWork:
                 aggregate.pending_events.clear()
         return tuple(written)
 
-    def has_staged_writes(self) -> bool:
-        return bool(self.staged)
-
     def commit(self) -> None:
         """Write the staged aggregates, all or none: a duplicate key or a version moved under its lock fails it."""
         for operation, aggregate, loaded_version in self.staged:
@@ -128,12 +148,19 @@ class FakeUnitOfWork:
                 raise ConcurrencyError(f"{aggregate.aggregate_type} {aggregate.aggregate_id} moved under its lock")
         for _, aggregate, _ in self.staged:
             self.stored.setdefault(type(aggregate), {})[aggregate.key] = copy.deepcopy(aggregate)
+        for order_id, token in self.staged_tokens:
+            if token is None:
+                self.tokens.pop(order_id, None)
+            else:
+                self.tokens[order_id] = token
         self.staged.clear()
+        self.staged_tokens.clear()
         self.committed = True
 
     def roll_back(self) -> None:
-        self.rolled_back_with_staged_writes = bool(self.staged)
+        self.rolled_back_with_staged_writes = bool(self.staged or self.staged_tokens)
         self.staged.clear()
+        self.staged_tokens.clear()
         self.events.clear()
 
     # --- helpers -------------------------------------------------------------------------------------------

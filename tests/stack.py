@@ -1,16 +1,17 @@
-"""The real stack for integration and end-to-end tests: a Celery worker and beat as separate processes.
+"""The real stack for integration and end-to-end tests: Celery workers, beat and gunicorn as separate processes.
 
 They run against the same PostgreSQL test database and Redis broker as the test process; tests that use
 them must commit (transactional_db) so the worker sees their writes.
 """
 
+import http.client
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import redis
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
 
 
 @dataclass
@@ -42,7 +44,9 @@ class Stack:
         self.processes[name] = process
         return process
 
-    def start_worker(self, name: str = "worker", concurrency: int = 2) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, name: str = "worker", concurrency: int = 2, queues: str | None = None
+    ) -> subprocess.Popen[bytes]:
         process = self.start(
             name,
             "worker",
@@ -51,6 +55,7 @@ class Stack:
             f"--hostname={name}@%h",
             "--without-mingle",
             "--without-gossip",
+            *([f"--queues={queues}"] if queues else []),
         )
         self.wait_for_log(name, "ready.")
         return process
@@ -117,6 +122,119 @@ def own_stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
     stack.stop_all()
 
 
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
+@dataclass
+class Web:
+    """gunicorn as production runs it (README: config/gunicorn.py, threaded workers), on a port of its own."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> Answer:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request(method, path, body=body, headers=dict(headers or {}))
+            response = connection.getresponse()
+            return Answer(response.status, response.headers, response.read())
+        finally:
+            connection.close()
+
+    def get(self, path: str, **headers: str) -> Answer:
+        return self.request("GET", path, headers=headers)
+
+    def worker_pids(self) -> set[int]:
+        """The pids of gunicorn's worker processes (the master's children)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        return {int(pid) for pid in children}
+
+
+@contextmanager
+def gunicorn(env: Mapping[str, str], logs: Path, *, workers: int = 2) -> Iterator[Web]:
+    """`gunicorn config.wsgi -c config/gunicorn.py --workers N` with DEBUG off, up once /livez answers; stopped at
+    the end. Its log goes to a file in `logs`."""
+    port = free_port()
+    log = logs / f"gunicorn-{port}.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                "config.wsgi",
+                "-c",
+                "config/gunicorn.py",
+                f"--bind=127.0.0.1:{port}",
+                f"--workers={workers}",
+            ],
+            cwd=ROOT,
+            env={**env, "DJANGO_DEBUG": "false"},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    web = Web(port, process, log)
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(web):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-4000:]
+            time.sleep(0.1)
+        yield web
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _answers(web: Web) -> bool:
+    try:
+        return web.get("/livez").status == 200
+    except OSError:
+        return False
+
+
+def collect_static(env: Mapping[str, str]) -> None:
+    """`manage.py collectstatic`, as the image build and the README's production steps run it."""
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity=0"],
+        cwd=ROOT,
+        env=dict(env),
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def production_env(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The production profile: DEBUG off, static files collected under hashed names, metrics merged across
+    processes through PROMETHEUS_MULTIPROC_DIR (shared by every process started with this environment)."""
+    env = {
+        **stack_env,
+        "DJANGO_DEBUG": "false",
+        "STATIC_ROOT": str(tmp_path_factory.mktemp("static")),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("metrics")),
+    }
+    collect_static(env)
+    return env
+
+
+@pytest.fixture(scope="session")
+def production_web(production_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
+    """gunicorn with two workers on the production profile, for the whole session."""
+    with gunicorn(production_env, tmp_path_factory.mktemp("web-logs")) as web:
+        yield web
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -179,6 +297,40 @@ class ThrowawayRedis:
             if server.process is not None:
                 server.resume()
             server.stop()
+
+
+# The PostgreSQL major version the machine's clusters run (Debian keeps one directory per version).
+VERSION = next(iter(sorted(path.name for path in Path("/etc/postgresql").glob("*"))), "15")
+
+
+@dataclass
+class PrivatePostgres:
+    """A PostgreSQL cluster of the test's own (Debian's pg_createcluster), to stop and start at will."""
+
+    port: int = field(default_factory=free_port)
+
+    @property
+    def name(self) -> str:
+        return f"test{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def ctl(self, action: str) -> None:
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", VERSION, self.name, action], check=True)
+
+    @classmethod
+    @contextmanager
+    def running(cls) -> Iterator["PrivatePostgres"]:
+        server = cls()
+        create = ["pg_createcluster", VERSION, server.name, "--port", str(server.port), "--", "--auth=trust"]
+        subprocess.run(create, check=True, capture_output=True)
+        try:
+            server.ctl("start")
+            yield server
+        finally:
+            subprocess.run(["pg_dropcluster", "--stop", VERSION, server.name], check=True, capture_output=True)
 
 
 # Tasks that touch one table each: they wait for a flush, they cannot deadlock with it.

@@ -1,38 +1,40 @@
 """Input serializers: each turns a JSON body into one command, or names what is wrong.
 
 A command's input serializer also describes its endpoint for the OpenAPI schema (`output`, `summary`, the
-request `example` and its `answer`); the route (commands_app/api/urls.py) needs nothing else, and the success
-status comes from the command's registration.
+request `example` and its `answer`, `links` and an `operation_description`); the route (commands_app/api/urls.py) needs
+nothing else, and the success status comes from the command's registration.
 """
 
-from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
 
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api_common.json_fields import (
+    MoneyField,
+    StrictEmailField,
+    StrictIntegerField,
+    StrictRegexField,
+    StrictUUIDField,
+)
+from api_common.serializers import StrictInput
 from commands_app import commands
+from commands_app.api.links import CUSTOMER_LINKS, ORDER_LINKS, PRODUCT_LINKS, command_link
+from commands_app.domain.limits import MAX_LINE_QUANTITY, MAX_MONEY, MAX_ORDER_LINES, MAX_STOCK
 
-MAX_QUANTITY = 1_000_000
-MAX_STOCK = 1_000_000_000
 SKU = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# A payment provider's token (tok_...): letters, digits, _ and -, so it can never carry markup or control bytes.
+PAYMENT_TOKEN = r"^[A-Za-z0-9_-]{1,100}$"
 
 
 # Unknown fields are errors, not silently dropped: a typo must not change what a command does.
-class Input(serializers.Serializer[dict[str, Any]]):
-    # Checked on the data itself: a nested input (an order line) has no initial_data of its own.
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        unknown = set(data) - set(self.fields) if isinstance(data, dict) else set()
-        if unknown:
-            raise serializers.ValidationError(dict.fromkeys(sorted(unknown), "Unknown field."))
-        return super().to_internal_value(data)
+Input = StrictInput
 
 
-def plain_text(max_length: int) -> serializers.RegexField:
+def plain_text(max_length: int) -> StrictRegexField:
     """Text as people write it: no control characters, no markup brackets, and not only spaces."""
     allowed = r"[^\x00-\x1f\x7f-\x9f<>]"
-    return serializers.RegexField(
+    return StrictRegexField(
         rf"^{allowed}*[^\s\x00-\x1f\x7f-\x9f<>]{allowed}*$",
         max_length=max_length,
         min_length=1,
@@ -40,33 +42,27 @@ def plain_text(max_length: int) -> serializers.RegexField:
     )
 
 
-@extend_schema_field(
-    {
-        "type": "string",
-        "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$",
-        "example": "19.90",
-        "description": "A decimal string, at most 10 digits before the point and 2 after.",
-    }
-)
-class Money(serializers.DecimalField):
-    def __init__(self) -> None:
-        super().__init__(max_digits=12, decimal_places=2, min_value=Decimal("0.00"))
+def sku_field() -> StrictRegexField:
+    return StrictRegexField(SKU, max_length=64)
 
 
-def money() -> Money:
-    return Money()
+def email_field() -> StrictEmailField:
+    return StrictEmailField(max_length=254)
 
 
-def expected_version() -> serializers.IntegerField:
-    return serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True)
+def expected_version() -> StrictIntegerField:
+    return StrictIntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True)
 
 
 class CommandInput(Input):
     command: ClassVar[type[commands.Command]]
     output: ClassVar[type[serializers.Serializer[Any]]]
     summary: ClassVar[str]
+    # The operation's description in the schema (a field of the input may be named `description`)
+    operation_description: ClassVar[str] = ""
     example: ClassVar[dict[str, Any]]
     answer: ClassVar[dict[str, Any]]
+    links: ClassVar[dict[str, dict[str, Any]]]
 
     def to_command(self, idempotency_key: UUID) -> commands.Command:
         """The command of the validated body."""
@@ -89,7 +85,7 @@ class ProductVersionOutput(serializers.Serializer[dict[str, Any]]):
 
 class OrderAcceptedOutput(serializers.Serializer[dict[str, Any]]):
     order_id = serializers.UUIDField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=["pending", "cancelled"], help_text="The order's status now.")
 
 
 class RegisterCustomerInput(CommandInput):
@@ -98,10 +94,23 @@ class RegisterCustomerInput(CommandInput):
     summary = "Register a customer"
     example: ClassVar = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}
     answer: ClassVar = {"customer_id": CUSTOMER_ID, "version": 1}
+    links: ClassVar = {
+        **CUSTOMER_LINKS,
+        "ChangeEmail": command_link(
+            "commands_change_customer_email_create",
+            "Change this customer's email.",
+            customer_id="$response.body#/customer_id",
+        ),
+        "PlaceOrder": command_link(
+            "commands_place_order_create",
+            "Place an order for this customer.",
+            customer_id="$response.body#/customer_id",
+        ),
+    }
 
     first_name = plain_text(100)
     last_name = plain_text(100)
-    email = serializers.EmailField(max_length=254)
+    email = email_field()
 
 
 class ChangeCustomerEmailInput(CommandInput):
@@ -110,9 +119,10 @@ class ChangeCustomerEmailInput(CommandInput):
     summary = "Change a customer's email"
     example: ClassVar = {"customer_id": CUSTOMER_ID, "email": "ada@lovelace.org", "expected_version": 1}
     answer: ClassVar = {"customer_id": CUSTOMER_ID, "version": 2}
+    links: ClassVar = CUSTOMER_LINKS
 
-    customer_id = serializers.UUIDField()
-    email = serializers.EmailField(max_length=254)
+    customer_id = StrictUUIDField()
+    email = email_field()
     expected_version = expected_version()
 
 
@@ -128,23 +138,36 @@ class AddProductInput(CommandInput):
         "stock": 25,
     }
     answer: ClassVar = {"sku": "LAMP-1", "version": 1}
+    links: ClassVar = {
+        **PRODUCT_LINKS,
+        "Restock": command_link("commands_restock_product_create", "Restock this product.", sku="$response.body#/sku"),
+        "ChangePrice": command_link(
+            "commands_change_product_price_create", "Change this product's price.", sku="$response.body#/sku"
+        ),
+    }
 
-    sku = serializers.RegexField(SKU, max_length=64)
+    sku = sku_field()
     name = plain_text(200)
-    description = serializers.CharField(max_length=5000, allow_blank=True)
-    price = money()
-    stock = serializers.IntegerField(min_value=0, max_value=MAX_STOCK)
+    # Any text but NUL (which PostgreSQL cannot store): the pattern says so in the schema.
+    description = StrictRegexField(r"^[^\x00]*$", max_length=5000, allow_blank=True)
+    price = MoneyField()
+    stock = StrictIntegerField(min_value=0, max_value=MAX_STOCK)
 
 
 class RestockProductInput(CommandInput):
     command = commands.RestockProduct
     output = ProductVersionOutput
     summary = "Restock a product (scope: catalog)"
+    operation_description = (
+        f"A product takes in at most {MAX_STOCK} units over its life, opening stock included "
+        "(422 STOCK_LIMIT_EXCEEDED)."
+    )
     example: ClassVar = {"sku": "LAMP-1", "quantity": 10, "expected_version": 1}
     answer: ClassVar = {"sku": "LAMP-1", "version": 2}
+    links: ClassVar = PRODUCT_LINKS
 
-    sku = serializers.RegexField(SKU, max_length=64)
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_STOCK)
+    sku = sku_field()
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_STOCK)
     expected_version = expected_version()
 
 
@@ -154,39 +177,49 @@ class ChangeProductPriceInput(CommandInput):
     summary = "Change a price (scope: catalog)"
     example: ClassVar = {"sku": "LAMP-1", "price": "17.50"}
     answer: ClassVar = {"sku": "LAMP-1", "version": 3}
+    links: ClassVar = PRODUCT_LINKS
 
-    sku = serializers.RegexField(SKU, max_length=64)
-    price = money()
+    sku = sku_field()
+    price = MoneyField()
     expected_version = expected_version()
 
 
 class OrderLineInput(Input):
-    sku = serializers.RegexField(SKU, max_length=64)
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+    sku = sku_field()
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_LINE_QUANTITY)
 
 
 class PlaceOrderInput(CommandInput):
     command = commands.PlaceOrder
     output = OrderAcceptedOutput
     summary = "Place an order (fulfilment continues in a saga)"
+    operation_description = (
+        "Lines naming one sku count as one line. The customer and every sku must exist (404 CUSTOMER_NOT_FOUND, "
+        f"PRODUCT_NOT_FOUND); business rules (422): at most {MAX_LINE_QUANTITY} units of one sku "
+        f"(QUANTITY_TOO_LARGE), and the total at today's prices at most {MAX_MONEY} (ORDER_TOTAL_TOO_LARGE)."
+    )
     example: ClassVar = {
         "customer_id": CUSTOMER_ID,
         "lines": [{"sku": "LAMP-1", "quantity": 2}],
         "payment_token": "tok_ok",
     }
     answer: ClassVar = {"order_id": ORDER_ID, "status": "pending"}
+    links: ClassVar = {
+        **ORDER_LINKS,
+        "Cancel": command_link(
+            "commands_cancel_order_create", "Cancel this order.", order_id="$response.body#/order_id"
+        ),
+    }
 
-    customer_id = serializers.UUIDField()
-    lines = serializers.ListField(child=OrderLineInput(), min_length=1, max_length=100)
-    payment_token = serializers.CharField(min_length=1, max_length=100)
+    customer_id = StrictUUIDField()
+    lines = serializers.ListField(child=OrderLineInput(), min_length=1, max_length=MAX_ORDER_LINES)
+    payment_token = StrictRegexField(PAYMENT_TOKEN, max_length=100)
 
     def validate_lines(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Lines naming the same sku are one line with the quantities added."""
+        """Lines naming the same sku are one line with the quantities added (the domain bounds the sum: 422)."""
         merged: dict[str, int] = {}
         for line in lines:
             merged[line["sku"]] = merged.get(line["sku"], 0) + line["quantity"]
-        if any(quantity > MAX_QUANTITY for quantity in merged.values()):
-            raise serializers.ValidationError(f"At most {MAX_QUANTITY} units of one sku per order.")
         return [{"sku": sku, "quantity": quantity} for sku, quantity in merged.items()]
 
     def to_command(self, idempotency_key: UUID) -> commands.Command:
@@ -203,8 +236,9 @@ class CancelOrderInput(CommandInput):
     summary = "Cancel an order not yet confirmed"
     example: ClassVar = {"order_id": ORDER_ID, "reason": "Ordered the wrong colour."}
     answer: ClassVar = {"order_id": ORDER_ID, "status": "cancelled"}
+    links: ClassVar = ORDER_LINKS
 
-    order_id = serializers.UUIDField()
+    order_id = StrictUUIDField()
     reason = plain_text(500)
 
     def to_command(self, idempotency_key: UUID) -> commands.Command:

@@ -10,20 +10,26 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api_common.consistency import HEADER as CONSISTENCY_HEADER
+from api_common.consistency import TOKEN_PATTERN
 from api_common.correlation import current_correlation_id, new_correlation_id
+from api_common.json_fields import UUID_PATTERN, is_canonical_uuid
 from api_common.models import ApiClient
 from api_common.problems import PROBLEM_CONTENT_TYPE, Problem, problem_response
-from api_common.schema import problem_responses
+from api_common.schema import COMMON_PARAMETERS, LINKS_EXTENSION, REFUSED_BEFORE_THE_VIEW, problem_responses
 from commands_app.api.serializers import CommandInput
 from commands_app.bootstrap import COMMANDS
 from commands_app.mediator import CommandContext, CommandOutcome, process_mediator
+from commands_app.middleware.idempotency import REPLAYED_HEADER
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     OpenApiTypes.UUID,
     OpenApiParameter.HEADER,
     required=True,
-    description="A UUID chosen by the client; retries with the same key and body return the first response.",
+    pattern=UUID_PATTERN,
+    description="A fresh UUID for each intended effect, chosen by the client. A retry with the same key and body "
+    "gets the first response to that key again (Idempotent-Replayed: true); the same key with another body is "
+    "422 IDEMPOTENCY_KEY_REUSED. See docs/idempotency.md.",
 )
 
 
@@ -33,12 +39,13 @@ def idempotency_key(request: Request) -> UUID:
         raise Problem(
             status_code=400, code="IDEMPOTENCY_KEY_MISSING", detail="Send an Idempotency-Key header (a UUID)."
         )
-    try:
-        return UUID(raw)
-    except ValueError:
+    if not is_canonical_uuid(raw):
         raise Problem(
-            status_code=400, code="IDEMPOTENCY_KEY_INVALID", detail="Idempotency-Key must be a UUID."
-        ) from None
+            status_code=400,
+            code="IDEMPOTENCY_KEY_INVALID",
+            detail="Idempotency-Key must be a UUID (8-4-4-4-12 hex digits).",
+        )
+    return UUID(raw)
 
 
 def command_context(request: Request) -> CommandContext:
@@ -48,6 +55,7 @@ def command_context(request: Request) -> CommandContext:
         client_id=str(client.id),
         scopes=frozenset(client.scopes),
         correlation_id=current_correlation_id() or new_correlation_id(),
+        keeps_business_errors=True,
     )
 
 
@@ -69,38 +77,9 @@ def to_response(outcome: CommandOutcome, request: Request) -> Response:
             instance=request.path,
             errors=errors,
             headers=outcome.headers,
+            correlation_id=outcome.correlation_id,
         )
     return Response(outcome.body, status=outcome.status_code, headers=outcome.headers)
-
-
-PROBLEM_EXAMPLE = {
-    "type": "urn:problem:validation-failed",
-    "title": "Validation failed",
-    "status": 400,
-    "code": "VALIDATION_FAILED",
-    "detail": "The request body is not valid.",
-    "instance": "/api/commands/place-order",
-    "correlation_id": "01a21810-72eb-747a-a14c-1ed5a8290f02",
-    "errors": [{"field": "lines[0].quantity", "code": "min_value", "message": "Ensure this value is >= 1."}],
-}
-
-
-def consistency_token(success_status: int) -> OpenApiParameter:
-    return OpenApiParameter(
-        CONSISTENCY_HEADER,
-        OpenApiTypes.STR,
-        OpenApiParameter.HEADER,
-        response=[success_status],
-        description="Send it back on a query to read this write (the query waits until the read model has it).",
-    )
-
-
-CORRELATION_ID = OpenApiParameter(
-    "X-Correlation-ID",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="Optional; generated when absent, echoed back, and carried by every event and log line.",
-)
 
 
 class CommandView(APIView):
@@ -116,11 +95,47 @@ class CommandView(APIView):
         return to_response(process_mediator().send(command, command_context(request)), request)
 
 
+PROBLEM_EXAMPLE = {
+    "type": "urn:problem:validation-failed",
+    "title": "Validation failed",
+    "status": 400,
+    "code": "VALIDATION_FAILED",
+    "detail": "The request is not valid: see errors for each field at fault.",
+    "instance": "/api/commands/place-order",
+    "correlation_id": "01a21810-72eb-747a-a14c-1ed5a8290f02",
+    "errors": [{"field": "lines[0].quantity", "code": "min_value", "message": "Ensure this value is >= 1."}],
+}
+
+
+def consistency_token(success_status: int) -> OpenApiParameter:
+    return OpenApiParameter(
+        CONSISTENCY_HEADER,
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[success_status],
+        required=True,
+        pattern=TOKEN_PATTERN,
+        description="Send it back on a query to read this write (the query waits until the read model has it).",
+    )
+
+
+def replayed(success_status: int) -> OpenApiParameter:
+    return OpenApiParameter(
+        REPLAYED_HEADER,
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[success_status, 404, 409, 422],
+        enum=["true"],
+        description="Present on a replay: the stored first response to this Idempotency-Key (docs/idempotency.md).",
+    )
+
+
 def command_view(input_serializer: type[CommandInput]) -> type[CommandView]:
     """The endpoint of one command, documented from its input serializer and its registration's status."""
     success_status = COMMANDS[input_serializer.command].success_status
     schema = extend_schema(
         summary=input_serializer.summary,
+        description=input_serializer.operation_description,
         request=input_serializer,
         examples=[
             OpenApiExample("request", value=input_serializer.example, request_only=True),
@@ -135,14 +150,20 @@ def command_view(input_serializer: type[CommandInput]) -> type[CommandView]:
                 media_type=PROBLEM_CONTENT_TYPE,
             ),
         ],
-        parameters=[IDEMPOTENCY_KEY, CORRELATION_ID, consistency_token(success_status)],
+        parameters=[
+            IDEMPOTENCY_KEY,
+            *COMMON_PARAMETERS,
+            consistency_token(success_status),
+            replayed(success_status),
+        ],
         responses={
             success_status: OpenApiResponse(
                 input_serializer.output,
                 description=f"Applied. The {CONSISTENCY_HEADER} header lets a query read this write.",
             ),
-            **problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429),
+            **problem_responses(*REFUSED_BEFORE_THE_VIEW, 404, 409, 415, 422),
         },
+        extensions={LINKS_EXTENSION: {success_status: input_serializer.links}},
         tags=["commands"],
     )
 

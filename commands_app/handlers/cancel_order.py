@@ -15,6 +15,7 @@ def cancel_order(command: CancelOrder, uow: UnitOfWork) -> Result[dict[str, Any]
         return Order.not_found(command.order_id, field="order_id")
     if error := order.cancel(command.reason, command.note):
         return error
+    uow.payment_tokens.forget(order.order_id)  # an order that ended needs no payment token
     orders.save(order)
     return Ok({"order_id": str(order.order_id), "status": order.status})
 

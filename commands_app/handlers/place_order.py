@@ -1,6 +1,12 @@
-"""PlaceOrder: a pending order at today's prices; the fulfilment saga takes it from its OrderPlaced event."""
+"""PlaceOrder: a pending order at today's prices; the fulfilment saga takes it from its OrderPlaced event.
+
+The payment token is kept apart from the order (UnitOfWork.payment_tokens), in the same transaction; the order
+and its event name the payment by a reference that is no secret.
+"""
 
 from typing import Any
+
+from uuid_utils.compat import uuid7
 
 from commands_app.commands import PlaceOrder
 from commands_app.domain.customer import Customer
@@ -8,7 +14,7 @@ from commands_app.domain.order import Order
 from commands_app.domain.product import Product
 from commands_app.events import OrderLine
 from commands_app.ports import WRITE, CommandRegistration, Lock, UnitOfWork
-from commands_app.result import Ok, Result
+from commands_app.result import Error, Ok, Result
 
 
 def place_order(command: PlaceOrder, uow: UnitOfWork) -> Result[dict[str, Any]]:
@@ -35,9 +41,12 @@ def place_order(command: PlaceOrder, uow: UnitOfWork) -> Result[dict[str, Any]]:
         order_id=command.order_id,
         customer_id=command.customer_id,
         lines=tuple(lines),
-        payment_token=command.payment_token,
+        payment_reference=f"pm_{uuid7().hex}",
     )
+    if isinstance(order, Error):
+        return order
     uow.repository(Order).add(order)
+    uow.payment_tokens.keep(order.order_id, command.payment_token)
     return Ok({"order_id": str(order.order_id), "status": order.status})
 
 

@@ -15,7 +15,8 @@ def restock_product(command: RestockProduct, uow: UnitOfWork) -> Result[dict[str
         return Product.not_found(command.sku, field="sku")
     if error := product.check_version(command.expected_version):
         return error
-    product.restock(command.quantity)
+    if error := product.restock(command.quantity):
+        return error
     products.save(product)
     return Ok({"sku": product.sku, "version": product.version})
 

@@ -1,7 +1,8 @@
 """The result mapper: runs the handler in a unit of work and maps its Result to a CommandOutcome.
 
 This is where a handler's answer meets the transaction: an Ok stages the changed aggregates' events as outbox
-rows (the owner of the transaction then writes everything and commits); an Error keeps nothing. The transaction
+rows (the owner of the transaction then writes everything and commits); an Error keeps nothing (what the handler
+staged is dropped, whoever owns the transaction). The transaction
 is the one the context carries (begun by the idempotency middleware, or by the sender); with none, the result
 mapper begins and commits its own. Error codes meet HTTP statuses here, from the registered aggregates' tables
 (commands_app/aggregates.py) and the collaborators' own.
@@ -62,10 +63,10 @@ class ResultMapper:
     def _run(self, command: Command, context: CommandContext, transaction: Transaction) -> CommandOutcome:
         handler = self.registry.handler_for(command)
         uow = self.unit_of_work(command, context, transaction)
+        mark = transaction.staged_so_far()
         result = handler(command, uow)
         if isinstance(result, Error):
-            if uow.has_staged_writes():
-                raise RuntimeError(f"{type(command).__name__} answered {result.code} after staging writes.")
+            transaction.drop_staged_since(mark)
             return CommandOutcome(status_code=self.status_for(result), error=result)
         assert isinstance(result, Ok)
         written = uow.stage_events()

@@ -4,7 +4,21 @@ from typing import Any
 
 from rest_framework import serializers
 
+from api_common.json_fields import StrictUUIDField
+from api_common.serializers import QueryInput, QueryIntegerField
 from queries_app.models import CustomerReadModel, OrderReadModel, ProductReadModel
+
+MAX_PAGE_SIZE = 200
+# The write side's sku rule, as a separate service would keep its own copy of it.
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class PageInput(QueryInput):
+    """The pagination parameters of a list: validated here, so a bad one is a 400 naming it (a page past the last
+    is 404)."""
+
+    page = QueryIntegerField(min_value=1, max_value=2**31 - 1, required=False, help_text="From 1.")
+    page_size = QueryIntegerField(min_value=1, max_value=MAX_PAGE_SIZE, required=False, help_text="50 by default.")
 
 
 class CustomerOutput(serializers.ModelSerializer[CustomerReadModel]):
@@ -25,7 +39,7 @@ class CustomerOutput(serializers.ModelSerializer[CustomerReadModel]):
         ]
 
 
-class CustomerQueryInput(serializers.Serializer[dict[str, str]]):
+class CustomerQueryInput(PageInput):
     email = serializers.EmailField(max_length=254)
 
 
@@ -77,8 +91,8 @@ class OrderOutput(serializers.ModelSerializer[OrderReadModel]):
         return order.cancellation_reason or None
 
 
-class OrderQueryInput(serializers.Serializer[dict[str, Any]]):
-    customer_id = serializers.UUIDField()
+class OrderQueryInput(PageInput):
+    customer_id = StrictUUIDField()
     status = serializers.ChoiceField(choices=OrderReadModel.Status.choices, required=False)
 
 
@@ -90,8 +104,10 @@ class ProductOutput(serializers.ModelSerializer[ProductReadModel]):
         fields = ["sku", "name", "description", "price", "available", "version"]
 
 
-class ProductQueryInput(serializers.Serializer[dict[str, str]]):
-    search = serializers.CharField(max_length=200, required=False, allow_blank=True, trim_whitespace=True)
+class ProductQueryInput(PageInput):
+    # Omitted for the whole catalog; given, at least one character and no NUL (PostgreSQL text cannot hold one),
+    # searched as sent (a trimmed value could be empty although the schema allows it).
+    search = serializers.RegexField(r"^[^\x00]*$", min_length=1, max_length=200, required=False, trim_whitespace=False)
 
 
 class BestSellerOutput(serializers.Serializer[dict[str, Any]]):
@@ -100,8 +116,8 @@ class BestSellerOutput(serializers.Serializer[dict[str, Any]]):
     units_sold = serializers.IntegerField()
 
 
-class BestSellersQueryInput(serializers.Serializer[dict[str, int]]):
-    limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
+class BestSellersQueryInput(QueryInput):
+    limit = QueryIntegerField(min_value=1, max_value=100, default=10)
 
 
 def paginated(serializer: type[serializers.Serializer[Any]]) -> type[serializers.Serializer[Any]]:

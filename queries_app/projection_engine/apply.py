@@ -30,6 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 import sqlkit
+from observability import tracing
 from queries_app.envelopes import Envelope
 from queries_app.models import AggregatePosition, InboxEntry, ParkedEvent, ProjectionCheckpoint
 from queries_app.projection_engine.projection import ApplyContext, Projection
@@ -126,7 +127,8 @@ def project(envelopes: Iterable[Envelope], projections: Sequence[Projection] = P
     for projection in projections:
         followed = [e for e in ordered if e["aggregate_type"] in projection.follows]
         if followed:
-            _project_batch(projection, followed, run)
+            with tracing.span(f"projection {projection.name}", **{"events.count": len(followed)}):
+                _project_batch(projection, followed, run)
     if ordered:
         log.info(
             "projection.batch",

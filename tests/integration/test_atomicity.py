@@ -5,6 +5,7 @@ import uuid
 import pytest
 from uuid_utils.compat import uuid7
 
+import sqlkit
 from commands_app.bootstrap import build_mediator
 from commands_app.commands import RegisterCustomer
 from commands_app.domain.customer import Customer
@@ -53,15 +54,45 @@ def test_an_exception_after_saving_rolls_back_aggregate_outbox_and_idempotency_r
     assert (CustomerRecord.objects.count(), OutboxEvent.objects.count(), IdempotencyRecord.objects.count()) == (0, 0, 0)
 
 
-def test_an_error_result_after_staging_writes_is_a_bug_that_raises_and_writes_nothing():
-    # An Error means nothing happened (the idempotency claim is released for a retry), so a handler that staged
-    # writes and then answered one would silently drop what it meant to do.
+def test_an_error_result_after_staging_writes_keeps_none_of_them():
     mediator = mediator_with(save_then(lambda: Error("LATE_FAILURE", "decided against it after saving")))
 
-    with pytest.raises(RuntimeError, match="after staging writes"):
-        mediator.send(register("y@example.com"), CONTEXT)
+    outcome = mediator.send(register("y@example.com"), CONTEXT)
 
+    assert outcome.error is not None and outcome.error.code == "LATE_FAILURE"
     assert (CustomerRecord.objects.count(), OutboxEvent.objects.count(), IdempotencyRecord.objects.count()) == (0, 0, 0)
+
+
+def test_an_error_result_in_a_senders_transaction_unstages_what_the_handler_staged():
+    # given: a sender that owns the transaction and writes a row of its own after the command
+    mediator = mediator_with(save_then(lambda: Error("LATE_FAILURE", "decided against it after saving")))
+    own_row = {"customer_id": uuid7(), "first_name": "S", "last_name": "T", "email": "own@example.com", "version": 1}
+
+    # when
+    with sqlkit.Transaction.begin() as tx:
+        outcome = mediator.send(register("y@example.com"), CONTEXT.within(tx))
+        tx.flush(*sqlkit.insert(CustomerRecord, [own_row]))
+
+    # then: the sender's row is there, nothing the handler staged before its error
+    assert outcome.error is not None and outcome.error.code == "LATE_FAILURE"
+    assert list(CustomerRecord.objects.values_list("email", flat=True)) == ["own@example.com"]
+    assert (OutboxEvent.objects.count(), IdempotencyRecord.objects.count()) == (0, 0)
+
+
+def test_an_error_result_after_saving_that_the_key_keeps_is_its_only_row():
+    # given: an API client's context, whose keys keep business errors
+    mediator = mediator_with(save_then(lambda: Error("LATE_FAILURE", "decided against it after saving")))
+    context = CommandContext(
+        client_id="api", scopes=frozenset({"write"}), correlation_id="c-2", keeps_business_errors=True
+    )
+
+    # when
+    outcome = mediator.send(register("w@example.com"), context)
+
+    # then: the saved aggregate and its event rolled back; the record keeps the answer
+    assert outcome.status_code == 422
+    assert (CustomerRecord.objects.count(), OutboxEvent.objects.count()) == (0, 0)
+    assert IdempotencyRecord.objects.get().response_error["code"] == "LATE_FAILURE"
 
 
 def test_an_aggregate_changed_and_not_saved_is_refused_and_nothing_is_written():

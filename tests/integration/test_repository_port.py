@@ -66,7 +66,9 @@ def an_order() -> Order:
         OrderLine(sku="A", name="Lamp", quantity=2, unit_price=Decimal("2.50"), line_total=Decimal("5.00")),
         OrderLine(sku="B", name="Bulb", quantity=1, unit_price=Decimal("0.99"), line_total=Decimal("0.99")),
     )
-    return Order.place(order_id=uuid7(), customer_id=uuid7(), lines=lines, payment_token="tok_ok")
+    order = Order.place(order_id=uuid7(), customer_id=uuid7(), lines=lines, payment_reference="pm_test")
+    assert isinstance(order, Order)
+    return order
 
 
 def test_an_added_aggregate_reads_back_equal_with_its_version(world):

@@ -12,16 +12,20 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from commands_app.aggregates import AGGREGATES
 from commands_app.events import CATALOG, event_catalog
-from outbox_app import registry
+from outbox_app import catalog, registry
 from queries_app.apps import PROJECT_EVENTS_TASK
 from queries_app.catalog import CATALOG_FILE, EVENT_TYPES
 from queries_app.projection_engine.projection import ApplyContext, Projection, handles
 from queries_app.projections import PROJECTIONS
+from webhooks_app.apps import FAN_OUT_TASK
+from webhooks_app.asyncapi import document, render
 
 EVENTS_DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"
+ASYNCAPI = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.yaml"
 
 
 def documented_catalog() -> dict[str, tuple[str, ...]]:
@@ -53,6 +57,34 @@ def test_docs_events_md_documents_every_declared_event():
 
 def test_every_registered_aggregate_has_its_events_in_the_catalog():
     assert {registration.aggregate.aggregate_type for registration in AGGREGATES} == set(CATALOG)
+
+
+def test_every_event_type_is_declared_in_the_logs_catalog_with_its_aggregate():
+    assert [(e.aggregate_type, e.name) for e in catalog.event_types()] == [
+        (aggregate, event.__name__) for aggregate, events in CATALOG.items() for event in events
+    ]
+
+
+# --- the webhooks, which read the log's catalog ----------------------------------------------------------------
+
+
+def test_the_webhooks_fan_out_is_subscribed_to_every_event_type():
+    for name in catalog.names():
+        assert FAN_OUT_TASK in registry.subscribers_for(name)
+
+
+def test_the_checked_in_asyncapi_document_is_the_generated_one():
+    assert ASYNCAPI.read_text() == render(), "run: python manage.py asyncapi > docs/asyncapi.yaml"
+
+
+def test_the_asyncapi_document_has_a_message_and_schemas_for_every_event_type():
+    doc = yaml.safe_load(ASYNCAPI.read_text())
+    assert doc["asyncapi"] == "3.0.0"
+    assert doc == document()
+    assert list(doc["components"]["messages"]) == catalog.names()
+    for name in catalog.names():
+        assert doc["components"]["schemas"][f"{name}Payload"]["required"]
+        assert doc["components"]["schemas"][f"{name}Event"]["properties"]["event_type"] == {"const": name}
 
 
 # --- the read side -------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import pytest
 import structlog
 from prometheus_client import REGISTRY
 
+import sqlkit
 from commands_app.bootstrap import COMMANDS, ERROR_STATUS, build_mediator
 from commands_app.commands import RegisterCustomer
 from commands_app.mediator import CommandContext, CommandOutcome, HandlerAlreadyRegistered, HandlerRegistry, Mediator
@@ -151,9 +152,6 @@ class NothingStaged:
     def stage_events(self):
         return ()
 
-    def has_staged_writes(self):
-        return False
-
 
 class TestResultMapper:
     def mapper(self, result):
@@ -167,12 +165,12 @@ class TestResultMapper:
         )
 
     def test_ok_becomes_the_commands_success_status(self):
-        outcome = self.mapper(Ok({"customer_id": "x"}))(a_command(), CONTEXT.within(object()))
+        outcome = self.mapper(Ok({"customer_id": "x"}))(a_command(), CONTEXT.within(sqlkit.Transaction()))
         assert (outcome.status_code, outcome.body, outcome.error) == (201, {"customer_id": "x"}, None)
 
     def test_error_codes_map_to_the_statuses_they_were_registered_with(self):
         mapper = self.mapper(Error("VERSION_CONFLICT", "moved"))
-        outcome = mapper(a_command(), CONTEXT.within(object()))
+        outcome = mapper(a_command(), CONTEXT.within(sqlkit.Transaction()))
         assert (outcome.status_code, outcome.error.code) == (409, "VERSION_CONFLICT")
         assert mapper.status_for(Error("SOMETHING_ELSE", "")) == 422
 

@@ -34,7 +34,7 @@ def an_order(
     reserved: bool = False,
     payment_status: str = "none",
     authorization_id: str = "",
-    token: str = "tok_ok",
+    reference: str = "pm_test",
 ) -> Order:
     lines = lines or (line("LAMP-1", 2),)
     return Order(
@@ -42,7 +42,7 @@ def an_order(
         customer_id=customer_id or uuid7(),
         lines=lines,
         total=sum((item.line_total for item in lines), Decimal("0.00")),
-        payment_token=token,
+        payment_reference=reference,
         status=status,
         reserved=reserved,
         payment_status=payment_status,

@@ -20,9 +20,15 @@ def authorize(order_id) -> AuthorizePayment:
     return AuthorizePayment(idempotency_key=uuid.uuid4(), order_id=order_id)
 
 
+def holding_with_its_token(order) -> FakeUnitOfWork:
+    uow = FakeUnitOfWork.holding(order)
+    uow.tokens[order.order_id] = "tok_ok"
+    return uow
+
+
 def test_an_authorization_is_recorded_with_the_commands_key_passed_to_the_provider():
     order = an_order()
-    uow = FakeUnitOfWork.holding(order)
+    uow = holding_with_its_token(order)
     provider = ScriptedProvider(Authorized("auth_7"))
     command = authorize(order.order_id)
 
@@ -37,11 +43,12 @@ def test_an_authorization_is_recorded_with_the_commands_key_passed_to_the_provid
     assert provider.calls == [
         ("authorize", {"idempotency_key": str(command.idempotency_key), "amount": order.total, "token": "tok_ok"})
     ]
+    assert uow.tokens == {}, "the token is forgotten once the authorization is decided"
 
 
 def test_a_decline_is_an_answer_recorded_on_the_order():
     order = an_order()
-    uow = FakeUnitOfWork.holding(order)
+    uow = holding_with_its_token(order)
 
     result = decide(authorize_payment, authorize(order.order_id), uow, provider=ScriptedProvider(Declined("no funds")))
 
@@ -63,13 +70,28 @@ def test_an_order_authorized_already_is_answered_again_without_calling_the_provi
 
 def test_a_provider_that_does_not_answer_is_payment_provider_unavailable_and_nothing_is_committed():
     order = an_order()
-    uow = FakeUnitOfWork.holding(order)
+    uow = holding_with_its_token(order)
     before = copy.deepcopy(uow.stored)
 
     result = decide(authorize_payment, authorize(order.order_id), uow, provider=ScriptedProvider(None))
 
     assert isinstance(result, Error) and result.code == "PAYMENT_PROVIDER_UNAVAILABLE"
     assert_nothing_committed(uow, before)
+    assert uow.tokens == {order.order_id: "tok_ok"}, "kept for the retry"
+
+
+def test_an_order_whose_token_is_gone_is_declined_without_calling_the_provider():
+    order = an_order()
+    uow = FakeUnitOfWork.holding(order)
+    provider = ScriptedProvider(Authorized("auth_1"))
+
+    result = decide(authorize_payment, authorize(order.order_id), uow, provider=provider)
+
+    assert isinstance(result, Ok) and (result.value["authorized"], result.value["reason"]) == (
+        False,
+        "payment_token_unavailable",
+    )
+    assert provider.calls == [] and uow.event_types() == ["PaymentDeclined"]
 
 
 def test_an_unknown_or_settled_order_is_refused_before_the_provider_is_called():

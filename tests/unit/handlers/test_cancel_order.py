@@ -21,10 +21,12 @@ def cancel(order_id, reason: str = "customer_request") -> CancelOrder:
 def test_a_pending_order_is_cancelled_with_its_reason():
     order = an_order()
     uow = FakeUnitOfWork.holding(order)
+    uow.tokens[order.order_id] = "tok_ok"
 
     result = decide(cancel_order, cancel(order.order_id), uow)
 
     assert result == Ok({"order_id": str(order.order_id), "status": "cancelled"})
+    assert uow.tokens == {}, "an order that ended needs no payment token"
     stored = uow.get(Order, order.order_id)
     assert (stored.status, stored.cancellation_reason) == ("cancelled", "customer_request")
     (event,) = uow.events

@@ -37,6 +37,8 @@ def test_an_order_is_placed_pending_at_todays_prices():
     ]
     assert order.total == Decimal("15.00")
     assert uow.event_types() == ["OrderPlaced"]
+    assert uow.tokens == {command.order_id: "tok_ok"}, "the token kept apart from the order and its event"
+    assert order.payment_reference.startswith("pm_")
 
 
 def test_an_unknown_customer_is_customer_not_found():
