@@ -87,7 +87,7 @@ def insert(
     shape = (model, table, names, tuple(constants), on_conflict, tuple(returning), tuple(order_by), using)
     if len(values) <= dialect(using).values_up_to and (len(values) == 1 or not ordered):
         # A few rows (a command's own): a plain VALUES list is the cheapest statement to plan and run.
-        head, tail = _insert_values_sql(*shape)
+        head, tail = _insert_sql(True, *shape)
         connection = connections[using]
         fields = [_field(model, name) for name in (*constants, *names)]
         marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
@@ -98,7 +98,7 @@ def insert(
         ]
         sql = head + ", ".join([marks] * len(values)) + tail
         return [Statement(sql, params, expect_rows=expect_rows, mismatch=mismatch)]
-    head, tail = _insert_select_sql(*shape)
+    head, tail = _insert_sql(False, *shape)
     fragments = dialect(using).rows(
         [_field(model, name) for name in names],
         values,
@@ -113,7 +113,8 @@ def insert(
 
 
 @lru_cache(maxsize=1024)
-def _insert_select_sql(
+def _insert_sql(
+    values_list: bool,
     model: Model,
     table: str | None,
     names: tuple[str, ...],
@@ -123,35 +124,18 @@ def _insert_select_sql(
     order_by: tuple[str, ...],
     using: str,
 ) -> tuple[str, str]:
-    """The INSERT around its rows' SELECT, built once per shape (the quoting of names costs more than a small
-    statement's values)."""
+    """The INSERT around its VALUES list (`values_list`) or its rows' SELECT, built once per shape (the quoting
+    of names costs more than a small statement's values)."""
     columns = ", ".join(_column(model, name, using) for name in (*constant_names, *names))
+    head = f"INSERT INTO {_table(model, table, using)} ({columns}) "
+    if values_list:
+        return head + "VALUES ", _upsert_tail(model, table, on_conflict, returning, using)
     order = list(order_by or (on_conflict.target if on_conflict else ()))
     # WHERE true: SQLite needs it to tell the SELECT's end from an upsert's ON CONFLICT.
     tail = ") AS s WHERE true"
     if order:
         tail += " ORDER BY " + ", ".join(f"s.{_column(model, name, using)}" for name in order)
-    return f"INSERT INTO {_table(model, table, using)} ({columns}) SELECT {columns} FROM (", tail + _upsert_tail(
-        model, table, on_conflict, returning, using
-    )
-
-
-@lru_cache(maxsize=1024)
-def _insert_values_sql(
-    model: Model,
-    table: str | None,
-    names: tuple[str, ...],
-    constant_names: tuple[str, ...],
-    on_conflict: OnConflict | None,
-    returning: tuple[str, ...],
-    order_by: tuple[str, ...],
-    using: str,
-) -> tuple[str, str]:
-    """The INSERT around its VALUES list, built once per shape."""
-    columns = ", ".join(_column(model, name, using) for name in (*constant_names, *names))
-    return f"INSERT INTO {_table(model, table, using)} ({columns}) VALUES ", _upsert_tail(
-        model, table, on_conflict, returning, using
-    )
+    return f"{head}SELECT {columns} FROM (", tail + _upsert_tail(model, table, on_conflict, returning, using)
 
 
 def _upsert_tail(
