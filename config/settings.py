@@ -12,6 +12,8 @@ from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from config import broker
+from config.broker import is_rabbitmq
 from config.logging import configure_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -121,13 +123,33 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# --- Celery: at-least-once delivery ---------------------------------------------------------------
+# --- Celery: the broker, queues by kind of work, at-least-once delivery -----------------------------
+# RabbitMQ in production (amqp://...): durable quorum queues, publisher confirms, heartbeats; a dead consumer's
+# unacknowledged messages come back at once. Redis (redis://...) is supported for small setups, with the limits
+# in docs/scaling.md (a lost worker's messages come back after the visibility timeout).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 EMBEDDED = not CELERY_BROKER_URL
 if EMBEDDED:
     # No broker: tasks run in-process, right after the transaction that queued them commits.
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
+BROKER_IS_RABBITMQ = is_rabbitmq(CELERY_BROKER_URL)
+# Queues by kind of work (config/broker.py), tasks routed to them by name: a new task adds its route here (an
+# unrouted task goes to `celery`, the maintenance queue). `webhooks` is for the webhook deliveries.
+WORK_QUEUES = broker.WORK_QUEUES
+CELERY_TASK_QUEUES = broker.task_queues(CELERY_BROKER_URL)
+CELERY_TASK_DEFAULT_QUEUE = broker.DEFAULT_QUEUE
+CELERY_TASK_ROUTES = {
+    "outbox_app.relay_outbox": {"queue": "relay"},
+    "queries_app.project_events": {"queue": "projections"},
+    "queries_app.measure_projection_lag": {"queue": "projections"},
+    "queries_app.redeliver_unapplied_events": {"queue": "projections"},
+    "sagas_app.handle_order_events": {"queue": "sagas"},
+    "sagas_app.advance_saga": {"queue": "sagas"},
+    "sagas_app.tick_sagas": {"queue": "sagas"},
+    "sagas_app.start_missed_sagas": {"queue": "sagas"},
+    "commands_app.prune_idempotency_records": {"queue": "celery"},
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -135,16 +157,27 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A worker never gives up on the broker: it reconnects for as long as the broker is away (Celery's default stops
+# after 100 attempts, about an hour), at startup as after a loss.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# RabbitMQ: heartbeats every few seconds find a dead connection (a broker host gone without a reset) in ~20 s
+# instead of Celery's default 120 s; the broker then requeues the consumer's unacknowledged messages.
+CELERY_BROKER_HEARTBEAT = env.int("CELERY_BROKER_HEARTBEAT", default=10)
+# On a lost connection, tasks still running cannot acknowledge their message and the broker delivers it again.
+# Let them finish (Celery 5's default, set here on purpose): the effect lands now, and the second delivery is a
+# duplicate the consumers' dedupe turns into a no-op. Cancelling them would postpone the effect to the
+# redelivery, which on Redis comes only after the visibility timeout.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Redis broker: an unacknowledged message returns to the queue after this many seconds. It must exceed the
 # longest countdown plus the longest run time (SAGA_RETRY_MAX_SECONDS 60 + CELERY_TASK_TIME_LIMIT 60), or a
 # slow task would be delivered twice; and it is how long a killed worker's message stays away (the chaos run
-# found 300 s parked every later event of a busy aggregate for minutes).
+# found 300 s parked every later event of a busy aggregate for minutes). RabbitMQ has no such delay.
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=130)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
-    # RabbitMQ only: wait for the broker's confirmation that a published message is stored.
+    # RabbitMQ: a publish returns once the broker has stored the message (publisher confirms).
     "confirm_publish": True,
     # Redis: a broker that refuses or stops answering fails a publish in seconds instead of hanging it.
     "socket_connect_timeout": 2,

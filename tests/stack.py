@@ -1,17 +1,20 @@
 """The real stack for integration and end-to-end tests: a Celery worker and beat as separate processes.
 
-They run against the same PostgreSQL test database and Redis broker as the test process; tests that use
-them must commit (transactional_db) so the worker sees their writes.
+They run against the same PostgreSQL test database and broker (RabbitMQ by default, or Redis) as the test
+process; tests that use them must commit (transactional_db) so the worker sees their writes.
 """
 
+import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings
+from kombu import Connection
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,19 +34,25 @@ class Stack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        """A Celery process (`celery -A config ARGS`)."""
+        return self.start_process(name, [sys.executable, "-m", "celery", "-A", "config", *args])
+
+    def start_process(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        if not self.processes:
+            # What an earlier stack left on this broker (a message its killed process had not acknowledged,
+            # requeued) is no concern of this one, whose database it could write into.
+            purge_broker(self.env["CELERY_BROKER_URL"])
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", *args],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.processes[name] = process
         return process
 
-    def start_worker(self, name: str = "worker", concurrency: int = 2) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, name: str = "worker", concurrency: int = 2, queues: Sequence[str] = ()
+    ) -> subprocess.Popen[bytes]:
+        """A worker on the given queues (every work queue by default), ready when it returns."""
         process = self.start(
             name,
             "worker",
@@ -51,9 +61,37 @@ class Stack:
             f"--hostname={name}@%h",
             "--without-mingle",
             "--without-gossip",
+            *([f"--queues={','.join(queues)}"] if queues else []),
         )
         self.wait_for_log(name, "ready.")
         return process
+
+    def start_web(self, name: str = "web", workers: int = 2) -> int:
+        """gunicorn as production runs it (README), answering on the port it returns."""
+        port = free_port()
+        gunicorn = str(Path(sys.executable).parent / "gunicorn")
+        argv = [gunicorn, "config.wsgi", "-c", "config/gunicorn.py", f"--bind=127.0.0.1:{port}", f"--workers={workers}"]
+        process = self.start_process(name, argv)
+        deadline = time.monotonic() + 60
+        while not _healthz(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{name} did not answer:\n{(self.logs / f'{name}.log').read_text()[-4000:]}")
+            time.sleep(0.1)
+        return port
+
+    def start_production(self, *, web_workers: int = 2) -> int:
+        """The production processes of the README: gunicorn, one worker per queue of work, beat. Returns the port."""
+        for queue in PRODUCTION_QUEUES:
+            self.start_worker(
+                f"worker-{queue}", concurrency=2 if queue in ("projections", "sagas") else 1, queues=[queue]
+            )
+        self.start_beat()
+        return self.start_web(workers=web_workers)
+
+    def pid(self, name: str) -> int | None:
+        """The pid of a process still running, None if it has exited."""
+        process = self.processes[name]
+        return process.pid if process.poll() is None else None
 
     def start_beat(self) -> subprocess.Popen[bytes]:
         return self.start("beat", "beat", "--loglevel=INFO", f"--schedule={self.logs / 'beat-schedule'}")
@@ -84,6 +122,19 @@ class Stack:
             self.stop(name)
 
 
+# The queues that have tasks today (README); `webhooks` waits for its first task.
+PRODUCTION_QUEUES = ("relay", "projections", "sagas", "celery")
+
+
+def _healthz(port: int) -> bool:
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+
+
 def database_url() -> str:
     db = settings.DATABASES["default"]
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
@@ -93,8 +144,8 @@ def database_url() -> str:
 def stack_env(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     if settings.EMBEDDED:
         pytest.skip("the real stack needs CELERY_BROKER_URL (run through `make test`)")
-    for url in (settings.REDIS_URL, settings.CELERY_BROKER_URL):
-        redis.Redis.from_url(url).flushdb()
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    purge_broker(settings.CELERY_BROKER_URL)
     data_dir = tmp_path_factory.mktemp("stack")
     return {**os.environ, "DATABASE_URL": database_url(), "DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
 
@@ -129,6 +180,10 @@ class ThrowawayRedis:
 
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    # As a Redis broker should run: every write in the append-only file before it is acknowledged, so a stop
+    # loses no queued message (the default here is a cache: nothing kept across a stop).
+    durable: bool = False
+    directory: Path | None = None
 
     @property
     def url(self) -> str:
@@ -138,8 +193,12 @@ class ThrowawayRedis:
         return redis.Redis.from_url(self.url, socket_timeout=5)
 
     def start(self) -> None:
+        persistence = ["--appendonly", "no"]
+        if self.durable:
+            self.directory = self.directory or Path(tempfile.mkdtemp(prefix="redis-"))
+            persistence = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)]
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -170,8 +229,8 @@ class ThrowawayRedis:
 
     @classmethod
     @contextmanager
-    def running(cls) -> Iterator["ThrowawayRedis"]:
-        server = cls()
+    def running(cls, *, durable: bool = False) -> Iterator["ThrowawayRedis"]:
+        server = cls(durable=durable)
         server.start()
         try:
             yield server
@@ -179,6 +238,52 @@ class ThrowawayRedis:
             if server.process is not None:
                 server.resume()
             server.stop()
+            if server.directory is not None:
+                shutil.rmtree(server.directory, ignore_errors=True)
+
+
+# Celery's native delayed delivery on RabbitMQ: countdowns wait in these queues (levels of 1, 2, 4... seconds).
+DELAY_QUEUES = [f"celery_delayed_{level}" for level in range(28)]
+
+
+def purge_broker(url: str) -> None:
+    """Empty the broker of messages a previous session left: flush a Redis broker's DB, purge RabbitMQ's queues."""
+    if url.startswith("redis"):
+        redis.Redis.from_url(url).flushdb()
+        return
+    with Connection(url, connect_timeout=5) as broker:
+        for name in [*settings.WORK_QUEUES, *DELAY_QUEUES]:
+            with _channel(broker) as channel:
+                if channel is not None and _depth(broker, channel, name) is not None:
+                    channel.queue_purge(name)
+
+
+def queue_depths(broker: Connection) -> dict[str, int]:
+    """Messages ready in each work queue, through kombu (a passive declare): the same on RabbitMQ and Redis."""
+    depths = {}
+    for name in settings.WORK_QUEUES:
+        with _channel(broker) as channel:
+            depths[name] = (_depth(broker, channel, name) or 0) if channel is not None else 0
+    return depths
+
+
+@contextmanager
+def _channel(broker: Connection) -> Iterator[Any]:
+    """A fresh channel: on RabbitMQ a passive declare of a missing queue closes the channel it ran on."""
+    channel: Any = broker.channel()
+    try:
+        yield channel
+    finally:
+        with suppress(*broker.connection_errors, *broker.channel_errors):
+            channel.close()
+
+
+def _depth(broker: Connection, channel: Any, name: str) -> int | None:
+    """How many messages are ready in a queue, or None when there is no such queue."""
+    try:
+        return int(channel.queue_declare(queue=name, passive=True).message_count)
+    except broker.channel_errors:
+        return None
 
 
 # Tasks that touch one table each: they wait for a flush, they cannot deadlock with it.
@@ -195,16 +300,18 @@ def wait_until_idle(timeout: float = 20.0) -> None:
 
     from outbox_app.models import OutboxEvent
 
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     inspector = current_app.control.inspect(timeout=0.3)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pending = OutboxEvent.objects.filter(published_at__isnull=True, dead_at__isnull=True).exists()
-        if not pending and not broker.llen("celery"):
-            busy = [*(inspector.active() or {}).values(), *(inspector.reserved() or {}).values()]
-            if all(task["name"] in HARMLESS_TASKS for tasks in busy for task in tasks):
-                return
-        time.sleep(0.1)
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as broker:
+        while time.monotonic() < deadline:
+            if not inspector.ping():
+                return  # no worker runs: whatever waits in the outbox or the queues writes nothing now
+            pending = OutboxEvent.objects.filter(published_at__isnull=True, dead_at__isnull=True).exists()
+            if not pending and not any(queue_depths(broker).values()):
+                busy = [*(inspector.active() or {}).values(), *(inspector.reserved() or {}).values()]
+                if all(task["name"] in HARMLESS_TASKS for tasks in busy for task in tasks):
+                    return
+            time.sleep(0.1)
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""The relay on the real stack: PostgreSQL, Redis as the Celery broker, relays as separate processes.
+"""The relay on the real stack: PostgreSQL, a Redis broker, relays as separate processes.
 
 Relay processes publish to a private redis-server (tests.stack.ThrowawayRedis), which the tests stop, hang and
 restart without touching the shared Redis. What reached the bus is read back from the broker's queue list.
@@ -29,6 +29,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.broker import task_queues
 from outbox_app import registry
 from outbox_app import relay as outbox_relay
 from outbox_app.bus import bus_publisher
@@ -134,15 +135,6 @@ def probe_subscribers() -> Iterator[None]:
         registry.unsubscribe(PROBE, task)
 
 
-@pytest.fixture
-def session_bus(stack_env: dict[str, str]) -> Iterator[redis.Redis]:
-    """The test process's own broker (CELERY_BROKER_URL), its queue emptied before and after."""
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.delete("celery")
-    yield client
-    client.delete("celery")
-
-
 def write_probe_events(*, aggregates: int, versions: int, prefix: str) -> list[UUID]:
     """Events for many aggregates, committed in one transaction, versions interleaved across aggregates."""
     events = [
@@ -173,13 +165,14 @@ def claimed_by_someone_else(event_ids: list[UUID]) -> bool:
 
 
 def bus_messages(client: redis.Redis, task_names: list[str]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """(task, envelopes) of every message on the default queue for these tasks, oldest first.
+    """(task, envelopes) of every message in the work queues for these tasks, oldest first in each queue.
 
-    Celery's Redis transport LPUSHes a JSON message whose body is base64 JSON [args, kwargs, embed]; workers
-    BRPOP, so the list holds the newest message first.
+    Celery's Redis transport LPUSHes a JSON message whose body is base64 JSON [args, kwargs, embed] to the list
+    named after the queue its task is routed to; workers BRPOP, so the list holds the newest message first.
     """
     messages = []
-    for raw in reversed(client.lrange("celery", 0, -1)):
+    raws = [raw for queue in settings.WORK_QUEUES for raw in reversed(client.lrange(queue, 0, -1))]
+    for raw in raws:
         message = json.loads(raw)
         if message["headers"]["task"] in task_names:
             args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
@@ -207,13 +200,19 @@ def versions_by_aggregate(envelopes: list[dict[str, Any]]) -> dict[str, list[int
 
 @contextmanager
 def web_broker(url: str) -> Iterator[None]:
-    """Point what this process (the web tier of the test) sends, the nudges, at another broker."""
-    current_app.conf.update(broker_write_url=url)
+    """Point what this process (the web tier of the test) sends, the nudges, at another broker, with the queues
+    that broker wants (the suite's own broker may be RabbitMQ, these are Redis)."""
+    use_broker(url, write_url=url)
     cache.delete(NUDGE_KEY)  # so the first commit does nudge, through that broker
     try:
         yield
     finally:
-        current_app.conf.update(broker_write_url=None)
+        use_broker(settings.CELERY_BROKER_URL, write_url=None)
+
+
+def use_broker(url: str, *, write_url: str | None) -> None:
+    current_app.conf.update(broker_write_url=write_url, task_queues=task_queues(url))
+    vars(current_app).pop("amqp", None)  # Celery caches the queues and the router built from them
 
 
 pytestmark = [pytest.mark.stack]
@@ -366,7 +365,7 @@ def test_transactions_committing_in_the_opposite_order_to_their_created_at_are_b
 
 @pytest.mark.django_db
 def test_a_poison_event_is_parked_dead_after_max_attempts_while_every_other_event_flows_past_it(
-    settings, probe_subscribers, session_bus
+    settings, probe_subscribers, broker
 ):
     # given: one event the bus refuses, a later version of its aggregate, and twenty others
     settings.OUTBOX_MAX_ATTEMPTS = 3
@@ -374,7 +373,7 @@ def test_a_poison_event_is_parked_dead_after_max_attempts_while_every_other_even
     poison_id, successor_id = write_probe_events(aggregates=1, versions=2, prefix="poison")
     others = write_probe_events(aggregates=5, versions=4, prefix="healthy")
 
-    with bus_publisher() as bus:
+    with web_broker(broker.url), bus_publisher() as bus:
 
         def refusing_the_poison(task_name: str, envelopes: list[dict[str, Any]]) -> None:
             if str(poison_id) in {e["event_id"] for e in envelopes}:
@@ -386,7 +385,7 @@ def test_a_poison_event_is_parked_dead_after_max_attempts_while_every_other_even
 
     # then: the others were published on the first run, on the real broker
     assert unpublished(others) == 0
-    relayed = first_arrivals(bus_messages(session_bus, PROBE_TASKS), PROBE_TASKS[0])
+    relayed = first_arrivals(bus_messages(broker.client(), PROBE_TASKS), PROBE_TASKS[0])
     assert {e["event_id"] for e in relayed} == {str(i) for i in others}
     # the poison event was parked after three rejections, kept with its error
     poison = OutboxEvent.objects.get(pk=poison_id)
@@ -400,12 +399,12 @@ def test_a_poison_event_is_parked_dead_after_max_attempts_while_every_other_even
 
     # when an operator requeues the dead event and the bus accepts it
     assert requeue_dead(OutboxEvent.objects.filter(pk=poison_id)) == 1
-    with bus_publisher() as bus:
+    with web_broker(broker.url), bus_publisher() as bus:
         report = relay_once(publish=bus)
 
     # then both go out, in version order
     assert report.published == 2
-    relayed = first_arrivals(bus_messages(session_bus, PROBE_TASKS), PROBE_TASKS[0])
+    relayed = first_arrivals(bus_messages(broker.client(), PROBE_TASKS), PROBE_TASKS[0])
     assert [e["event_id"] for e in relayed[-2:]] == [str(poison_id), str(successor_id)]
 
 
