@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from api_common.problems import json_problem_view
+from api_common.problems import json_problem_view, server_error
 from config.health import healthz, readyz
 from config.metrics import metrics
 
@@ -21,4 +21,4 @@ urlpatterns = [
 ]
 
 handler404 = json_problem_view(404, "NOT_FOUND", "No such resource.")
-handler500 = json_problem_view(500, "INTERNAL_ERROR", "The server failed; the correlation id identifies the failure.")
+handler500 = server_error

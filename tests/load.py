@@ -19,6 +19,15 @@ from typing import Any
 
 import psycopg
 
+# The saga's timeouts shortened as in the other stack tests; nothing else differs from production.
+FAST_SAGAS = {
+    "SAGA_PAYMENT_TIMEOUT_SECONDS": "5",
+    "PAYMENT_PROVIDER_TIMEOUT_SECONDS": "0.5",
+    "SAGA_LEASE_SECONDS": "3",
+    "SAGA_RETRY_BASE_SECONDS": "0.2",
+    "SAGA_RETRY_MAX_SECONDS": "2",
+}
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -224,3 +233,20 @@ def wait_converged(database_url: str, load: Load, *, within: float) -> float:
             return elapsed
         assert elapsed < within, f"not converged {within:.0f}s after the outage: {missing}"
         time.sleep(0.25)
+
+
+def seed(api: Api) -> tuple[list[str], list[str]]:
+    skus = []
+    for i in range(3):
+        sku = f"OUTAGE-{uuid.uuid4().hex[:6]}-{i}"
+        api.until_ok(
+            "add-product", {"sku": sku, "name": f"Item {i}", "description": "", "price": "3.50", "stock": 9000}
+        )
+        skus.append(sku)
+    customers = [
+        api.until_ok(
+            "register-customer", {"first_name": "Seed", "last_name": str(i), "email": f"{uuid.uuid4().hex}@x.org"}
+        ).body["customer_id"]
+        for i in range(4)
+    ]
+    return skus, customers

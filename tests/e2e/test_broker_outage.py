@@ -29,20 +29,12 @@ from django.db import connection, transaction
 from api_common.models import ApiClient
 from queries_app.models import CustomerView
 from tests.conftest import eventually
-from tests.load import Api, Load, wait_converged
+from tests.load import FAST_SAGAS, Api, Load, seed, wait_converged
 from tests.private_services import PrivateRabbitMQ
 from tests.stack import PRODUCTION_QUEUES, Stack, ThrowawayRedis, database_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
 
-# The saga's timeouts shortened as in the other stack tests; nothing else differs from production.
-FAST_SAGAS = {
-    "SAGA_PAYMENT_TIMEOUT_SECONDS": "5",
-    "PAYMENT_PROVIDER_TIMEOUT_SECONDS": "0.5",
-    "SAGA_LEASE_SECONDS": "3",
-    "SAGA_RETRY_BASE_SECONDS": "0.2",
-    "SAGA_RETRY_MAX_SECONDS": "2",
-}
 OUTAGE_SECONDS = 5
 CONVERGE_WITHIN_SECONDS = 30
 
@@ -92,23 +84,6 @@ def api_client_token() -> str:
     token = client.issue_token()
     client.save()
     return token
-
-
-def seed(api: Api) -> tuple[list[str], list[str]]:
-    skus = []
-    for i in range(3):
-        sku = f"OUTAGE-{uuid.uuid4().hex[:6]}-{i}"
-        api.until_ok(
-            "add-product", {"sku": sku, "name": f"Item {i}", "description": "", "price": "3.50", "stock": 9000}
-        )
-        skus.append(sku)
-    customers = [
-        api.until_ok(
-            "register-customer", {"first_name": "Seed", "last_name": str(i), "email": f"{uuid.uuid4().hex}@x.org"}
-        ).body["customer_id"]
-        for i in range(4)
-    ]
-    return skus, customers
 
 
 def test_a_broker_stopped_under_load_loses_nothing_and_no_process_stops(broker: Broker, stack: Stack):
