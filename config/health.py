@@ -70,12 +70,23 @@ def check_projections() -> dict[str, Any]:
     return {"lag_seconds": {name: figures["age_seconds"] for name, figures in measured.items()}}
 
 
+def check_replica() -> dict[str, Any]:
+    """The read replica's delay. A replica away does not make the process unready: its reads go to the primary."""
+    from queries_app.routers import replica_status
+
+    replica = replica_status()
+    if replica is None:
+        return {"skipped": "no REPLICA_DATABASE_URL"}
+    return {"delay_seconds": replica.delay_seconds, "serves_reads": replica.serves_reads, "detail": str(replica)}
+
+
 READINESS_CHECKS: dict[str, Check] = {
     "database": check_database,
     "redis": check_redis,
     "broker": check_broker,
     "outbox": check_outbox,
     "projections": check_projections,
+    "replica": check_replica,
 }
 
 

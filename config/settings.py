@@ -99,9 +99,16 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
 # Optional read replica: read-side queries go there outside transactions (queries_app.routers).
 REPLICA_DATABASE_URL = env.str("REPLICA_DATABASE_URL", default="")
+# Each process looks at the replica this often; a replica that does not answer, or replays more than this far
+# behind the primary, serves no reads until the next look (they go to the primary).
+REPLICA_CHECK_SECONDS = env.float("REPLICA_CHECK_SECONDS", default=1.0)
+REPLICA_MAX_DELAY_SECONDS = env.float("REPLICA_MAX_DELAY_SECONDS", default=30.0)
 if REPLICA_DATABASE_URL:
     DATABASES["replica"] = env.db_url_config(REPLICA_DATABASE_URL)
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"].get("CONN_MAX_AGE", 0)
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["replica"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("REPLICA_CONNECT_TIMEOUT", default=2)
     DATABASE_ROUTERS = ["queries_app.routers.ReadReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

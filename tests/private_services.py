@@ -148,7 +148,7 @@ class StreamingReplica:
             _run(
                 str(PG_BIN / "pg_basebackup"),
                 *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
-                *("-D", str(replica.directory), "-R", "-X", "stream"),
+                *("-D", str(replica.directory), "-R", "-X", "stream", "--checkpoint=fast"),
                 user="postgres",
             )
             # Debian keeps a cluster's configuration outside its data directory: the copy needs its own.

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from django.conf import settings
-from django.db import connections, models, router
+from django.db import connections, models
 from django.db.models import BooleanField, FloatField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -41,7 +41,7 @@ from queries_app.api.serializers import (
 from queries_app.consistency import Consistency, applied, wait_until
 from queries_app.models import CustomerView, OrderView, ProductView
 from queries_app.projections import BY_NAME
-from queries_app.routers import PRIMARY
+from queries_app.routers import PRIMARY, replica_failed, replica_for_reads
 
 PROBLEM = OpenApiResponse(description="RFC 9457 problem details (application/problem+json) with a stable code.")
 LEVEL_HEADER = "X-Consistency-Level"
@@ -72,6 +72,7 @@ class QueryView(APIView):
     source: ClassVar[str]
     # True while answering a consistency token: read the primary, skip the cache.
     strong = False
+    retried_on_primary = False
 
     # QUERY_PIPELINE=bare (benches only): the same endpoints without authentication, scopes and rate limit.
     def get_authenticators(self) -> list[BaseAuthentication]:
@@ -109,9 +110,20 @@ class QueryView(APIView):
             )
 
     @property
-    def db(self) -> str | None:
-        """STRONG endpoints and token answers read the primary; the others let the router choose."""
-        return PRIMARY if self.strong or self.consistency is Consistency.STRONG else None
+    def db(self) -> str:
+        """STRONG endpoints and token answers read the primary; the others the replica while it is usable."""
+        return PRIMARY if self.strong or self.consistency is Consistency.STRONG else replica_for_reads()
+
+    def handle_exception(self, exc: Exception) -> Response:
+        """A read that failed because the replica went away is answered from the primary, once."""
+        method = (self.request.method or "").lower() if self.request is not None else ""
+        if hasattr(self, method) and not self.retried_on_primary and replica_failed(exc):
+            self.retried_on_primary = True
+            try:
+                return getattr(self, method)(self.request, *self.args, **self.kwargs)
+            except Exception as again:
+                exc = again
+        return super().handle_exception(exc)
 
     def rows(self, model: type[M]) -> "QuerySet[M]":
         return model._default_manager.using(self.db)
@@ -174,7 +186,7 @@ class CustomerDetailView(QueryView):
         tags=["queries"],
     )
     def get(self, request: Request, customer_id: UUID) -> Response:
-        row = customer_row(customer_id, using=self.db or router.db_for_read(CustomerView) or PRIMARY)
+        row = customer_row(customer_id, using=self.db)
         if row is None:
             raise Problem(status_code=404, code="CUSTOMER_NOT_FOUND", detail="No such customer in the read model.")
         # DRF's fields read a mapping's keys as they read an instance's attributes.
