@@ -90,16 +90,25 @@ READINESS_CHECKS: dict[str, Check] = {
 }
 
 
+# The process serves without these, degraded (docs/scaling.md, "When a dependency goes away"): Redis away, the
+# rate limit and the caches are skipped and idempotency keeps to the database; the broker away, commands are
+# accepted and their events wait in the outbox. Failing readiness for them would take every web process out
+# of the load balancer at once, turning a degraded service into none.
+DEGRADED_WITHOUT = {"redis", "broker"}
+
+
 def readyz(request: HttpRequest) -> JsonResponse:
     results: dict[str, Any] = {}
-    healthy = True
+    failing, degraded = False, False
     for name, check in READINESS_CHECKS.items():
         started = time.perf_counter()
         try:
             detail = check()
             results[name] = {"status": "ok", **detail}
         except Exception as error:
-            healthy = False
-            results[name] = {"status": "failing", "error": f"{type(error).__name__}: {error}"[:500]}
+            status = "degraded" if name in DEGRADED_WITHOUT else "failing"
+            failing, degraded = failing or status == "failing", degraded or status == "degraded"
+            results[name] = {"status": status, "error": f"{type(error).__name__}: {error}"[:500]}
         results[name]["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
-    return JsonResponse({"status": "ok" if healthy else "failing", "checks": results}, status=200 if healthy else 503)
+    overall = "failing" if failing else "degraded" if degraded else "ok"
+    return JsonResponse({"status": overall, "checks": results}, status=503 if failing else 200)
