@@ -207,6 +207,8 @@ OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=500)
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
 OUTBOX_BACKOFF_BASE_SECONDS = env.float("OUTBOX_BACKOFF_BASE_SECONDS", default=1.0)
 OUTBOX_BACKOFF_MAX_SECONDS = env.float("OUTBOX_BACKOFF_MAX_SECONDS", default=300.0)
+# A batch the broker's outage failed is due again after this (a flat delay: no backoff for what is no event's fault).
+OUTBOX_OUTAGE_RETRY_SECONDS = env.float("OUTBOX_OUTAGE_RETRY_SECONDS", default=1.0)
 
 CELERY_BEAT_SCHEDULE = {
     # A relay run that waited longer than a few ticks (workers down) is dropped: the next tick does its work.

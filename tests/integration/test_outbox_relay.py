@@ -32,7 +32,7 @@ from django.utils import timezone
 from config.broker import task_queues
 from outbox_app import registry
 from outbox_app import relay as outbox_relay
-from outbox_app.bus import bus_publisher
+from outbox_app.bus import BrokerUnavailable, bus_publisher
 from outbox_app.models import OutboxEvent
 from outbox_app.operations import requeue_dead
 from outbox_app.outbox import NUDGE_KEY, NewEvent, append, send_nudge
@@ -505,7 +505,7 @@ def test_a_broker_lost_between_two_batches_of_a_drain_fails_the_next_batch_as_an
 ):
     # given: 30 events, a drain in batches of 10 over one broker connection, and a broker that dies after the
     # first batch is published and marked
-    settings.OUTBOX_BACKOFF_BASE_SECONDS = 0
+    settings.OUTBOX_OUTAGE_RETRY_SECONDS = 0
     event_ids = write_probe_events(aggregates=10, versions=3, prefix="reconnect")
     relay_batch = outbox_relay.relay_once
     batches: list[RelayReport] = []
@@ -538,6 +538,28 @@ def test_a_broker_lost_between_two_batches_of_a_drain_fails_the_next_batch_as_an
     relayed = first_arrivals(bus_messages(broker.client(), PROBE_TASKS), PROBE_TASKS[0])
     assert len(relayed) == 20
     assert all(versions == sorted(versions) for versions in versions_by_aggregate(relayed).values())
+
+
+@pytest.mark.django_db
+def test_an_outage_makes_events_due_again_after_a_flat_second_however_often_they_failed(settings, probe_subscribers):
+    # given: events that failed nine times already (their backoff would now be minutes)
+    settings.OUTBOX_OUTAGE_RETRY_SECONDS = 1.0
+    event_ids = write_probe_events(aggregates=3, versions=1, prefix="flat")
+    OutboxEvent.objects.filter(pk__in=event_ids).update(attempts=9)
+
+    def broker_down(task_name: str, envelopes: list[dict[str, Any]]) -> None:
+        raise BrokerUnavailable("Error 111 connecting to the broker. Connection refused.")
+
+    # when: a relay run meets the broker down
+    started = timezone.now()
+    report = relay_once(publish=broker_down)
+
+    # then: the attempt counts, and the events are due again a second later, not after a backoff; none is dead
+    assert (report.broker_down, report.failed, report.dead) == (True, 3, 0)
+    rows = OutboxEvent.objects.filter(pk__in=event_ids)
+    assert set(rows.values_list("attempts", flat=True)) == {10}
+    due = list(rows.values_list("next_attempt_at", flat=True))
+    assert all(started < at <= timezone.now() + timedelta(seconds=1) for at in due), due
 
 
 @pytest.mark.django_db
