@@ -52,6 +52,8 @@ screenshots: install
 # about 3 (var/bench/).
 BENCH_ARGS ?=
 CHAOS_MINUTES ?= 3
+# e.g. CHAOS_ARGS="--broker redis" for the run on the Redis broker
+CHAOS_ARGS ?=
 bench: install
 	$(PY) -m bench.run $(BENCH_ARGS)
 
@@ -59,7 +61,7 @@ bench-quick: install
 	$(PY) -m bench.run --quick $(BENCH_ARGS)
 
 chaos: install
-	$(PY) -m bench.chaos --minutes $(CHAOS_MINUTES)
+	$(PY) -m bench.chaos --minutes $(CHAOS_MINUTES) $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

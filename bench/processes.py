@@ -72,7 +72,10 @@ class Processes:
         self.wait_http(port)
         return port
 
-    def worker(self, name: str = "worker", *, concurrency: int = 2, pool: str = "prefork") -> None:
+    def worker(
+        self, name: str = "worker", *, concurrency: int = 2, pool: str = "prefork", queues: tuple[str, ...] = ()
+    ) -> None:
+        """A Celery worker on the given queues (every work queue by default)."""
         self.start(
             name,
             [
@@ -86,6 +89,7 @@ class Processes:
                 f"--hostname={name}@%h",
                 "--without-mingle",
                 "--without-gossip",
+                *([f"--queues={','.join(queues)}"] if queues else []),
             ],
         )
         self.wait_for_worker(name)
@@ -114,7 +118,11 @@ class Processes:
         while time.monotonic() < deadline:
             if self.running[name].poll() is not None:
                 raise RuntimeError(f"{name} exited: {self.log(name).read_text(errors='replace')[-2000:]}")
-            replies = current_app.control.ping(destination=[f"{name}@{socket.gethostname()}"], timeout=0.5)
+            try:
+                replies = current_app.control.ping(destination=[f"{name}@{socket.gethostname()}"], timeout=0.5)
+            except Exception:  # the broker is restarting (the chaos run stops it): ask again
+                time.sleep(0.5)
+                continue
             if replies:
                 return
         raise RuntimeError(f"{name} did not answer a ping within {timeout}s")

@@ -1,8 +1,8 @@
-"""Private instances of the services the stack stands on, for tests that take them away.
+"""Private instances of the services the stack stands on, for the tests and the chaos run that take them away.
 
 A fault test stops PostgreSQL, a streaming replica, Redis or RabbitMQ for real, and only ever an instance of its
 own: a PostgreSQL cluster made with pg_createcluster (with, for the replica, a pg_basebackup copy of it), a
-redis-server on a free port (tests.stack.ThrowawayRedis) and a RabbitMQ node with its own name, ports and data
+redis-server on a free port (ThrowawayRedis) and a RabbitMQ node with its own name, ports and data
 directory. Each is created on entry and stopped and removed on exit, whatever happened in between; a stopped
 instance is started again on the same port, so clients reconnect to it as they would to a restarted server.
 """
@@ -10,18 +10,18 @@ instance is started again on the same port, so clients reconnect to it as they w
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
-
-from tests.stack import free_port
+import redis
 
 PG_VERSION = os.environ.get("TEST_PG_VERSION", "15")
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_VERSION}/bin")
@@ -46,6 +46,83 @@ def _run(*argv: str, user: str | None = None, env: dict[str, str] | None = None)
     return result.stdout
 
 
+# --- Redis ---------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ThrowawayRedis:
+    """A private redis-server on its own port, to stop, hang and restart without touching the shared one."""
+
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    # As a Redis broker should run: every write in the append-only file before it is acknowledged, so a stop
+    # loses no queued message (the default here is a cache: nothing kept across a stop).
+    durable: bool = False
+    directory: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=5)
+
+    def start(self) -> None:
+        persistence = ["--appendonly", "no"]
+        if self.durable:
+            self.directory = self.directory or Path(tempfile.mkdtemp(prefix="redis-"))
+            persistence = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)]
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if self.client().ping():
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise AssertionError(f"redis-server on port {self.port} did not start")
+
+    def stop(self) -> None:
+        """Kill it: clients get connection refused until start() runs it again on the same port."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def hang(self) -> None:
+        """Freeze it (SIGSTOP): connections are accepted but nothing is answered, as with a hung broker."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    @classmethod
+    @contextmanager
+    def running(cls, *, durable: bool = False) -> Iterator["ThrowawayRedis"]:
+        server = cls(durable=durable)
+        server.start()
+        try:
+            yield server
+        finally:
+            if server.process is not None:
+                server.resume()
+            server.stop()
+            if server.directory is not None:
+                shutil.rmtree(server.directory, ignore_errors=True)
+
+
 # --- PostgreSQL ---------------------------------------------------------------------------------------
 
 
@@ -55,6 +132,8 @@ class PrivatePostgres:
 
     name: str
     port: int
+    # Left in place when the block ends (for a look after a failed chaos run), instead of dropped.
+    keep: bool = False
 
     def url(self, database: str = "postgres") -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
@@ -92,8 +171,9 @@ class PrivatePostgres:
             cluster.start()
             yield cluster
         finally:
-            with suppress(AssertionError):
-                _run("pg_dropcluster", "--stop", PG_VERSION, cluster.name)
+            if not cluster.keep:
+                with suppress(AssertionError):
+                    _run("pg_dropcluster", "--stop", PG_VERSION, cluster.name)
 
 
 @dataclass

@@ -6,12 +6,8 @@ process; tests that use them must commit (transactional_db) so the worker sees t
 
 import http.client
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -23,6 +19,8 @@ import pytest
 import redis
 from django.conf import settings
 from kombu import Connection
+
+from tests.private_services import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -166,80 +164,6 @@ def own_stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
     stack = Stack(env=stack_env, logs=tmp_path)
     yield stack
     stack.stop_all()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class ThrowawayRedis:
-    """A private redis-server on its own port, to stop, hang and restart without touching the shared one."""
-
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-    # As a Redis broker should run: every write in the append-only file before it is acknowledged, so a stop
-    # loses no queued message (the default here is a cache: nothing kept across a stop).
-    durable: bool = False
-    directory: Path | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_timeout=5)
-
-    def start(self) -> None:
-        persistence = ["--appendonly", "no"]
-        if self.durable:
-            self.directory = self.directory or Path(tempfile.mkdtemp(prefix="redis-"))
-            persistence = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)]
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if self.client().ping():
-                    return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise AssertionError(f"redis-server on port {self.port} did not start")
-
-    def stop(self) -> None:
-        """Kill it: clients get connection refused until start() runs it again on the same port."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def hang(self) -> None:
-        """Freeze it (SIGSTOP): connections are accepted but nothing is answered, as with a hung broker."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
-
-    @classmethod
-    @contextmanager
-    def running(cls, *, durable: bool = False) -> Iterator["ThrowawayRedis"]:
-        server = cls(durable=durable)
-        server.start()
-        try:
-            yield server
-        finally:
-            if server.process is not None:
-                server.resume()
-            server.stop()
-            if server.directory is not None:
-                shutil.rmtree(server.directory, ignore_errors=True)
 
 
 # Celery's native delayed delivery on RabbitMQ: countdowns wait in these queues (levels of 1, 2, 4... seconds).

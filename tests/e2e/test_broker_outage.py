@@ -30,8 +30,8 @@ from api_common.models import ApiClient
 from queries_app.models import CustomerView
 from tests.conftest import eventually
 from tests.load import FAST_SAGAS, Api, Load, seed, wait_converged
-from tests.private_services import PrivateRabbitMQ
-from tests.stack import PRODUCTION_QUEUES, Stack, ThrowawayRedis, database_url
+from tests.private_services import PrivateRabbitMQ, ThrowawayRedis
+from tests.stack import PRODUCTION_QUEUES, Stack, database_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
 

@@ -24,7 +24,8 @@ import pytest
 from api_common.models import ApiClient
 from tests.conftest import eventually
 from tests.load import FAST_SAGAS, Answer, Api
-from tests.stack import ROOT, Stack, ThrowawayRedis
+from tests.private_services import ThrowawayRedis
+from tests.stack import ROOT, Stack
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
 

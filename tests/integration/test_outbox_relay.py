@@ -1,7 +1,7 @@
 """The relay on the real stack: PostgreSQL, a Redis broker, relays as separate processes.
 
-Relay processes publish to a private redis-server (tests.stack.ThrowawayRedis), which the tests stop, hang and
-restart without touching the shared Redis. What reached the bus is read back from the broker's queue list.
+Relay processes publish to a private redis-server (tests.private_services.ThrowawayRedis), which the tests stop,
+hang and restart without touching the shared Redis. What reached the bus is read back from the broker's queue lists.
 """
 
 import base64
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 import redis
@@ -37,8 +37,10 @@ from outbox_app.models import OutboxEvent
 from outbox_app.operations import requeue_dead
 from outbox_app.outbox import NUDGE_KEY, NewEvent, append, send_nudge
 from outbox_app.relay import RelayReport, relay_once, relay_until_drained
+from queries_app.testing import OrderStream, line, write_to_log
 from tests.conftest import command, eventually
-from tests.stack import ROOT, ThrowawayRedis
+from tests.private_services import ThrowawayRedis
+from tests.stack import ROOT
 
 PROBE = "OutboxProbeHappened"
 PROBE_TASKS = ["tests.outbox.probe", "tests.outbox.audit"]
@@ -560,6 +562,34 @@ def test_an_outage_makes_events_due_again_after_a_flat_second_however_often_they
     assert set(rows.values_list("attempts", flat=True)) == {10}
     due = list(rows.values_list("next_attempt_at", flat=True))
     assert all(started < at <= timezone.now() + timedelta(seconds=1) for at in due), due
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_relay_and_its_nudge_send_each_task_to_the_queue_of_its_kind_of_work(broker):
+    # given: an order placed (the projections and the saga subscribe to it), with this process on a Redis broker,
+    # whose lists are named after the queues
+    with web_broker(broker.url):
+        order = OrderStream(customer_id=str(uuid4()))
+        write_to_log([order.placed(line("SKU-ROUTE"))])  # its commit nudges the relay
+
+        # when
+        eventually(lambda: broker.client().llen("relay"), timeout=10)
+        with bus_publisher() as bus:
+            relay_once(publish=bus)
+
+    # then: each task went to its own queue, by its name's route in settings, and nothing to the default queue
+    client = broker.client()
+    queued = {
+        queue: [json.loads(raw)["headers"]["task"] for raw in client.lrange(queue, 0, -1)]
+        for queue in settings.WORK_QUEUES
+    }
+    assert queued == {
+        "relay": ["outbox_app.relay_outbox"],
+        "projections": [PROJECT_EVENTS],
+        "sagas": ["sagas_app.handle_order_events"],
+        "webhooks": [],
+        "celery": [],
+    }
 
 
 @pytest.mark.django_db
