@@ -13,7 +13,7 @@ STACK_ENV = DATABASE_URL=$(DATABASE_URL) REDIS_URL=$(REDIS_URL) CELERY_BROKER_UR
 # The embedded default: no services, SQLite under var/, Celery tasks in-process.
 EMBEDDED_ENV = env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL
 
-.PHONY: run test lint typecheck contracts pytest install clean screenshots bench bench-quick chaos
+.PHONY: run test lint typecheck contracts pytest install clean screenshots bench bench-quick chaos schemathesis
 
 $(VENV)/.installed: requirements/base.txt requirements/local.txt requirements/production.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ pytest: install
 	$(STACK_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck contracts pytest
+
+# Schemathesis for longer than `make test` runs it (40 examples per operation there, about 1.5 minutes): every
+# phase and check against gunicorn, a worker and beat (tests/e2e/test_schemathesis.py, schemathesis.toml).
+SCHEMATHESIS_MAX_EXAMPLES ?= 500
+schemathesis: install
+	$(STACK_ENV) SCHEMATHESIS_MAX_EXAMPLES=$(SCHEMATHESIS_MAX_EXAMPLES) $(BIN)/pytest tests/e2e/test_schemathesis.py -s -q
 
 # Refresh the admin screenshots in docs/screenshots/ (needs Debian's chromium).
 screenshots: install

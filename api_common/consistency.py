@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from django.core import signing
 
 HEADER = "X-Consistency-Token"
+# What django.core.signing.dumps() makes: base64 payload, base62 timestamp, base64 SHA-256 signature.
+TOKEN_PATTERN = r"^[A-Za-z0-9_-]+:[A-Za-z0-9]+:[A-Za-z0-9_-]{43}$"
 _SALT = "consistency-token"
 
 

@@ -1,4 +1,8 @@
-"""Request limits that protect the service before any view runs: body size, header size, JSON depth."""
+"""Request limits that protect the service before any view runs: URL length, body size, header size, JSON depth.
+
+The web server has limits of its own, past these (config/gunicorn.py); gunicorn's answers are problem
+documents too (config/gunicorn_worker.py).
+"""
 
 import json
 from collections.abc import Callable
@@ -18,7 +22,8 @@ def _problem(request: HttpRequest, status: int, code: str, detail: str) -> JsonR
 
 
 class RequestLimitsMiddleware:
-    """413 for a body over API_MAX_BODY_BYTES, 411 for a body of unknown length, 431 for a huge header."""
+    """431 for a huge header, 414 for a URL over API_MAX_URL_BYTES, 413 for a body over API_MAX_BODY_BYTES, 411 for
+    a body of unknown length."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -27,6 +32,10 @@ class RequestLimitsMiddleware:
         for name, value in request.META.items():
             if name.startswith("HTTP_") and len(value) > settings.API_MAX_HEADER_BYTES:
                 return _problem(request, 431, "HEADER_TOO_LARGE", f"The {name[5:]} header is too large.")
+        url_bytes = len(request.get_full_path())
+        if url_bytes > settings.API_MAX_URL_BYTES:
+            detail = f"The URL is {url_bytes} bytes; the limit is {settings.API_MAX_URL_BYTES}."
+            return _problem(request, 414, "URI_TOO_LONG", detail)
         length = request.META.get("CONTENT_LENGTH") or ""
         if request.META.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked" and not length:
             return _problem(request, 411, "LENGTH_REQUIRED", "Send a Content-Length with the body.")

@@ -48,8 +48,15 @@ class Problem(exceptions.APIException):
 
 
 def problem_body(
-    *, status_code: int, code: str, detail: str, instance: str, errors: list[dict[str, str]] | None = None
+    *,
+    status_code: int,
+    code: str,
+    detail: str,
+    instance: str,
+    errors: list[dict[str, str]] | None = None,
+    correlation_id: str | None = None,
 ) -> dict[str, Any]:
+    """The problem document; `correlation_id` is this request's unless given (a replayed answer names its first)."""
     body: dict[str, Any] = {
         "type": f"urn:problem:{code.lower().replace('_', '-')}",
         "title": code.replace("_", " ").capitalize(),
@@ -57,7 +64,7 @@ def problem_body(
         "code": code,
         "detail": detail,
         "instance": instance,
-        "correlation_id": current_correlation_id(),
+        "correlation_id": correlation_id or current_correlation_id(),
     }
     if errors:
         body["errors"] = errors
@@ -72,8 +79,16 @@ def problem_response(
     instance: str,
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    correlation_id: str | None = None,
 ) -> Response:
-    body = problem_body(status_code=status_code, code=code, detail=detail, instance=instance, errors=errors)
+    body = problem_body(
+        status_code=status_code,
+        code=code,
+        detail=detail,
+        instance=instance,
+        errors=errors,
+        correlation_id=correlation_id,
+    )
     return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
 
@@ -140,7 +155,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         return problem_response(
             status_code=status.HTTP_400_BAD_REQUEST,
             code="VALIDATION_FAILED",
-            detail="The request body is not valid.",
+            detail="The request is not valid: see errors for each field at fault.",
             instance=instance,
             errors=flatten_validation_errors(exc.detail),
             headers=headers,
@@ -181,4 +196,7 @@ def server_error(request: HttpRequest) -> JsonResponse:
 def problem_json(request: HttpRequest, *, status_code: int, code: str, detail: str) -> JsonResponse:
     """A problem document outside DRF (plain Django views and middleware)."""
     body = problem_body(status_code=status_code, code=code, detail=detail, instance=request.path)
-    return JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+    response = JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+    # Middleware that answers early (api_common.limits) runs outside CommonMiddleware, which would set it.
+    response["Content-Length"] = str(len(response.content))
+    return response

@@ -38,18 +38,17 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from bench import environment
 from bench.client import Answer, Api
+from bench.private_services import PrivatePostgres, Service, ThrowawayRedis, private_broker
 from bench.processes import BIN, Processes, processes
 from bench.report import CHAOS_MARKERS, markdown_table, write_section
-from tests.private_services import PrivatePostgres, PrivateRabbitMQ, ThrowawayRedis
 
 STACK_ENV = {
     "CELERY_VISIBILITY_TIMEOUT": "60",  # Redis broker only
@@ -217,13 +216,6 @@ class Driver:
                 self.deliver(item)
             self.after(item)
             time.sleep(self.rng.uniform(0.05, 0.25))
-
-
-class Service(Protocol):
-    """A private server the run can take away: stop() until start() brings it back on the same port."""
-
-    def stop(self) -> None: ...
-    def start(self) -> None: ...
 
 
 @dataclass
@@ -516,7 +508,10 @@ def check_once(sent: list[Sent], client_id: str) -> list[str]:
     from outbox_app.models import OutboxEvent
 
     problems = []
-    records = IdempotencyRecord.objects.filter(client_id=client_id, status_code__isnull=False)
+    # Keys that keep a success (a key keeps a business error too, in response_error).
+    records = IdempotencyRecord.objects.filter(
+        client_id=client_id, status_code__isnull=False, response_error__isnull=True
+    )
     for command_type, model in (("PlaceOrder", OrderRecord), ("RegisterCustomer", CustomerRecord)):
         stored = records.filter(command_type=command_type).count()
         rows = model.objects.count()
@@ -589,17 +584,6 @@ def main(argv: list[str] | None = None) -> int:
                     f"kept the PostgreSQL cluster {postgresql.name} ({postgresql.url(world.database)}; "
                     f"`pg_dropcluster --stop 15 {postgresql.name}` removes it) and {world.workdir} for a look"
                 )
-
-
-@contextmanager
-def private_broker(kind: str) -> Iterator[Any]:
-    """A RabbitMQ node or a persistent redis-server of the run's own."""
-    if kind == "rabbitmq":
-        with PrivateRabbitMQ.running() as node:
-            yield node
-    else:
-        with ThrowawayRedis.running(durable=True) as server:
-            yield server
 
 
 def run(

@@ -12,6 +12,7 @@ same run:
 """
 
 import cProfile
+import json
 import pstats
 import re
 import subprocess
@@ -92,7 +93,7 @@ def orm_write(context: CommandContext, email: Callable[[], str], *, same_rows: b
                     command_type="RegisterCustomer",
                     request_hash="0" * 64,
                     status_code=201,
-                    response_body={"customer_id": str(customer_id), "version": 1},
+                    response_body=json.dumps({"customer_id": str(customer_id), "version": 1}),
                     expires_at=timezone.now() + timedelta(days=1),
                 )
         return customer_id

@@ -14,31 +14,18 @@ measured every 15 s) feeds the events again first.
 
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 from django.db import connection, transaction
 
 from bench.client import Api
 from bench.context import Context
 from bench.environment import reset_tables
+from bench.private_services import private_broker
 from bench.processes import processes
 from bench.results import Figure, Section, at_most
-from tests.private_services import PrivateRabbitMQ, ThrowawayRedis
 
 CUSTOMERS = 10
 GIVE_UP_SECONDS = 300.0
-
-
-@contextmanager
-def private_broker(kind: str) -> Iterator[Any]:
-    if kind == "RabbitMQ":
-        with PrivateRabbitMQ.running() as node:
-            yield node
-    else:
-        with ThrowawayRedis.running(durable=True) as server:
-            yield server
 
 
 def blocked_on_the_lock() -> bool:
@@ -89,8 +76,8 @@ def once(ctx: Context, kind: str) -> tuple[float, str]:
 
 def run(ctx: Context) -> Section:
     section = Section("A killed worker's message")
-    rabbitmq, rabbitmq_note = once(ctx, "RabbitMQ")
-    redis, redis_note = once(ctx, "Redis")
+    rabbitmq, rabbitmq_note = once(ctx, "rabbitmq")
+    redis, redis_note = once(ctx, "redis")
     section.figures.append(
         Figure(
             "killed worker's message applied, RabbitMQ (from the SIGKILL, a new worker's start included)",

@@ -17,14 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.environment import ROOT, World
+from bench.private_services import free_port
 
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -32,8 +32,9 @@ class IdempotencyRecordAdmin(ReadOnlyAdmin):
 
     @admin.display(description="stored response")
     def response(self, obj: IdempotencyRecord) -> str:
-        body = json.dumps({"body": obj.response_body, "headers": obj.response_headers}, indent=2, sort_keys=True)
-        return format_html("<pre>{}</pre>", body)
+        body = json.loads(obj.response_body) if obj.response_body is not None else None
+        shown = {"body": body, "error": obj.response_error, "headers": obj.response_headers}
+        return format_html("<pre>{}</pre>", json.dumps(shown, indent=2))
 
 
 @admin.register(CustomerRecord)

@@ -67,7 +67,8 @@ class OrderLineRequest:
 class PlaceOrder(Command):
     customer_id: UUID
     lines: tuple[OrderLineRequest, ...]
-    payment_token: str
+    # The customer's card secret at the provider: kept only until the authorization is decided (docs/events.md).
+    payment_token: str = field(repr=False)
     order_id: UUID = field(default_factory=uuid7)
     generated_fields: ClassVar[frozenset[str]] = Command.generated_fields | {"order_id"}
 

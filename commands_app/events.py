@@ -96,11 +96,14 @@ class SoldLine:
 
 @dataclass(frozen=True, kw_only=True)
 class OrderPlaced(DomainEvent):
+    """Version 2: `payment_reference`, no secret, where version 1 carried the customer's payment token."""
+
+    schema_version = 2
     order_id: UUID
     customer_id: UUID
     lines: tuple[OrderLine, ...]
     total: Decimal
-    payment_token: str
+    payment_reference: str
 
 
 @dataclass(frozen=True, kw_only=True)

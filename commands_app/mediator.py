@@ -20,6 +20,10 @@ class CommandContext:
     scopes: frozenset[str]
     correlation_id: str
     causation_id: str | None = None
+    keeps_business_errors: bool = False
+    """Stripe's rule for an API client's key: the first response is the answer, a business error (a 4xx from a
+    handler that ran) included. A saga step's key (False) keeps successes only, so that a step that failed
+    can run again under its deterministic key (docs/idempotency.md)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class CommandOutcome:
     headers: dict[str, str] = field(default_factory=dict)
     written: tuple[WrittenVersion, ...] = ()
     replayed: bool = False
+    correlation_id: str | None = None
+    """On a replay, the correlation id of the request that was answered first (its problem document names it)."""
 
     @property
     def ok(self) -> bool:

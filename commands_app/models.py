@@ -1,6 +1,7 @@
 """The write model's tables: aggregates as rows, and the durable idempotency records."""
 
 from django.db import models
+from django.db.models.functions import Now
 
 
 class CustomerRecord(models.Model):
@@ -19,14 +20,20 @@ class CustomerRecord(models.Model):
 
 
 class IdempotencyRecord(models.Model):
-    """A command's response, stored in the transaction that applied it: the tier Redis cannot lose."""
+    """A command's first response, the one every retry with its key gets: the tier Redis cannot lose.
+
+    Stored in the transaction that applied the command, or, for a business error, right after its
+    transaction rolled back. The body is kept as the JSON text it was (jsonb would reorder its keys).
+    """
 
     client_id = models.CharField(max_length=64)
     key = models.UUIDField()
     command_type = models.CharField(max_length=100)
     request_hash = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
+    response_body = models.TextField(null=True)
+    # A business error's code, message, details and the first request's correlation id; null for a success.
+    response_error = models.JSONField(null=True)
     response_headers = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
@@ -68,7 +75,7 @@ class OrderRecord(models.Model):
     customer_id = models.UUIDField(db_index=True)
     lines = models.JSONField()
     total = models.DecimalField(max_digits=14, decimal_places=2)
-    payment_token = models.CharField(max_length=100)
+    payment_reference = models.CharField(max_length=40)
     status = models.CharField(max_length=20)
     cancellation_reason = models.CharField(max_length=30, blank=True)
     reserved = models.BooleanField(default=False)
@@ -82,3 +89,22 @@ class OrderRecord(models.Model):
 
     def __str__(self) -> str:
         return str(self.order_id)
+
+
+class PaymentToken(models.Model):
+    """An order's payment token while its authorization is undecided: written in the transaction that places the
+    order, deleted in the one that decides the authorization or ends the order.
+
+    The token is the customer's card secret at the provider: it is in this table only, never in an event, a
+    log line, a read model or an admin page. The order and its events name the payment by its reference.
+    """
+
+    order_id = models.UUIDField(primary_key=True)
+    token = models.CharField(max_length=100)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "write_payment_token"
+
+    def __str__(self) -> str:
+        return f"payment token of {self.order_id}"

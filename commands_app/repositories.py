@@ -15,9 +15,9 @@ from commands_app.domain.customer import Customer
 from commands_app.domain.order import Order
 from commands_app.domain.product import Product
 from commands_app.events import OrderLine
-from commands_app.models import CustomerRecord, OrderRecord, ProductRecord
+from commands_app.models import CustomerRecord, OrderRecord, PaymentToken, ProductRecord
 from commands_app.serialization import to_json_value
-from commands_app.statements import Statement, exists, insert, update
+from commands_app.statements import Statement, delete, exists, insert, update
 
 
 class ConcurrencyError(Exception):
@@ -150,7 +150,7 @@ class OrderRepository(Repository):
             "customer_id": order.customer_id,
             "lines": to_json_value(order.lines),
             "total": order.total,
-            "payment_token": order.payment_token,
+            "payment_reference": order.payment_reference,
             "status": order.status,
             "cancellation_reason": order.cancellation_reason,
             "reserved": order.reserved,
@@ -180,7 +180,7 @@ class OrderRepository(Repository):
                 customer_id=row.customer_id,
                 lines=lines,
                 total=row.total,
-                payment_token=row.payment_token,
+                payment_reference=row.payment_reference,
                 status=row.status,
                 cancellation_reason=row.cancellation_reason,
                 reserved=row.reserved,
@@ -200,3 +200,31 @@ class OrderRepository(Repository):
             "version": order.version,
         }
         self._stage_update(order, OrderRecord, changed, order_id=order.order_id)
+
+
+class PaymentTokens:
+    """Orders' payment tokens while their authorization is undecided (commands_app.models.PaymentToken).
+
+    keep() and forget() are staged with the unit of work's other writes, so a token is written in the same
+    transaction as the order it pays for, and deleted in the one that decides its authorization or ends it.
+    """
+
+    def __init__(self, writes: list[Statement]) -> None:
+        self._writes = writes
+        self._wrote = False
+
+    def keep(self, order_id: UUID, token: str) -> None:
+        self._stage(insert(PaymentToken, {"order_id": order_id, "token": token}))
+
+    def get(self, order_id: UUID) -> str | None:
+        return PaymentToken.objects.filter(order_id=order_id).values_list("token", flat=True).first()
+
+    def forget(self, order_id: UUID) -> None:
+        self._stage(delete(PaymentToken, where={"order_id": order_id}))
+
+    def wrote(self) -> bool:
+        return self._wrote
+
+    def _stage(self, write: Statement) -> None:
+        self._writes.append(write)
+        self._wrote = True

@@ -82,6 +82,13 @@ def update(
     )
 
 
+def delete(model: type[models.Model], *, where: Mapping[str, Any]) -> Statement:
+    """A DELETE of the rows matching `where` (equality on each field), however many there are (none too)."""
+    connection = transaction.get_connection()
+    condition, params = _pairs(model, where, " AND ", connection)
+    return Statement(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)} WHERE {condition}", params)
+
+
 def _pairs(model: type[models.Model], named: Mapping[str, Any], joiner: str, connection: Any) -> tuple[str, list[Any]]:
     """`"column" = %s` for each named field, joined, and the values as the fields convert them for the database."""
     columns = (model._meta.get_field(name).column for name in named)  # type: ignore[union-attr]

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 
 from commands_app.domain.aggregate import Aggregate
 from commands_app.events import DomainEvent
-from commands_app.repositories import CustomerRepository, OrderRepository, ProductRepository
+from commands_app.repositories import CustomerRepository, OrderRepository, PaymentTokens, ProductRepository
 from commands_app.serialization import to_json_value
 from commands_app.statements import Statement, carries_several, send_or_defer
 from outbox_app import outbox
@@ -57,6 +57,7 @@ class UnitOfWork:
         self.customers = CustomerRepository(self._writes)
         self.products = ProductRepository(self._writes)
         self.orders = OrderRepository(self._writes)
+        self.payment_tokens = PaymentTokens(self._writes)
         self.written: list[WrittenVersion] = []
         self._atomic: Any = None
         self._committed = False
@@ -146,7 +147,7 @@ class UnitOfWork:
         self._committed = True
 
     def _wrote(self) -> bool:
-        return any(repo.wrote() for repo in (self.customers, self.products, self.orders))
+        return self.payment_tokens.wrote() or any(repo.wrote() for repo in (self.customers, self.products, self.orders))
 
     def _seen(self) -> list[Aggregate]:
         return [*self.customers.seen, *self.products.seen, *self.orders.seen]

@@ -317,6 +317,8 @@ API_CLIENT_CACHE_SECONDS = env.float("API_CLIENT_CACHE_SECONDS", default=5.0)
 API_CLIENT_CACHE_SIZE = env.int("API_CLIENT_CACHE_SIZE", default=10_000)
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=1200)
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
+# Path and query string, percent-encoded as sent: 414 past it. Below gunicorn's request-line limit (8190).
+API_MAX_URL_BYTES = env.int("API_MAX_URL_BYTES", default=4096)
 API_MAX_HEADER_BYTES = env.int("API_MAX_HEADER_BYTES", default=8 * 1024)
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=20)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
@@ -331,6 +333,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api_common.schema.forbid_unknown_input_fields",
+        "api_common.schema.place_links",
     ],
 }
 

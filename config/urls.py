@@ -20,5 +20,9 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
 ]
 
+# Django's own answers outside DRF (a query string of more than DATA_UPLOAD_MAX_NUMBER_FIELDS fields is a 400) are
+# problem documents too, never its HTML pages.
+handler400 = json_problem_view(400, "MALFORMED_REQUEST", "The request could not be read.")
+handler403 = json_problem_view(403, "FORBIDDEN", "Forbidden.")
 handler404 = json_problem_view(404, "NOT_FOUND", "No such resource.")
 handler500 = server_error

@@ -11,7 +11,7 @@ from operator import or_
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from outbox_app.models import OutboxEvent
@@ -158,6 +158,21 @@ def published_between(
         for row in rows.order_by("published_at", "event_id")[:limit]
         if row.published_at is not None
     ]
+
+
+def latest_versions(aggregates: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The version of each aggregate's newest event in the log, read on the primary: every command acknowledged so
+    far wrote its events there in its own transaction. An aggregate with no event left in the log is absent."""
+    if not aggregates:
+        return {}
+    which = reduce(or_, (Q(aggregate_type=kind, aggregate_id=key) for kind, key in aggregates))
+    rows = (
+        OutboxEvent.objects.using("default")
+        .filter(which)
+        .values_list("aggregate_type", "aggregate_id")
+        .annotate(latest=Max("aggregate_version"))
+    )
+    return {(kind, key): latest for kind, key, latest in rows}
 
 
 def prune_published(

@@ -1,9 +1,17 @@
-"""Consistency levels, and the wait that turns any query into a read-your-writes one.
+"""Consistency levels, and the waits that earn them.
 
-Every query view declares a level (the consistency map: `manage.py consistency_map`, docs/consistency.md).
-A query that sends back the X-Consistency-Token of a command waits, up to CONSISTENCY_WAIT_SECONDS, until
-the projection it reads has applied every version in the token; it reads the primary, never the cache or
-a replica. If the projection does not catch up in time the answer is 503 with Retry-After, never stale data.
+Every query view declares a level (the consistency map: `manage.py consistency_map`, docs/consistency.md)
+and says in X-Consistency-Level which one each answer has:
+
+- STRONG: the answer reflects every command acknowledged before the query. The view reads the newest
+  version of each aggregate it shows from the event log (every command writes its events in its own
+  transaction) and waits until the projection has applied them, then reads the primary.
+- READ_YOUR_WRITES: a query that sends back the X-Consistency-Token of a command waits until the projection
+  has applied every version in the token, then reads the primary, never the cache or a replica. It reflects
+  those commands, and whatever else the projection had applied.
+- EVENTUAL, HIGHLY_EVENTUAL: what the read tables (or the cache) hold, behind by the lag.
+
+A wait lasts at most CONSISTENCY_WAIT_SECONDS; then the answer is 503 with Retry-After, never stale data.
 """
 
 import time
@@ -19,6 +27,7 @@ from queries_app.projections.base import Projection
 
 class Consistency(StrEnum):
     STRONG = "STRONG"
+    READ_YOUR_WRITES = "READ_YOUR_WRITES"
     EVENTUAL = "EVENTUAL"
     HIGHLY_EVENTUAL = "HIGHLY_EVENTUAL"
 

@@ -6,6 +6,7 @@ from django.urls import URLPattern
 
 from queries_app.api.urls import urlpatterns
 from queries_app.api.views import QueryView
+from queries_app.consistency import Consistency
 from queries_app.lag import Lag, lag
 from queries_app.projections import BY_NAME
 from queries_app.routers import ReplicaStatus, replica_status
@@ -40,7 +41,9 @@ def current_rows() -> list[tuple[str, str, str, str]]:
         if entry.projection not in lags:
             lags[entry.projection] = lag(BY_NAME[entry.projection])
         measured = f"{entry.projection}: {lags[entry.projection]}"
-        if replica is not None and "replica" in entry.source:
+        if entry.level == Consistency.STRONG:
+            measured = f"none: a read waits until {measured} are applied"
+        elif replica is not None and "replica" in entry.source:
             measured += f"; {through_replica(lags[entry.projection], replica)}"
         rows.append((entry.endpoint, entry.level, entry.source, measured))
     return rows

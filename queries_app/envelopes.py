@@ -65,7 +65,7 @@ class OrderPlacedPayload(TypedDict):
     customer_id: str
     lines: list[PlacedLine]
     total: str
-    payment_token: str
+    payment_reference: str
 
 
 class InventoryReservationFailedPayload(TypedDict):

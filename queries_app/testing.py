@@ -123,7 +123,7 @@ class OrderStream(Stream):
             "customer_id": self.customer_id,
             "lines": self.lines,
             "total": self.total,
-            "payment_token": "tok_test",
+            "payment_reference": "pm_test",
         }
         return self.event("OrderPlaced", payload)
 

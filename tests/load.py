@@ -7,8 +7,6 @@ connection that failed is retried after a short pause. Every answer is kept, so 
 the clients saw.
 """
 
-import http.client
-import json
 import random
 import threading
 import time
@@ -18,6 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+
+from bench import client, context
+from bench.client import Answer
+from bench.private_services import Service
 
 # The saga's timeouts shortened as in the other stack tests; nothing else differs from production.
 FAST_SAGAS = {
@@ -29,54 +31,27 @@ FAST_SAGAS = {
 }
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int  # 0: no answer (the connection failed)
-    headers: dict[str, str]
-    body: Any
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def definite(self) -> bool:
-        if self.ok:
-            return True
-        retry_later = self.status == 429 or (
-            self.status == 409 and isinstance(self.body, dict) and self.body.get("code") == "IDEMPOTENCY_IN_PROGRESS"
-        )
-        return 400 <= self.status < 500 and not retry_later
+def definite(answer: Answer) -> bool:
+    """A success, or a business error: a 4xx other than 409 IDEMPOTENCY_IN_PROGRESS and 429."""
+    if answer.ok:
+        return True
+    retry_later = answer.status == 429 or (
+        answer.status == 409 and isinstance(answer.body, dict) and answer.body.get("code") == "IDEMPOTENCY_IN_PROGRESS"
+    )
+    return 400 <= answer.status < 500 and not retry_later
 
 
-@dataclass
-class Api:
-    port: int
-    token: str
-    timeout: float = 15.0
+NO_ANSWER = Answer(0, {}, None)
+
+
+class Api(client.Api):
+    """The bench's API client, for which a connection that failed is an answer too (status 0), not an error."""
 
     def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Answer:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
-        all_headers = {"Authorization": f"Token {self.token}", **(headers or {})}
-        payload = None if body is None else json.dumps(body)
-        if payload is not None:
-            all_headers["Content-Type"] = "application/json"
         try:
-            connection.request(method, path, body=payload, headers=all_headers)
-            response = connection.getresponse()
-            raw = response.read()
-        except (OSError, http.client.HTTPException):
-            return Answer(0, {}, None)
-        finally:
-            connection.close()
-        try:
-            parsed = json.loads(raw) if raw else None
-        except ValueError:
-            parsed = raw.decode(errors="replace")
-        return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, parsed)
-
-    def command(self, name: str, body: Any, *, key: str | None = None) -> Answer:
-        return self.request("POST", f"/api/commands/{name}", body, {"Idempotency-Key": key or str(uuid.uuid4())})
+            return super().request(method, path, body, headers)
+        except OSError:
+            return NO_ANSWER
 
     def get(self, path: str, **headers: str) -> Answer:
         return self.request("GET", path, headers=headers)
@@ -87,10 +62,15 @@ class Api:
         deadline = time.monotonic() + timeout
         while True:
             answer = self.command(name, body, key=key)
-            if answer.definite or time.monotonic() > deadline:
+            if definite(answer) or time.monotonic() > deadline:
                 assert answer.ok, (name, answer)
                 return answer
             time.sleep(0.2)
+
+
+def api_token() -> str:
+    """A new API client with every scope (and no rate limit a test reaches); its token."""
+    return context.api_token(f"outage-{uuid.uuid4().hex[:8]}", ["read", "write", "catalog"])
 
 
 @dataclass
@@ -104,7 +84,7 @@ class Sent:
 
     @property
     def final(self) -> Answer | None:
-        return self.answers[-1] if self.answers and self.answers[-1].definite else None
+        return self.answers[-1] if self.answers and definite(self.answers[-1]) else None
 
     @property
     def accepted(self) -> bool:
@@ -169,7 +149,7 @@ class Load:
         while time.monotonic() < deadline:
             answer = self.api.command(item.name, item.body, key=item.key)
             item.answers.append(answer)
-            if answer.definite:
+            if definite(answer):
                 return
             time.sleep(pause)
             pause = min(pause * 1.5, 1.0)
@@ -250,3 +230,17 @@ def seed(api: Api) -> tuple[list[str], list[str]]:
         for i in range(4)
     ]
     return skus, customers
+
+
+def outage_under_load(load: Load, service: Service, *, seconds: float = 5.0) -> float:
+    """Start the load; after 4 s stop the service for `seconds` and start it again; stop the load 3 s after its
+    return. Returns when the service was back (time.monotonic())."""
+    load.start()
+    time.sleep(4)
+    service.stop()
+    time.sleep(seconds)
+    service.start()
+    back = time.monotonic()
+    time.sleep(3)
+    load.stop()
+    return back

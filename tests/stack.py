@@ -20,7 +20,7 @@ import redis
 from django.conf import settings
 from kombu import Connection
 
-from tests.private_services import free_port
+from bench.private_services import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,7 @@ class Stack:
         argv = [gunicorn, "config.wsgi", "-c", "config/gunicorn.py", f"--bind=127.0.0.1:{port}", f"--workers={workers}"]
         process = self.start_process(name, argv)
         deadline = time.monotonic() + 60
-        while not _healthz(port):
+        while not _answers(port):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"{name} did not answer:\n{(self.logs / f'{name}.log').read_text()[-4000:]}")
             time.sleep(0.1)
@@ -124,15 +124,6 @@ class Stack:
 PRODUCTION_QUEUES = ("relay", "projections", "sagas", "celery")
 
 
-def _healthz(port: int) -> bool:
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        connection.request("GET", "/healthz")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-
-
 def database_url() -> str:
     db = settings.DATABASES["default"]
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
@@ -166,6 +157,45 @@ def own_stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
     stack.stop_all()
 
 
+@contextmanager
+def gunicorn(env: dict[str, str], log: Path, *, workers: int = 2) -> Iterator[int]:
+    """The web tier as production runs it (README: gunicorn with config/gunicorn.py, DEBUG off) on a free port."""
+    port = free_port()
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "config.wsgi",
+                "-c",
+                "config/gunicorn.py",
+                f"--bind=127.0.0.1:{port}",
+                f"--workers={workers}",
+            ],
+            cwd=ROOT,
+            env={**env, "DJANGO_DEBUG": "false"},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(port):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-4000:]
+            time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _answers(port: int) -> bool:
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+
+
 # Celery's native delayed delivery on RabbitMQ: countdowns wait in these queues (levels of 1, 2, 4... seconds).
 DELAY_QUEUES = [f"celery_delayed_{level}" for level in range(28)]
 
@@ -189,6 +219,20 @@ def queue_depths(broker: Connection) -> dict[str, int]:
         with _channel(broker) as channel:
             depths[name] = (_depth(broker, channel, name) or 0) if channel is not None else 0
     return depths
+
+
+def queued_bodies(url: str) -> list[bytes]:
+    """The bodies of the messages waiting in a RabbitMQ broker's work and delay queues, left where they are: each
+    is taken unacknowledged, and closing the channel gives them all back."""
+    bodies = []
+    with Connection(url, connect_timeout=5) as broker:
+        for name in [*settings.WORK_QUEUES, *DELAY_QUEUES]:
+            with _channel(broker) as channel:
+                if _depth(broker, channel, name) is None:
+                    continue
+                while (message := channel.basic_get(name, no_ack=False)) is not None:
+                    bodies.append(message.body)
+    return bodies
 
 
 @contextmanager

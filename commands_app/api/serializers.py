@@ -1,14 +1,22 @@
 """Input serializers: they turn a JSON body into the fields of one command, or name what is wrong."""
 
-from decimal import Decimal
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-MAX_QUANTITY = 1_000_000
-MAX_STOCK = 1_000_000_000
+from api_common.json_fields import (
+    MoneyField,
+    StrictCharField,
+    StrictEmailField,
+    StrictIntegerField,
+    StrictRegexField,
+    StrictUUIDField,
+)
+from commands_app.domain.limits import MAX_LINE_QUANTITY, MAX_ORDER_LINES, MAX_STOCK
+
 SKU = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# A payment provider's token (tok_...): letters, digits, _ and -, so it can never carry markup or control bytes.
+PAYMENT_TOKEN = r"^[A-Za-z0-9_-]{1,100}$"
 
 
 # Unknown fields are errors, not silently dropped: a typo must not change what a command does.
@@ -21,10 +29,10 @@ class Input(serializers.Serializer[dict[str, Any]]):
         return super().to_internal_value(data)
 
 
-def plain_text(max_length: int) -> serializers.RegexField:
+def plain_text(max_length: int) -> StrictRegexField:
     """Text as people write it: no control characters, no markup brackets, and not only spaces."""
     allowed = r"[^\x00-\x1f\x7f-\x9f<>]"
-    return serializers.RegexField(
+    return StrictRegexField(
         rf"^{allowed}*[^\s\x00-\x1f\x7f-\x9f<>]{allowed}*$",
         max_length=max_length,
         min_length=1,
@@ -32,81 +40,70 @@ def plain_text(max_length: int) -> serializers.RegexField:
     )
 
 
-@extend_schema_field(
-    {
-        "type": "string",
-        "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$",
-        "example": "19.90",
-        "description": "A decimal string, at most 10 digits before the point and 2 after.",
-    }
-)
-class Money(serializers.DecimalField):
-    def __init__(self) -> None:
-        super().__init__(max_digits=12, decimal_places=2, min_value=Decimal("0.00"))
+def sku_field() -> StrictRegexField:
+    return StrictRegexField(SKU, max_length=64)
 
 
-def money() -> Money:
-    return Money()
+def email_field() -> StrictEmailField:
+    return StrictEmailField(max_length=254)
 
 
-def expected_version() -> serializers.IntegerField:
-    return serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True)
+def expected_version() -> StrictIntegerField:
+    return StrictIntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True)
 
 
 class RegisterCustomerInput(Input):
     first_name = plain_text(100)
     last_name = plain_text(100)
-    email = serializers.EmailField(max_length=254)
+    email = email_field()
 
 
 class ChangeCustomerEmailInput(Input):
-    customer_id = serializers.UUIDField()
-    email = serializers.EmailField(max_length=254)
+    customer_id = StrictUUIDField()
+    email = email_field()
     expected_version = expected_version()
 
 
 class AddProductInput(Input):
-    sku = serializers.RegexField(SKU, max_length=64)
+    sku = sku_field()
     name = plain_text(200)
-    description = serializers.CharField(max_length=5000, allow_blank=True)
-    price = money()
-    stock = serializers.IntegerField(min_value=0, max_value=MAX_STOCK)
+    description = StrictCharField(max_length=5000, allow_blank=True)
+    price = MoneyField()
+    stock = StrictIntegerField(min_value=0, max_value=MAX_STOCK)
 
 
 class RestockProductInput(Input):
-    sku = serializers.RegexField(SKU, max_length=64)
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_STOCK)
+    sku = sku_field()
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_STOCK)
     expected_version = expected_version()
 
 
 class ChangeProductPriceInput(Input):
-    sku = serializers.RegexField(SKU, max_length=64)
-    price = money()
+    sku = sku_field()
+    price = MoneyField()
     expected_version = expected_version()
 
 
 class OrderLineInput(Input):
-    sku = serializers.RegexField(SKU, max_length=64)
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+    sku = sku_field()
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_LINE_QUANTITY)
 
 
 class PlaceOrderInput(Input):
-    customer_id = serializers.UUIDField()
-    lines = serializers.ListField(child=OrderLineInput(), min_length=1, max_length=100)
-    payment_token = serializers.CharField(min_length=1, max_length=100)
+    customer_id = StrictUUIDField()
+    lines = serializers.ListField(child=OrderLineInput(), min_length=1, max_length=MAX_ORDER_LINES)
+    payment_token = StrictRegexField(PAYMENT_TOKEN, max_length=100)
 
     def validate_lines(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Lines naming the same sku are one line with the quantities added."""
+        """Lines naming the same sku are one line with the quantities added (the domain bounds the sum: 422)."""
         merged: dict[str, int] = {}
         for line in lines:
             merged[line["sku"]] = merged.get(line["sku"], 0) + line["quantity"]
-        if any(quantity > MAX_QUANTITY for quantity in merged.values()):
-            raise serializers.ValidationError(f"At most {MAX_QUANTITY} units of one sku per order.")
         return [{"sku": sku, "quantity": quantity} for sku, quantity in merged.items()]
 
 
 class CancelOrderInput(Input):
-    order_id = serializers.UUIDField()
+    order_id = StrictUUIDField()
     reason = plain_text(500)
 
 
@@ -122,4 +119,4 @@ class ProductVersionOutput(serializers.Serializer[dict[str, Any]]):
 
 class OrderAcceptedOutput(serializers.Serializer[dict[str, Any]]):
     order_id = serializers.UUIDField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=["pending", "cancelled"], help_text="The order's status now.")

@@ -12,21 +12,28 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api_common.consistency import HEADER as CONSISTENCY_HEADER
+from api_common.consistency import TOKEN_PATTERN
 from api_common.correlation import current_correlation_id, new_correlation_id
+from api_common.json_fields import UUID_PATTERN, is_canonical_uuid
 from api_common.models import ApiClient
 from api_common.problems import PROBLEM_CONTENT_TYPE, Problem, problem_response
-from api_common.schema import problem_responses
+from api_common.schema import COMMON_PARAMETERS, LINKS_EXTENSION, REFUSED_BEFORE_THE_VIEW, problem_responses
 from commands_app import commands
 from commands_app.api import serializers as io
 from commands_app.bootstrap import mediator
+from commands_app.domain.limits import MAX_LINE_QUANTITY, MAX_MONEY, MAX_STOCK
 from commands_app.mediator import CommandContext, CommandOutcome
+from commands_app.middleware.idempotency import REPLAYED_HEADER
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     OpenApiTypes.UUID,
     OpenApiParameter.HEADER,
     required=True,
-    description="A UUID chosen by the client; retries with the same key and body return the first response.",
+    pattern=UUID_PATTERN,
+    description="A fresh UUID for each intended effect, chosen by the client. A retry with the same key and body "
+    "gets the first response to that key again (Idempotent-Replayed: true); the same key with another body is "
+    "422 IDEMPOTENCY_KEY_REUSED. See docs/idempotency.md.",
 )
 
 
@@ -36,12 +43,13 @@ def idempotency_key(request: Request) -> UUID:
         raise Problem(
             status_code=400, code="IDEMPOTENCY_KEY_MISSING", detail="Send an Idempotency-Key header (a UUID)."
         )
-    try:
-        return UUID(raw)
-    except ValueError:
+    if not is_canonical_uuid(raw):
         raise Problem(
-            status_code=400, code="IDEMPOTENCY_KEY_INVALID", detail="Idempotency-Key must be a UUID."
-        ) from None
+            status_code=400,
+            code="IDEMPOTENCY_KEY_INVALID",
+            detail="Idempotency-Key must be a UUID (8-4-4-4-12 hex digits).",
+        )
+    return UUID(raw)
 
 
 def command_context(request: Request) -> CommandContext:
@@ -51,6 +59,7 @@ def command_context(request: Request) -> CommandContext:
         client_id=str(client.id),
         scopes=frozenset(client.scopes),
         correlation_id=current_correlation_id() or new_correlation_id(),
+        keeps_business_errors=True,
     )
 
 
@@ -72,6 +81,7 @@ def to_response(outcome: CommandOutcome, request: Request) -> Response:
             instance=request.path,
             errors=errors,
             headers=outcome.headers,
+            correlation_id=outcome.correlation_id,
         )
     return Response(outcome.body, status=outcome.status_code, headers=outcome.headers)
 
@@ -93,7 +103,7 @@ PROBLEM_EXAMPLE = {
     "title": "Validation failed",
     "status": 400,
     "code": "VALIDATION_FAILED",
-    "detail": "The request body is not valid.",
+    "detail": "The request is not valid: see errors for each field at fault.",
     "instance": "/api/commands/place-order",
     "correlation_id": "01a21810-72eb-747a-a14c-1ed5a8290f02",
     "errors": [{"field": "lines[0].quantity", "code": "min_value", "message": "Ensure this value is >= 1."}],
@@ -108,16 +118,53 @@ def consistency_token(success_status: int) -> OpenApiParameter:
         OpenApiTypes.STR,
         OpenApiParameter.HEADER,
         response=[success_status],
+        required=True,
+        pattern=TOKEN_PATTERN,
         description="Send it back on a query to read this write (the query waits until the read model has it).",
     )
 
 
-CORRELATION_ID = OpenApiParameter(
-    "X-Correlation-ID",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="Optional; generated when absent, echoed back, and carried by every event and log line.",
-)
+def replayed(success_status: int) -> OpenApiParameter:
+    return OpenApiParameter(
+        REPLAYED_HEADER,
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[success_status, 404, 409, 422],
+        enum=["true"],
+        description="Present on a replay: the stored first response to this Idempotency-Key (docs/idempotency.md).",
+    )
+
+
+def read_link(operation_id: str, description: str, **parameters: str) -> dict[str, Any]:
+    """A link to a query, carrying the command's consistency token so that the query reads this write."""
+    return {
+        "operationId": operation_id,
+        "description": description,
+        "parameters": {**parameters, f"header.{CONSISTENCY_HEADER}": f"$response.header.{CONSISTENCY_HEADER}"},
+    }
+
+
+def command_link(operation_id: str, description: str, **body: str) -> dict[str, Any]:
+    """A link to another command, with the body fields this command's result gives it."""
+    return {"operationId": operation_id, "description": description, "requestBody": body}
+
+
+CUSTOMER_LINKS = {
+    "GetCustomer": read_link(
+        "customers_retrieve", "The customer, as the read model has it.", customer_id="$response.body#/customer_id"
+    ),
+    "ListOrdersOfCustomer": read_link(
+        "orders_list", "The customer's orders.", customer_id="$response.body#/customer_id"
+    ),
+}
+PRODUCT_LINKS = {
+    "GetProduct": read_link("products_retrieve", "The product in the catalog.", sku="$response.body#/sku"),
+}
+ORDER_LINKS = {
+    "GetOrder": read_link(
+        "orders_retrieve", "The order with its status and timeline.", order_id="$response.body#/order_id"
+    ),
+}
 
 
 def command_schema(
@@ -128,9 +175,12 @@ def command_schema(
     *,
     example: dict[str, Any],
     answer: dict[str, Any],
+    links: dict[str, dict[str, Any]],
+    description: str = "",
 ) -> Any:
     return extend_schema(
         summary=summary,
+        description=description,
         request=input_serializer,
         examples=[
             OpenApiExample("request", value=example, request_only=True),
@@ -143,14 +193,20 @@ def command_schema(
                 media_type=PROBLEM_CONTENT_TYPE,
             ),
         ],
-        parameters=[IDEMPOTENCY_KEY, CORRELATION_ID, consistency_token(success_status)],
+        parameters=[
+            IDEMPOTENCY_KEY,
+            *COMMON_PARAMETERS,
+            consistency_token(success_status),
+            replayed(success_status),
+        ],
         responses={
             success_status: OpenApiResponse(
                 output_serializer,
                 description=f"Applied. The {CONSISTENCY_HEADER} header lets a query read this write.",
             ),
-            **problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429),
+            **problem_responses(*REFUSED_BEFORE_THE_VIEW, 404, 409, 415, 422),
         },
+        extensions={LINKS_EXTENSION: {success_status: links}},
         tags=["commands"],
     )
 
@@ -166,6 +222,19 @@ class RegisterCustomerView(CommandView):
         "Register a customer",
         example={"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"},
         answer={"customer_id": CUSTOMER_ID, "version": 1},
+        links={
+            **CUSTOMER_LINKS,
+            "ChangeEmail": command_link(
+                "commands_change_customer_email_create",
+                "Change this customer's email.",
+                customer_id="$response.body#/customer_id",
+            ),
+            "PlaceOrder": command_link(
+                "commands_place_order_create",
+                "Place an order for this customer.",
+                customer_id="$response.body#/customer_id",
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         return super().post(request)
@@ -182,6 +251,7 @@ class ChangeCustomerEmailView(CommandView):
         "Change a customer's email",
         example={"customer_id": CUSTOMER_ID, "email": "ada@lovelace.org", "expected_version": 1},
         answer={"customer_id": CUSTOMER_ID, "version": 2},
+        links=CUSTOMER_LINKS,
     )
     def post(self, request: Request) -> Response:
         return super().post(request)
@@ -198,6 +268,15 @@ class AddProductView(CommandView):
         "Add a product (scope: catalog)",
         example={"sku": "LAMP-1", "name": "Desk lamp", "description": "Warm light.", "price": "19.90", "stock": 25},
         answer={"sku": "LAMP-1", "version": 1},
+        links={
+            **PRODUCT_LINKS,
+            "Restock": command_link(
+                "commands_restock_product_create", "Restock this product.", sku="$response.body#/sku"
+            ),
+            "ChangePrice": command_link(
+                "commands_change_product_price_create", "Change this product's price.", sku="$response.body#/sku"
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         return super().post(request)
@@ -214,6 +293,9 @@ class RestockProductView(CommandView):
         "Restock a product (scope: catalog)",
         example={"sku": "LAMP-1", "quantity": 10, "expected_version": 1},
         answer={"sku": "LAMP-1", "version": 2},
+        links=PRODUCT_LINKS,
+        description=f"A product takes in at most {MAX_STOCK} units over its life, opening stock included "
+        "(422 STOCK_LIMIT_EXCEEDED).",
     )
     def post(self, request: Request) -> Response:
         return super().post(request)
@@ -230,6 +312,7 @@ class ChangeProductPriceView(CommandView):
         "Change a price (scope: catalog)",
         example={"sku": "LAMP-1", "price": "17.50"},
         answer={"sku": "LAMP-1", "version": 3},
+        links=PRODUCT_LINKS,
     )
     def post(self, request: Request) -> Response:
         return super().post(request)
@@ -251,6 +334,15 @@ class PlaceOrderView(CommandView):
         "Place an order (fulfilment continues in a saga)",
         example={"customer_id": CUSTOMER_ID, "lines": [{"sku": "LAMP-1", "quantity": 2}], "payment_token": "tok_ok"},
         answer={"order_id": ORDER_ID, "status": "pending"},
+        links={
+            **ORDER_LINKS,
+            "Cancel": command_link(
+                "commands_cancel_order_create", "Cancel this order.", order_id="$response.body#/order_id"
+            ),
+        },
+        description="Lines naming one sku count as one line. Business rules (422): the customer and every sku "
+        f"must exist (UNKNOWN_CUSTOMER, UNKNOWN_PRODUCT), at most {MAX_LINE_QUANTITY} units of one sku "
+        f"(QUANTITY_TOO_LARGE), and the total at today's prices at most {MAX_MONEY} (ORDER_TOTAL_TOO_LARGE).",
     )
     def post(self, request: Request) -> Response:
         return super().post(request)
@@ -273,6 +365,7 @@ class CancelOrderView(CommandView):
         "Cancel an order not yet confirmed",
         example={"order_id": ORDER_ID, "reason": "Ordered the wrong colour."},
         answer={"order_id": ORDER_ID, "status": "cancelled"},
+        links=ORDER_LINKS,
     )
     def post(self, request: Request) -> Response:
         return super().post(request)

@@ -5,6 +5,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from commands_app.domain.aggregate import Aggregate
+from commands_app.domain.limits import MAX_LINE_QUANTITY, MAX_MONEY
 from commands_app.events import (
     InventoryReservationFailed,
     OrderCancelled,
@@ -32,7 +33,9 @@ class Order(Aggregate):
     customer_id: UUID
     lines: tuple[OrderLine, ...]
     total: Decimal
-    payment_token: str
+    # Names the payment method the order was placed with, and is no secret: the token itself is kept apart,
+    # only until the authorization is decided (commands_app.repositories.PaymentTokens).
+    payment_reference: str
     status: str = PENDING
     cancellation_reason: str = ""
     reserved: bool = False
@@ -44,12 +47,33 @@ class Order(Aggregate):
         return str(self.order_id)
 
     @classmethod
-    def place(cls, *, order_id: UUID, customer_id: UUID, lines: tuple[OrderLine, ...], payment_token: str) -> "Order":
+    def place(
+        cls, *, order_id: UUID, customer_id: UUID, lines: tuple[OrderLine, ...], payment_reference: str
+    ) -> "Order | Error":
+        for line in lines:
+            if line.quantity > MAX_LINE_QUANTITY:
+                return Error(
+                    "QUANTITY_TOO_LARGE",
+                    f"At most {MAX_LINE_QUANTITY} units of one sku per order ({line.sku}: {line.quantity}).",
+                    {"field": "lines", "max_quantity": MAX_LINE_QUANTITY},
+                )
         total = sum((line.line_total for line in lines), Decimal("0.00"))
-        order = cls(order_id=order_id, customer_id=customer_id, lines=lines, total=total, payment_token=payment_token)
+        if total > MAX_MONEY:
+            return Error(
+                "ORDER_TOTAL_TOO_LARGE",
+                f"The order's total {total} exceeds {MAX_MONEY}; split it into several orders.",
+                {"field": "lines", "total": str(total), "max_total": str(MAX_MONEY)},
+            )
+        order = cls(
+            order_id=order_id, customer_id=customer_id, lines=lines, total=total, payment_reference=payment_reference
+        )
         order.record(
             OrderPlaced(
-                order_id=order_id, customer_id=customer_id, lines=lines, total=total, payment_token=payment_token
+                order_id=order_id,
+                customer_id=customer_id,
+                lines=lines,
+                total=total,
+                payment_reference=payment_reference,
             )
         )
         return order

@@ -8,6 +8,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from commands_app.domain.aggregate import Aggregate
+from commands_app.domain.limits import MAX_STOCK
 from commands_app.events import (
     InventoryReleased,
     InventoryReserved,
@@ -52,9 +53,16 @@ class Product(Aggregate):
         )
         return product
 
-    def restock(self, quantity: int) -> None:
+    def restock(self, quantity: int) -> Error | None:
+        if self.stock + quantity > MAX_STOCK:
+            return Error(
+                "STOCK_LIMIT_EXCEEDED",
+                f"{self.sku} has {self.stock} units over its life; at most {MAX_STOCK} can be taken in.",
+                {"field": "quantity", "stock": self.stock, "max_stock": MAX_STOCK},
+            )
         self.stock += quantity
         self.record(ProductRestocked(sku=self.sku, quantity=quantity, stock=self.stock, available=self.available))
+        return None
 
     def change_price(self, price: Decimal) -> None:
         previous, self.price = self.price, price

@@ -15,6 +15,7 @@ def cancel_order(command: CancelOrder, call: HandlerCall) -> Result[dict[str, An
             return Error("ORDER_NOT_FOUND", "No such order.", {"field": "order_id"})
         if error := order.cancel(command.reason, command.note):
             return error
+        uow.payment_tokens.forget(order.order_id)  # an order that ended needs no payment token
         uow.orders.save(order)
         uow.commit()
     return Ok({"order_id": str(order.order_id), "status": order.status})

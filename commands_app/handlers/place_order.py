@@ -1,6 +1,12 @@
-"""PlaceOrder: a pending order at today's prices; the fulfilment saga takes it from its OrderPlaced event."""
+"""PlaceOrder: a pending order at today's prices; the fulfilment saga takes it from its OrderPlaced event.
+
+The payment token is kept apart from the order (PaymentTokens), in the same transaction; the order and its
+event name the payment by a reference that is no secret.
+"""
 
 from typing import Any
+
+from uuid_utils.compat import uuid7
 
 from commands_app.commands import PlaceOrder
 from commands_app.domain.order import Order
@@ -34,8 +40,11 @@ def place_order(command: PlaceOrder, call: HandlerCall) -> Result[dict[str, Any]
             order_id=command.order_id,
             customer_id=command.customer_id,
             lines=tuple(lines),
-            payment_token=command.payment_token,
+            payment_reference=f"pm_{uuid7().hex}",
         )
+        if isinstance(order, Error):
+            return order
         uow.orders.add(order)
+        uow.payment_tokens.keep(order.order_id, command.payment_token)
         uow.commit()
     return Ok({"order_id": str(order.order_id), "status": order.status})

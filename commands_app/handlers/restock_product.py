@@ -15,7 +15,8 @@ def restock_product(command: RestockProduct, call: HandlerCall) -> Result[dict[s
             return Error("PRODUCT_NOT_FOUND", f"No product with sku {command.sku}.", {"field": "sku"})
         if error := product.check_version(command.expected_version):
             return error
-        product.restock(command.quantity)
+        if error := product.restock(command.quantity):
+            return error
         uow.products.save(product)
         uow.commit()
     return Ok({"sku": product.sku, "version": product.version})

@@ -1,16 +1,19 @@
 """Idempotency in two tiers: a fast claim in Redis, and a durable record in the command's transaction.
 
-Same key and payload: the stored response again, nothing new written. Same key, other payload: 422
-IDEMPOTENCY_KEY_REUSED. Same key while the first still runs: 409 IDEMPOTENCY_IN_PROGRESS. Keys are
-scoped per API client. Only successful outcomes are stored: a command that failed wrote nothing, so its
-key may be retried. The durable record is written once, last, in the command's own transaction: with
-Redis flushed or down, a duplicate meets the first request's record (or its effects), rolls its whole
-transaction back and replays the committed response.
+Same key and payload: the first response again, byte for byte, nothing new written. Same key, other payload:
+422 IDEMPOTENCY_KEY_REUSED. Same key while the first still runs: 409 IDEMPOTENCY_IN_PROGRESS. Keys are
+scoped per API client. What a key keeps (docs/idempotency.md): a success; and, for API clients
+(CommandContext.keeps_business_errors), a business error, a 4xx from the handler, whose transaction wrote
+nothing and whose record is written right after it rolled back. A server error (5xx, an exception) is never
+kept, nor is anything refused before the handler ran. The durable record of a success is written once, last,
+in the command's own transaction: with Redis flushed or down, a duplicate meets the first request's record
+(or its effects), rolls its whole transaction back and replays the committed response.
 """
 
 import dataclasses
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
@@ -20,7 +23,7 @@ from django.utils import timezone
 from commands_app import statements
 from commands_app.commands import Command
 from commands_app.mediator import CommandContext, CommandOutcome, Next
-from commands_app.middleware.idempotency_store import Claim, FastPath, FastPathUnavailable
+from commands_app.middleware.idempotency_store import Claim, FastPath, FastPathUnavailable, StoredResponse
 from commands_app.models import IdempotencyRecord
 from commands_app.result import Error
 
@@ -31,13 +34,15 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 # (inserted, or an expired record replaced), none when a live record holds it.
 _INSERT_ONCE = """
 INSERT INTO write_idempotency_record
-    (client_id, key, command_type, request_hash, status_code, response_body, response_headers, created_at, expires_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+    (client_id, key, command_type, request_hash, status_code, response_body, response_error, response_headers,
+     created_at, expires_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (client_id, key) DO UPDATE SET
     command_type = excluded.command_type,
     request_hash = excluded.request_hash,
     status_code = excluded.status_code,
     response_body = excluded.response_body,
+    response_error = excluded.response_error,
     response_headers = excluded.response_headers,
     created_at = excluded.created_at,
     expires_at = excluded.expires_at
@@ -59,16 +64,56 @@ def _reused() -> CommandOutcome:
     return CommandOutcome(status_code=422, error=error)
 
 
-def _replay(status_code: int, body: dict[str, object], headers: dict[str, str]) -> CommandOutcome:
+@dataclass(frozen=True)
+class Answer:
+    """The outcome of a request, and whether the key keeps it as its answer (so the fast tier keeps it too)."""
+
+    outcome: CommandOutcome
+    key_keeps: bool
+
+
+def stored(outcome: CommandOutcome, context: CommandContext) -> StoredResponse:
+    """The response a key keeps: a success's body, or the business error with the correlation id that the first
+    answer's problem document carried (this request's, unless it replays another's)."""
+    headers = {k: v for k, v in outcome.headers.items() if k != REPLAYED_HEADER}
+    error = None
+    if outcome.error is not None:
+        error = {
+            "code": outcome.error.code,
+            "message": outcome.error.message,
+            "details": outcome.error.details,
+            "correlation_id": outcome.correlation_id or context.correlation_id,
+        }
+    return StoredResponse(status_code=outcome.status_code, body=outcome.body, headers=headers, error=error)
+
+
+def _replay(response: StoredResponse) -> CommandOutcome:
+    error = correlation_id = None
+    if response.error is not None:
+        error = Error(response.error["code"], response.error["message"], response.error["details"])
+        correlation_id = response.error["correlation_id"]
     return CommandOutcome(
-        status_code=status_code, body=dict(body), headers={**headers, REPLAYED_HEADER: "true"}, replayed=True
+        status_code=response.status_code,
+        body=dict(response.body),
+        error=error,
+        headers={**response.headers, REPLAYED_HEADER: "true"},
+        replayed=True,
+        correlation_id=correlation_id,
     )
+
+
+def kept(outcome: CommandOutcome, context: CommandContext) -> bool:
+    """Whether the key keeps this outcome of the handler: a success always; a business error (4xx) when the
+    sender asks for Stripe's rule. Never a server error: the same key must be able to try again."""
+    if outcome.ok:
+        return True
+    return context.keeps_business_errors and 400 <= outcome.status_code < 500
 
 
 class IdempotencyMiddleware:
     def __init__(self, *, fast_path: FastPath, window_seconds: int, claim_seconds: int) -> None:
         self.fast_path = fast_path
-        self.window_seconds = window_seconds
+        self.window = window_seconds
         self.claim_seconds = claim_seconds
 
     def __call__(self, command: Command, context: CommandContext, call_next: Next) -> CommandOutcome:
@@ -78,26 +123,17 @@ class IdempotencyMiddleware:
         if claim is not None and claim.state != "claimed":
             return self._answer_from_fast_path(claim, request_hash)
         try:
-            outcome = self._run_durably(command, context, call_next, request_hash)
+            answer = self._run_durably(command, context, call_next, request_hash)
         except BaseException:
             if claim is not None:
                 self._quietly(self.fast_path.release, key, request_hash)
             raise
         if claim is not None:
-            if outcome.ok:
-                headers = {k: v for k, v in outcome.headers.items() if k != REPLAYED_HEADER}
-                self._quietly(
-                    self.fast_path.complete,
-                    key,
-                    request_hash,
-                    outcome.status_code,
-                    outcome.body,
-                    headers,
-                    self.window_seconds,
-                )
+            if answer.key_keeps:
+                self._quietly(self.fast_path.complete, key, request_hash, stored(answer.outcome, context), self.window)
             else:
                 self._quietly(self.fast_path.release, key, request_hash)
-        return outcome
+        return answer.outcome
 
     def _claim_fast(self, key: str, request_hash: str) -> Claim | None:
         try:
@@ -110,13 +146,11 @@ class IdempotencyMiddleware:
         if claim.request_hash != request_hash:
             return _reused()
         if claim.state == "done" and claim.status_code is not None:
-            return _replay(claim.status_code, claim.body or {}, claim.headers or {})
+            return _replay(StoredResponse(claim.status_code, claim.body or {}, claim.headers or {}, claim.error))
         error = Error("IDEMPOTENCY_IN_PROGRESS", "A request with this Idempotency-Key is still running.")
         return CommandOutcome(status_code=409, error=error, headers={"Retry-After": "1"})
 
-    def _run_durably(
-        self, command: Command, context: CommandContext, call_next: Next, request_hash: str
-    ) -> CommandOutcome:
+    def _run_durably(self, command: Command, context: CommandContext, call_next: Next, request_hash: str) -> Answer:
         """Run the command and store its response in one transaction; a key used before replays instead.
 
         The record is written once, last, with the response. A request whose key has a live record (a
@@ -127,17 +161,23 @@ class IdempotencyMiddleware:
         with transaction.atomic(), statements.deferred() as writes:
             outcome = call_next(command, context)
             if outcome.ok and self._store(command, context, request_hash, outcome, writes):
-                return outcome
+                return Answer(outcome, key_keeps=True)
             transaction.set_rollback(True)
+        # A business error wrote nothing (its transaction just rolled back); the key keeps it, in a statement of
+        # its own, unless a live record holds the key already: the first answer, which is replayed instead.
+        if not outcome.ok and kept(outcome, context) and self._store(command, context, request_hash, outcome, []):
+            return Answer(outcome, key_keeps=True)
         record = self._live_record(command, context)
         if record is None:
-            if outcome.ok:
+            if kept(outcome, context):
                 raise RuntimeError("An idempotency record blocked this command and then vanished.")
-            return outcome
+            return Answer(outcome, key_keeps=False)
         if record.request_hash != request_hash:
-            return _reused()
-        assert record.status_code is not None and record.response_body is not None
-        return _replay(record.status_code, record.response_body, record.response_headers)
+            return Answer(_reused(), key_keeps=False)
+        assert record.status_code is not None
+        body = json.loads(record.response_body) if record.response_body is not None else {}
+        first = StoredResponse(record.status_code, body, record.response_headers, record.response_error)
+        return Answer(_replay(first), key_keeps=True)
 
     def _store(
         self,
@@ -153,16 +193,18 @@ class IdempotencyMiddleware:
         transaction holding the same key makes this insert wait until it ends.
         """
         now = timezone.now()
+        response = stored(outcome, context)
         values = {
             "client_id": context.client_id,
             "key": command.idempotency_key,
             "command_type": type(command).__name__,
             "request_hash": request_hash,
-            "status_code": outcome.status_code,
-            "response_body": outcome.body,
-            "response_headers": outcome.headers,
+            "status_code": response.status_code,
+            "response_body": None if response.error is not None else json.dumps(response.body),
+            "response_error": response.error,
+            "response_headers": response.headers,
             "created_at": now,
-            "expires_at": now + timedelta(seconds=self.window_seconds),
+            "expires_at": now + timedelta(seconds=self.window),
         }
         params = statements.db_values(IdempotencyRecord, values)
         inserted = statements.execute_together([*writes, statements.Statement(_INSERT_ONCE, params)])

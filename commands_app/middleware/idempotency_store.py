@@ -18,6 +18,17 @@ class FastPathUnavailable(Exception):
 
 
 @dataclass(frozen=True)
+class StoredResponse:
+    """What a key answers: a status with its body, or a business error (code, message, details and the
+    correlation id of the request that got it), and the headers."""
+
+    status_code: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+    error: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class Claim:
     """`claimed`: this request runs the command; `in_progress` or `done`: another one did or does."""
 
@@ -26,14 +37,13 @@ class Claim:
     status_code: int | None = None
     body: dict[str, Any] | None = None
     headers: dict[str, str] | None = None
+    error: dict[str, Any] | None = None
 
 
 class FastPath(Protocol):
     def claim(self, key: str, request_hash: str, ttl_seconds: int) -> Claim: ...
 
-    def complete(
-        self, key: str, request_hash: str, status_code: int, body: dict[str, Any], headers: dict[str, str], ttl: int
-    ) -> None: ...
+    def complete(self, key: str, request_hash: str, response: "StoredResponse", ttl: int) -> None: ...
 
     def release(self, key: str, request_hash: str) -> None: ...
 
@@ -82,14 +92,15 @@ class RedisFastPath:
         if state != "done":
             return Claim(state=state or "in_progress", request_hash=stored_hash)
         stored = json.loads(_text(response))
-        return Claim(state, stored_hash, int(_text(status)), stored["body"], stored["headers"])
+        return Claim(state, stored_hash, int(_text(status)), stored["body"], stored["headers"], stored.get("error"))
 
-    def complete(
-        self, key: str, request_hash: str, status_code: int, body: dict[str, Any], headers: dict[str, str], ttl: int
-    ) -> None:
-        response = json.dumps({"body": body, "headers": headers})
+    def complete(self, key: str, request_hash: str, response: StoredResponse, ttl: int) -> None:
+        # JSON text keeps the body's keys in their order, so a replay renders the same bytes.
+        text = json.dumps({"body": response.body, "headers": response.headers, "error": response.error})
         try:
-            self._send_without_reply("EVAL", _COMPLETE, 1, self.prefix + key, request_hash, status_code, response, ttl)
+            self._send_without_reply(
+                "EVAL", _COMPLETE, 1, self.prefix + key, request_hash, response.status_code, text, ttl
+            )
         except RedisError as error:
             raise FastPathUnavailable(str(error)) from error
 
@@ -135,12 +146,24 @@ class CacheFastPath:
         if self.cache.add(self.prefix + key, {"state": "in_progress", "hash": request_hash}, ttl_seconds):
             return Claim("claimed", request_hash)
         stored = self.cache.get(self.prefix + key) or {"state": "in_progress", "hash": ""}
-        return Claim(stored["state"], stored["hash"], stored.get("status"), stored.get("body"), stored.get("headers"))
+        return Claim(
+            stored["state"],
+            stored["hash"],
+            stored.get("status"),
+            stored.get("body"),
+            stored.get("headers"),
+            stored.get("error"),
+        )
 
-    def complete(
-        self, key: str, request_hash: str, status_code: int, body: dict[str, Any], headers: dict[str, str], ttl: int
-    ) -> None:
-        value = {"state": "done", "hash": request_hash, "status": status_code, "body": body, "headers": headers}
+    def complete(self, key: str, request_hash: str, response: StoredResponse, ttl: int) -> None:
+        value = {
+            "state": "done",
+            "hash": request_hash,
+            "status": response.status_code,
+            "body": response.body,
+            "headers": response.headers,
+            "error": response.error,
+        }
         self.cache.set(self.prefix + key, value, ttl)
 
     def release(self, key: str, request_hash: str) -> None:

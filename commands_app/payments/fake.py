@@ -2,7 +2,8 @@
 
 Tokens: `tok_ok` authorizes; `tok_declined` declines; `tok_timeout` never answers (it waits the provider
 timeout, then raises PaymentProviderUnavailable); `tok_flaky` is unavailable twice per idempotency key, then
-authorizes. Any other token is declined as unknown.
+authorizes. Each may carry a unique suffix (`tok_ok_3f9c...`), as a real provider's tokens are unique per card.
+Any other token is declined as unknown.
 
 Its state lives in Django's cache (Redis in production settings, in-process on the embedded default), not
 in the command's database transaction: like a real provider's, an authorization made by a command that
@@ -22,6 +23,7 @@ from django.core.cache import BaseCache
 from commands_app.payments.port import Authorized, Declined, PaymentProviderUnavailable
 
 PREFIX = "fakepay:"
+BEHAVIOURS = ("tok_ok", "tok_declined", "tok_timeout", "tok_flaky")
 STATE_TTL_SECONDS = 30 * 24 * 3600
 FLAKY_FAILURES = 2
 # Authorization ids derive from the idempotency key, so the same key always names the same authorization.
@@ -43,6 +45,7 @@ class FakePaymentProvider:
 
     def authorize(self, *, idempotency_key: str, order_id: UUID, amount: Decimal, token: str) -> Authorized | Declined:
         attempt = self._count_attempt(idempotency_key)
+        token = next((kind for kind in BEHAVIOURS if token == kind or token.startswith(kind + "_")), token)
         if token == "tok_timeout":
             time.sleep(self.timeout_seconds)
             raise PaymentProviderUnavailable(f"The provider did not answer within {self.timeout_seconds}s.")

@@ -4,7 +4,50 @@ from typing import Any
 
 from rest_framework import serializers
 
+from api_common.json_fields import StrictUUIDField
 from queries_app.models import CustomerView, OrderView, ProductView
+
+MAX_PAGE_SIZE = 200
+# The write side's sku rule, as a separate service would keep its own copy of it.
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class QueryIntegerField(serializers.IntegerField):
+    """An integer in a query string: digits only, as the schema's integer says ("10.0", " 10" and "1e1" are refused;
+    DRF's IntegerField takes them)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if not (isinstance(data, str) and data.isascii() and data.isdigit()):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+class QueryInput(serializers.Serializer[dict[str, Any]]):
+    """Query parameters as the schema states them: each at most once, and empty only where text may be empty.
+
+    DRF reads a query string as an HTML form: the last of repeated values wins, and an empty value of an optional
+    field counts as absent. Here both are refused, naming the parameter.
+    """
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        problems: dict[str, str] = {}
+        for name, field in self.fields.items():
+            values = data.getlist(name) if hasattr(data, "getlist") else [data[name]] if name in data else []
+            if len(values) > 1:
+                problems[name] = "Give this parameter once."
+            elif values == [""] and not getattr(field, "allow_blank", False):
+                problems[name] = "This parameter may not be empty."
+        if problems:
+            raise serializers.ValidationError(problems)
+        return super().to_internal_value(data)
+
+
+class PageInput(QueryInput):
+    """The pagination parameters of a list: validated here, so a bad one is a 400 naming it (a page past the last
+    is 404)."""
+
+    page = QueryIntegerField(min_value=1, max_value=2**31 - 1, required=False, help_text="From 1.")
+    page_size = QueryIntegerField(min_value=1, max_value=MAX_PAGE_SIZE, required=False, help_text="50 by default.")
 
 
 class CustomerOutput(serializers.ModelSerializer[CustomerView]):
@@ -25,7 +68,7 @@ class CustomerOutput(serializers.ModelSerializer[CustomerView]):
         ]
 
 
-class CustomerQueryInput(serializers.Serializer[dict[str, str]]):
+class CustomerQueryInput(PageInput):
     email = serializers.EmailField(max_length=254)
 
 
@@ -77,8 +120,8 @@ class OrderOutput(serializers.ModelSerializer[OrderView]):
         return order.cancellation_reason or None
 
 
-class OrderQueryInput(serializers.Serializer[dict[str, Any]]):
-    customer_id = serializers.UUIDField()
+class OrderQueryInput(PageInput):
+    customer_id = StrictUUIDField()
     status = serializers.ChoiceField(choices=OrderView.Status.choices, required=False)
 
 
@@ -90,8 +133,10 @@ class ProductOutput(serializers.ModelSerializer[ProductView]):
         fields = ["sku", "name", "description", "price", "available", "version"]
 
 
-class ProductQueryInput(serializers.Serializer[dict[str, str]]):
-    search = serializers.CharField(max_length=200, required=False, allow_blank=True, trim_whitespace=True)
+class ProductQueryInput(PageInput):
+    # Omitted for the whole catalog; given, at least one character and no NUL (PostgreSQL text cannot hold one),
+    # searched as sent (a trimmed value could be empty although the schema allows it).
+    search = serializers.RegexField(r"^[^\x00]*$", min_length=1, max_length=200, required=False, trim_whitespace=False)
 
 
 class BestSellerOutput(serializers.Serializer[dict[str, Any]]):
@@ -100,8 +145,8 @@ class BestSellerOutput(serializers.Serializer[dict[str, Any]]):
     units_sold = serializers.IntegerField()
 
 
-class BestSellersQueryInput(serializers.Serializer[dict[str, int]]):
-    limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
+class BestSellersQueryInput(QueryInput):
+    limit = QueryIntegerField(min_value=1, max_value=100, default=10)
 
 
 def paginated(serializer: type[serializers.Serializer[Any]]) -> type[serializers.Serializer[Any]]:

@@ -1,10 +1,11 @@
 """Query endpoints: each declares its consistency level, the read model it reads, and reads only that.
 
-Every endpoint honours X-Consistency-Token (see queries_app.consistency): it then answers STRONG, from the
-primary and never from the cache. Without a token it answers at its declared level, reading through the
-database router (the replica, when one is configured) and, for HIGHLY_EVENTUAL ones, the cache.
+A STRONG endpoint earns its level on every read (queries_app.consistency). The others answer at their declared
+level, reading through the database router (the replica, when one is configured) and, for HIGHLY_EVENTUAL
+ones, the cache; with an X-Consistency-Token they answer READ_YOUR_WRITES, from the primary, never the cache.
 """
 
+import re
 from collections.abc import Sequence
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
@@ -14,7 +15,8 @@ from django.conf import settings
 from django.db import connections, models
 from django.db.models import BooleanField, FloatField, Q, QuerySet
 from django.db.models.expressions import RawSQL
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from redis.exceptions import RedisError
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.pagination import PageNumberPagination
@@ -24,11 +26,15 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from api_common.consistency import HEADER as CONSISTENCY_HEADER
-from api_common.consistency import decode_token
+from api_common.consistency import TOKEN_PATTERN, AggregateVersion, decode_token
 from api_common.permissions import HasReadScope
 from api_common.problems import Problem
+from api_common.schema import COMMON_PARAMETERS, LINKS_EXTENSION, REFUSED_BEFORE_THE_VIEW, problem_responses
+from outbox_app.operations import latest_versions
 from queries_app import best_sellers, cache
 from queries_app.api.serializers import (
+    MAX_PAGE_SIZE,
+    SKU_PATTERN,
     BestSellerOutput,
     BestSellersOutput,
     BestSellersQueryInput,
@@ -46,25 +52,76 @@ from queries_app.projections import BY_NAME
 from queries_app.routers import PRIMARY, replica_failed, replica_for_reads
 
 log = structlog.get_logger(__name__)
-PROBLEM = OpenApiResponse(description="RFC 9457 problem details (application/problem+json) with a stable code.")
 LEVEL_HEADER = "X-Consistency-Level"
 MAX_TOKEN_VERSIONS = 100
 M = TypeVar("M", bound=models.Model)
 
 CONSISTENCY = (
     f" Send the {CONSISTENCY_HEADER} header of a command response to read your own write: the query waits until "
-    "the read model reflects that command, or answers 503 with Retry-After; an invalid token answers 400."
+    "the read model reflects that command and answers READ_YOUR_WRITES, or answers 503 with Retry-After; a token "
+    "this service did not issue answers 400."
+)
+TOKEN = OpenApiParameter(
+    CONSISTENCY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    pattern=TOKEN_PATTERN,
+    description="The X-Consistency-Token of a command response: this query then reflects that command.",
 )
 
 
-def _responses(ok: Any, *statuses: int) -> dict[int, Any]:
-    return {200: ok, **dict.fromkeys((400, 401, 403, *statuses, 503), PROBLEM)}
+def level_header(*levels: Consistency) -> OpenApiParameter:
+    return OpenApiParameter(
+        LEVEL_HEADER,
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[200],
+        required=True,
+        enum=[level.value for level in levels],
+        description="The consistency level this answer was served at (docs/consistency.md).",
+    )
+
+
+def query_schema(
+    *,
+    operation_id: str,
+    summary: str,
+    description: str,
+    output: Any,
+    level: Consistency,
+    statuses: tuple[int, ...] = (),
+    parameters: tuple[Any, ...] = (),
+    links: dict[str, dict[str, Any]] | None = None,
+) -> Any:
+    """The schema of one query: its parameters, the levels it answers at (its declared `level`, and for any other
+    than STRONG, READ_YOUR_WRITES with a token), every status it may answer."""
+    levels = (level,) if level is Consistency.STRONG else (level, Consistency.READ_YOUR_WRITES)
+    return extend_schema(
+        operation_id=operation_id,
+        summary=summary,
+        description=description + CONSISTENCY,
+        parameters=[*parameters, TOKEN, *COMMON_PARAMETERS, level_header(*levels)],
+        responses={200: output, **problem_responses(*REFUSED_BEFORE_THE_VIEW, *statuses, 503)},
+        extensions={LINKS_EXTENSION: {200: links}} if links else None,
+        tags=["queries"],
+    )
+
+
+SKU = re.compile(SKU_PATTERN)
+SKU_PARAMETER = OpenApiParameter(
+    "sku", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=SKU_PATTERN, description="The product's sku."
+)
+
+
+def detail_link(operation_id: str, description: str, **parameters: str) -> dict[str, dict[str, Any]]:
+    """A link from a page of results to the first result's own endpoint."""
+    return {"GetFirstResult": {"operationId": operation_id, "description": description, "parameters": parameters}}
 
 
 class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
-    max_page_size = 200
+    max_page_size = MAX_PAGE_SIZE
 
 
 class QueryView(APIView):
@@ -73,8 +130,8 @@ class QueryView(APIView):
     # The projection whose read model answers, and what the consistency map says the data comes from.
     projection: ClassVar[str]
     source: ClassVar[str]
-    # True while answering a consistency token: read the primary, skip the cache.
-    strong = False
+    # The level of this answer: the declared one, or READ_YOUR_WRITES while answering a consistency token.
+    level: Consistency
     retried_on_primary = False
 
     # QUERY_PIPELINE=bare (benches only): the same endpoints without authentication, scopes and rate limit.
@@ -89,13 +146,11 @@ class QueryView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
+        self.level = self.consistency
         token = request.headers.get(CONSISTENCY_HEADER)
         handled = request.method is not None and hasattr(self, request.method.lower())
-        if token is not None and handled:
-            self.wait_for(token)
-            self.strong = True
-
-    def wait_for(self, token: str) -> None:
+        if token is None or not handled:
+            return
         versions = decode_token(token)
         if versions is None or len(versions) > MAX_TOKEN_VERSIONS:
             raise Problem(
@@ -103,19 +158,37 @@ class QueryView(APIView):
                 code="CONSISTENCY_TOKEN_INVALID",
                 detail=f"{CONSISTENCY_HEADER} must be a token returned by a command of this service.",
             )
+        # A STRONG answer reflects every acknowledged command, the token's among them: it has nothing to add.
+        if self.consistency is not Consistency.STRONG:
+            self.wait_for(versions)
+            self.level = Consistency.READ_YOUR_WRITES
+
+    def wait_for(self, versions: list[AggregateVersion]) -> None:
+        """Wait until this view's projection has applied these versions (on the primary), or answer 503."""
         probe = applied(BY_NAME[self.projection], versions, using=PRIMARY)
         if not wait_until(probe, timeout=settings.CONSISTENCY_WAIT_SECONDS):
             raise Problem(
                 status_code=503,
                 code="CONSISTENCY_TIMEOUT",
-                detail="The read model has not caught up with your command yet; retry shortly.",
+                detail="The read model has not caught up with the commands it must reflect yet; retry shortly.",
                 headers={"Retry-After": "1"},
             )
 
+    def wait_for_latest(self, *aggregates: tuple[str, str]) -> None:
+        """STRONG: wait until the projection has applied the newest event of each aggregate in the event log."""
+        latest = latest_versions(aggregates)
+        self.wait_for([AggregateVersion(kind, key, version) for (kind, key), version in latest.items()])
+
     @property
     def db(self) -> str:
-        """STRONG endpoints and token answers read the primary; the others the replica while it is usable."""
-        return PRIMARY if self.strong or self.consistency is Consistency.STRONG else replica_for_reads()
+        """STRONG and read-your-writes answers read the primary; the others the replica while it is usable."""
+        if self.level in (Consistency.STRONG, Consistency.READ_YOUR_WRITES):
+            return PRIMARY
+        return replica_for_reads()
+
+    @property
+    def skips_cache(self) -> bool:
+        return self.level is Consistency.READ_YOUR_WRITES
 
     def handle_exception(self, exc: Exception) -> Response:
         """A read that failed because the replica went away is answered from the primary, once."""
@@ -133,7 +206,7 @@ class QueryView(APIView):
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
-        response[LEVEL_HEADER] = (Consistency.STRONG if self.strong else self.consistency).value
+        response[LEVEL_HEADER] = getattr(self, "level", self.consistency).value
         return response
 
 
@@ -176,17 +249,19 @@ def customer_row(customer_id: UUID, *, using: str) -> dict[str, Any] | None:
 
 
 class CustomerDetailView(QueryView):
-    consistency = Consistency.STRONG
+    # Not STRONG: the row sums the customer's orders, and which orders those are the log cannot say cheaply.
+    consistency = Consistency.EVENTUAL
     projection = "customers"
-    source = "read_customer (primary)"
+    source = "read_customer (replica if configured)"
 
-    @extend_schema(
+    @query_schema(
         operation_id="customers_retrieve",
         summary="A customer, from the customer read table",
-        description="Consistency: STRONG with X-Consistency-Token (read-your-writes), else the projection lag."
-        + CONSISTENCY,
-        responses=_responses(CustomerOutput, 404),
-        tags=["queries"],
+        description="Consistency: EVENTUAL (behind the write model by the projection lag; its order count and "
+        "lifetime value follow the customer's orders).",
+        output=CustomerOutput,
+        level=Consistency.EVENTUAL,
+        statuses=(404,),
     )
     def get(self, request: Request, customer_id: UUID) -> Response:
         row = customer_row(customer_id, using=self.db)
@@ -201,13 +276,17 @@ class CustomerListView(QueryView):
     projection = "customers"
     source = "read_customer (replica if configured)"
 
-    @extend_schema(
+    @query_schema(
         operation_id="customers_list",
         summary="Customers by email, from the customer read table",
-        description="Consistency: EVENTUAL (behind the write model by the projection lag)." + CONSISTENCY,
-        parameters=[CustomerQueryInput],
-        responses=_responses(paginated(CustomerOutput)),
-        tags=["queries"],
+        description="Consistency: EVENTUAL (behind the write model by the projection lag).",
+        output=paginated(CustomerOutput),
+        level=Consistency.EVENTUAL,
+        statuses=(404,),
+        parameters=(CustomerQueryInput,),
+        links=detail_link(
+            "customers_retrieve", "The first customer found.", customer_id="$response.body#/results/0/id"
+        ),
     )
     def get(self, request: Request) -> Response:
         query = CustomerQueryInput(data=request.query_params)
@@ -219,17 +298,24 @@ class CustomerListView(QueryView):
 class OrderDetailView(QueryView):
     consistency = Consistency.STRONG
     projection = "orders"
-    source = "read_order (primary)"
+    source = "read_order (primary), after the projection reached the order's and its customer's newest events"
 
-    @extend_schema(
+    @query_schema(
         operation_id="orders_retrieve",
         summary="An order with its lines, customer, payment status and timeline",
-        description="Consistency: STRONG with X-Consistency-Token (read-your-writes), else the projection lag."
-        + CONSISTENCY,
-        responses=_responses(OrderOutput, 404),
-        tags=["queries"],
+        description="Consistency: STRONG: the answer reflects every command acknowledged before the query (it waits "
+        "until the projection has applied the newest events of the order and of its customer, or answers 503).",
+        output=OrderOutput,
+        level=Consistency.STRONG,
+        statuses=(404,),
     )
-    def get(self, request: Request, order_id: str) -> Response:
+    def get(self, request: Request, order_id: UUID) -> Response:
+        # The row shows the order and a copy of its customer: both must have reached their newest events. The
+        # customer is known from the row only, so its wait comes between two reads, and the answer after both.
+        self.wait_for_latest(("Order", str(order_id)))
+        customer_id = self.rows(OrderView).filter(order_id=order_id).values_list("customer_id", flat=True).first()
+        if customer_id is not None:
+            self.wait_for_latest(("Customer", str(customer_id)))
         order = self.rows(OrderView).filter(order_id=order_id).first()
         if order is None:
             raise Problem(status_code=404, code="ORDER_NOT_FOUND", detail="No such order in the read model.")
@@ -241,15 +327,15 @@ class OrderListView(QueryView):
     projection = "orders"
     source = "read_order (replica if configured)"
 
-    @extend_schema(
+    @query_schema(
         operation_id="orders_list",
         summary="A customer's orders, newest first, optionally by status",
-        description="Consistency: EVENTUAL (behind the write model by the projection lag)." + CONSISTENCY,
-        parameters=[
-            OrderQueryInput,
-        ],
-        responses=_responses(paginated(OrderOutput)),
-        tags=["queries"],
+        description="Consistency: EVENTUAL (behind the write model by the projection lag).",
+        output=paginated(OrderOutput),
+        level=Consistency.EVENTUAL,
+        statuses=(404,),
+        parameters=(OrderQueryInput,),
+        links=detail_link("orders_retrieve", "The newest order found.", order_id="$response.body#/results/0/id"),
     )
     def get(self, request: Request) -> Response:
         query = OrderQueryInput(data=request.query_params)
@@ -265,17 +351,21 @@ class ProductDetailView(QueryView):
     projection = "products"
     source = "Django cache (Redis) for QUERY_CACHE_SECONDS, over read_product"
 
-    @extend_schema(
+    @query_schema(
         operation_id="products_retrieve",
         summary="A product of the catalog",
-        description="Consistency: HIGHLY_EVENTUAL (cached for QUERY_CACHE_SECONDS, invalidated by the projection)."
-        + CONSISTENCY,
-        responses=_responses(ProductOutput, 404),
-        tags=["queries"],
+        description="Consistency: HIGHLY_EVENTUAL (cached for QUERY_CACHE_SECONDS, invalidated by the projection).",
+        output=ProductOutput,
+        level=Consistency.HIGHLY_EVENTUAL,
+        statuses=(404,),
+        parameters=(SKU_PARAMETER,),
     )
     def get(self, request: Request, sku: str) -> Response:
+        if not SKU.search(sku):
+            # No product has such a sku (and PostgreSQL could not even compare one holding a NUL byte).
+            raise Problem(status_code=404, code="PRODUCT_NOT_FOUND", detail="No such product in the catalog.")
         key = cache.product_key(sku)
-        cached = None if self.strong else cache.get(key)
+        cached = None if self.skips_cache else cache.get(key)
         if cached is not None:
             return Response(cached)
         product = self.rows(ProductView).filter(sku=sku).first()
@@ -301,14 +391,15 @@ class ProductListView(QueryView):
     projection = "products"
     source = "read_product, full-text search on PostgreSQL (replica if configured)"
 
-    @extend_schema(
+    @query_schema(
         operation_id="products_list",
         summary="The catalog, or the products matching a search",
-        description="Consistency: EVENTUAL. `search` is full-text on PostgreSQL (ranked), substring on SQLite."
-        + CONSISTENCY,
-        parameters=[ProductQueryInput],
-        responses=_responses(paginated(ProductOutput)),
-        tags=["queries"],
+        description="Consistency: EVENTUAL. `search` is full-text on PostgreSQL (ranked), substring on SQLite.",
+        output=paginated(ProductOutput),
+        level=Consistency.EVENTUAL,
+        statuses=(404,),
+        parameters=(ProductQueryInput,),
+        links=detail_link("products_retrieve", "The first product found.", sku="$response.body#/results/0/sku"),
     )
     def get(self, request: Request) -> Response:
         query = ProductQueryInput(data=request.query_params)
@@ -324,21 +415,21 @@ class BestSellersView(QueryView):
     projection = "best_sellers"
     source = "Django cache (Redis) for QUERY_CACHE_SECONDS, over the Redis sorted set (read_best_seller without Redis)"
 
-    @extend_schema(
+    @query_schema(
         operation_id="products_best_sellers",
         summary="The best-selling products by units sold in confirmed orders",
-        description="Consistency: HIGHLY_EVENTUAL (cached for QUERY_CACHE_SECONDS, invalidated by the projection)."
-        + CONSISTENCY,
-        parameters=[BestSellersQueryInput],
-        responses=_responses(BestSellersOutput),
-        tags=["queries"],
+        description="Consistency: HIGHLY_EVENTUAL (cached for QUERY_CACHE_SECONDS, invalidated by the projection).",
+        output=BestSellersOutput,
+        level=Consistency.HIGHLY_EVENTUAL,
+        parameters=(BestSellersQueryInput,),
+        links=detail_link("products_retrieve", "The best seller.", sku="$response.body#/results/0/sku"),
     )
     def get(self, request: Request) -> Response:
         query = BestSellersQueryInput(data=request.query_params)
         query.is_valid(raise_exception=True)
         limit = query.validated_data["limit"]
         key = cache.best_sellers_key(limit)
-        cached = None if self.strong else cache.get(key)
+        cached = None if self.skips_cache else cache.get(key)
         if cached is not None:
             return Response(cached)
         try:

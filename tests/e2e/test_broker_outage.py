@@ -18,19 +18,16 @@ not acknowledged. The same run on Redis is also the stack tests' pass on Redis a
 import re
 import signal
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Protocol
 
 import pytest
 from django.db import connection, transaction
 
-from api_common.models import ApiClient
+from bench.private_services import PrivateRabbitMQ, Service, private_broker
 from queries_app.models import CustomerView
 from tests.conftest import eventually
-from tests.load import FAST_SAGAS, Api, Load, seed, wait_converged
-from tests.private_services import PrivateRabbitMQ, ThrowawayRedis
+from tests.load import FAST_SAGAS, Api, Load, api_token, outage_under_load, seed, wait_converged
 from tests.stack import PRODUCTION_QUEUES, Stack, database_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
@@ -39,37 +36,15 @@ OUTAGE_SECONDS = 5
 CONVERGE_WITHIN_SECONDS = 30
 
 
-class Broker(Protocol):
+class Broker(Service, Protocol):
     @property
     def url(self) -> str: ...
-
-    def stop(self) -> None: ...
-    def start(self) -> None: ...
-
-
-@dataclass
-class RedisBroker:
-    server: ThrowawayRedis
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def start(self) -> None:
-        self.server.start()
 
 
 @pytest.fixture(params=["rabbitmq", "redis"])
 def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
-    if request.param == "rabbitmq":
-        with PrivateRabbitMQ.running() as node:
-            yield node
-    else:
-        with ThrowawayRedis.running(durable=True) as server:
-            yield RedisBroker(server)
+    with private_broker(request.param) as broker:
+        yield broker
 
 
 @pytest.fixture
@@ -79,29 +54,16 @@ def stack(broker: Broker, stack_env: dict[str, str], transactional_db: None, tmp
     stack.stop_all()
 
 
-def api_client_token() -> str:
-    client = ApiClient(name=f"outage-{uuid.uuid4().hex[:8]}", scopes=["read", "write", "catalog"])
-    token = client.issue_token()
-    client.save()
-    return token
-
-
 def test_a_broker_stopped_under_load_loses_nothing_and_no_process_stops(broker: Broker, stack: Stack):
     # given: the production processes on this broker, and clients registering customers and placing orders
     port = stack.start_production()
-    api = Api(port, api_client_token())
+    api = Api(port, api_token())
     skus, customers = seed(api)
     running = {name: stack.pid(name) for name in stack.processes}
-    load = Load(api, skus, customers).start()
-    time.sleep(4)
 
     # when: the broker goes away for five seconds, under load, and comes back on the same port
-    broker.stop()
-    time.sleep(OUTAGE_SECONDS)
-    broker.start()
-    back = time.monotonic()
-    time.sleep(3)
-    load.stop()
+    load = Load(api, skus, customers)
+    back = outage_under_load(load, broker, seconds=OUTAGE_SECONDS)
 
     # then: every command was accepted, none waited on the broker
     assert set(load.statuses()) <= {201, 202}, load.statuses()
@@ -133,7 +95,7 @@ def test_on_rabbitmq_the_message_a_killed_worker_held_is_applied_within_ten_seco
             # worker's projection waits on the lock while it holds its message (taken, not acknowledged)
             stack.start_worker("worker-relay", concurrency=1, queues=["relay"])
             stack.start_worker("worker-a", concurrency=1, queues=["projections"])
-            api = Api(stack.start_web(), api_client_token())
+            api = Api(stack.start_web(), api_token())
             with connection.cursor() as cursor, transaction.atomic():
                 cursor.execute("LOCK TABLE read_customer IN ACCESS EXCLUSIVE MODE")
                 customers = [

@@ -21,10 +21,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from api_common.models import ApiClient
+from bench.private_services import ThrowawayRedis
 from tests.conftest import eventually
-from tests.load import FAST_SAGAS, Answer, Api
-from tests.private_services import ThrowawayRedis
+from tests.load import FAST_SAGAS, Answer, Api, api_token
 from tests.stack import ROOT, Stack
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
@@ -43,13 +42,6 @@ def stack(cache_server: ThrowawayRedis, stack_env: dict[str, str], transactional
     stack.stop_all()
 
 
-def shop_token() -> str:
-    client = ApiClient(name=f"cache-{uuid.uuid4().hex[:8]}", scopes=["read", "write", "catalog"])
-    token = client.issue_token()
-    client.save()
-    return token
-
-
 def confirmed_order(api: Api, customer_id: str, sku: str, quantity: int) -> str:
     order = api.until_ok(
         "place-order",
@@ -64,7 +56,7 @@ def test_with_redis_stopped_commands_are_accepted_and_queries_answered(cache_ser
     # given: a product sold once, its detail and the best sellers cached
     stack.start_worker()
     stack.start_beat()
-    api = Api(stack.start_web(), shop_token())
+    api = Api(stack.start_web(), api_token())
     sku = f"CACHE-{uuid.uuid4().hex[:6]}"
     api.until_ok("add-product", {"sku": sku, "name": "Kettle", "description": "", "price": "20.00", "stock": 100})
     ada = api.until_ok("register-customer", {"first_name": "Ada", "last_name": "L", "email": f"{sku}@x.org"})
@@ -99,7 +91,7 @@ def test_with_redis_stopped_commands_are_accepted_and_queries_answered(cache_ser
     found = answered(f"/api/customers?email={grace['email']}").body["results"]
     assert [c["id"] for c in found] == [grace_id]
     token = answered(f"/api/customers/{grace_id}", **{"X-Consistency-Token": first.headers["x-consistency-token"]})
-    assert token.headers["x-consistency-level"] == "STRONG"
+    assert token.headers["x-consistency-level"] == "READ_YOUR_WRITES"
     assert answered(f"/api/products/{sku}").body["name"] == "Kettle"
     # (the order is in the read model; its payment waits: the fake payment provider keeps its state in Redis)
     eventually(lambda: answered(f"/api/orders/{order.body['order_id']}").status == 200, timeout=30)

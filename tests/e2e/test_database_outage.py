@@ -21,8 +21,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.load import FAST_SAGAS, Api, Load, seed, wait_converged
-from tests.private_services import PrivatePostgres
+from bench.private_services import PrivatePostgres
+from tests.load import FAST_SAGAS, Api, Load, outage_under_load, seed, wait_converged
 from tests.stack import ROOT, Stack
 
 pytestmark = [pytest.mark.stack]
@@ -57,16 +57,10 @@ def test_postgres_stopped_under_load_answers_503_and_loses_nothing(
         api = Api(stack.start_production(), token)
         skus, customers = seed(api)
         running = {name: stack.pid(name) for name in stack.processes}
-        load = Load(api, skus, customers).start()
-        time.sleep(4)
 
         # when: PostgreSQL goes away for five seconds under load, and comes back
-        cluster.stop()
-        time.sleep(OUTAGE_SECONDS)
-        cluster.start()
-        back = time.monotonic()
-        time.sleep(3)
-        load.stop()
+        load = Load(api, skus, customers)
+        back = outage_under_load(load, cluster, seconds=OUTAGE_SECONDS)
 
         # then: only successes and 503 DATABASE_UNAVAILABLE problems, and every command succeeded in the end
         statuses = load.statuses()
@@ -104,6 +98,6 @@ def assert_once(database: str, load: Load) -> None:
     assert {n for _, n in customers} == {1}
     assert placed.fetchone() == (len(orders),)
     # every order in the write model belongs to an accepted key, whose stored answer names it
-    answered = {key: body["order_id"] for key, body in stored if key in order_keys}
+    answered = {key: json.loads(body)["order_id"] for key, body in stored if key in order_keys}
     assert sorted(answered.values()) == sorted(orders), json.dumps(answered)[:500]
     assert all_orders == (len(orders),)

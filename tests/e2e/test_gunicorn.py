@@ -2,55 +2,29 @@
 connections, and a token revoked by another process refused on its next request."""
 
 import http.client
+import json
+import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from api_common.models import ApiClient
 from queries_app.models import CustomerView
-from tests.stack import ROOT, free_port
+from tests.stack import ROOT, gunicorn
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
-BIN = Path(sys.executable).parent
 
 
-@pytest.fixture
-def gunicorn(stack_env: dict[str, str], tmp_path: Path) -> Iterator[int]:
-    port = free_port()
-    with open(tmp_path / "gunicorn.log", "wb") as log:
-        process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "config.wsgi", "-c", "config/gunicorn.py", f"--bind=127.0.0.1:{port}", "-w", "2"],
-            cwd=ROOT,
-            env=stack_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while not _answers(port):
-            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
-            time.sleep(0.1)
+@pytest.fixture(scope="module")
+def web(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    with gunicorn(stack_env, tmp_path_factory.mktemp("web") / "gunicorn.log") as port:
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
-def _answers(port: int) -> bool:
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        connection.request("GET", "/healthz")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-
-
-def test_queries_share_one_connection_and_a_revoke_elsewhere_acts_on_the_next(gunicorn, stack_env):
+def test_queries_share_one_connection_and_a_revoke_elsewhere_acts_on_the_next(web, stack_env):
     # given
     client = ApiClient(name=f"web-{uuid.uuid4().hex[:8]}", scopes=["read"])
     token = client.issue_token()
@@ -58,7 +32,7 @@ def test_queries_share_one_connection_and_a_revoke_elsewhere_acts_on_the_next(gu
     customer = CustomerView.objects.create(
         customer_id=uuid.uuid4(), first_name="Ada", last_name="Lovelace", email="ada@example.com", version=1
     )
-    connection = http.client.HTTPConnection("127.0.0.1", gunicorn, timeout=10)
+    connection = http.client.HTTPConnection("127.0.0.1", web, timeout=10)
     headers = {"Authorization": f"Token {token}"}
 
     def get() -> http.client.HTTPResponse:
@@ -79,3 +53,68 @@ def test_queries_share_one_connection_and_a_revoke_elsewhere_acts_on_the_next(gu
     assert connection.sock is socket
     assert refused.status == 401
     assert refused.getheader("Content-Type") == "application/problem+json"
+
+
+def raw_request(port: int, request: bytes) -> tuple[int, dict[str, str], dict]:
+    """Send bytes as they are (http.client would refuse some of these) and read the one answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+            if b"\r\n\r\n" in answer:
+                head, _, body = answer.partition(b"\r\n\r\n")
+                lengths = [
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ]
+                if lengths and len(body) >= lengths[0]:
+                    break
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)}
+    return int(status_line.split()[1]), headers, json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "code"),
+    [
+        pytest.param(
+            b"GET /api/products?search=" + b"a" * 5_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            414,
+            "URI_TOO_LONG",
+            id="URL over the API's limit (Django)",
+        ),
+        pytest.param(
+            b"GET /api/products?search=" + b"a" * 9_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            414,
+            "URI_TOO_LONG",
+            id="request line over gunicorn's limit",
+        ),
+        pytest.param(
+            b"GET /api/products HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 9_000 + b"\r\n\r\n",
+            431,
+            "HEADER_TOO_LARGE",
+            id="header over gunicorn's limit",
+        ),
+        pytest.param(
+            b"GET /api/products HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+            400,
+            "MALFORMED_REQUEST",
+            id="malformed header",
+        ),
+    ],
+)
+def test_what_the_web_server_refuses_is_a_problem_document_too(web, request_bytes, status, code):
+    # when
+    answered, headers, problem = raw_request(web, request_bytes)
+
+    # then
+    assert (answered, headers["content-type"], problem["code"], problem["status"]) == (
+        status,
+        "application/problem+json",
+        code,
+        status,
+    )
+    assert headers["x-correlation-id"] == problem["correlation_id"]

@@ -30,7 +30,7 @@ def test_a_get_with_the_commands_token_always_sees_the_write(celery_stack, write
         assert (created.status_code, created.json()["email"], created["X-Consistency-Level"]) == (
             200,
             f"g{n}@navy.mil",
-            "STRONG",
+            "READ_YOUR_WRITES",
         )
         assert changed.status_code == 200
         assert (updated.status_code, updated.json()["email"], updated.json()["version"]) == (

@@ -63,6 +63,22 @@ def test_an_error_result_after_saving_rolls_back_everything():
     assert (CustomerRecord.objects.count(), OutboxEvent.objects.count(), IdempotencyRecord.objects.count()) == (0, 0, 0)
 
 
+def test_an_error_result_after_saving_that_the_key_keeps_is_its_only_row():
+    # given: an API client's context, whose keys keep business errors
+    mediator = mediator_with(save_then(lambda: Error("LATE_FAILURE", "decided against it after saving")))
+    context = CommandContext(
+        client_id="api", scopes=frozenset({"write"}), correlation_id="c-2", keeps_business_errors=True
+    )
+
+    # when
+    outcome = mediator.send(register("w@example.com"), context)
+
+    # then: the saved aggregate and its event rolled back; the record keeps the answer
+    assert outcome.status_code == 422
+    assert (CustomerRecord.objects.count(), OutboxEvent.objects.count()) == (0, 0)
+    assert IdempotencyRecord.objects.get().response_error["code"] == "LATE_FAILURE"
+
+
 def test_a_unit_of_work_left_without_commit_after_saving_raises_and_writes_nothing():
     def save_and_leave(command: RegisterCustomer, call: HandlerCall):
         with call.uow as uow:

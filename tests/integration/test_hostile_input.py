@@ -107,6 +107,29 @@ def test_a_header_of_absurd_size_is_refused(writer):
 
 
 @pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/customers?email=" + "a" * 5000),
+        ("get", "/api/products/" + "x" * 5000),
+        ("post", URL + "?" + "q" * 5000),
+    ],
+)
+def test_a_url_over_the_limit_is_a_414_problem(writer, method, path):
+    response = getattr(writer, method)(path, HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+
+    problem = assert_problem(response, 414)
+    assert problem["code"] == "URI_TOO_LONG"
+    assert nothing_written()
+
+
+def test_a_query_string_of_too_many_fields_is_a_400_problem_not_a_page(writer):
+    # Django refuses more than DATA_UPLOAD_MAX_NUMBER_FIELDS (1000) fields outside DRF: handler400 answers it.
+    response = writer.get("/api/products?" + "&".join(["a=1"] * 1001))
+
+    assert_problem(response, 400)
+
+
+@pytest.mark.parametrize(
     "path",
     [
         "/api/customers/1' OR '1'='1",

@@ -1,5 +1,6 @@
 """Idempotency in two tiers against real Redis and PostgreSQL: replay, reuse, in-progress, flush, outage, expiry."""
 
+import json
 import threading
 import uuid
 from datetime import timedelta
@@ -20,7 +21,7 @@ from commands_app.commands import RegisterCustomer
 from commands_app.domain.customer import Customer
 from commands_app.mediator import CommandContext, HandlerCall, HandlerRegistry
 from commands_app.middleware.idempotency import fingerprint
-from commands_app.middleware.idempotency_store import RedisFastPath
+from commands_app.middleware.idempotency_store import RedisFastPath, StoredResponse
 from commands_app.models import CustomerRecord, IdempotencyRecord
 from commands_app.result import Ok
 from commands_app.tasks import prune_idempotency_records
@@ -106,7 +107,7 @@ def test_the_completion_is_sent_without_a_reply_and_leaves_the_connection_clean(
     assert fast_path.claim("c:k", "hash", 30).state == "claimed"
 
     # when
-    fast_path.complete("c:k", "hash", 201, {"id": 1}, {"X-Consistency-Token": "t"}, 60)
+    fast_path.complete("c:k", "hash", StoredResponse(201, {"id": 1}, {"X-Consistency-Token": "t"}), 60)
 
     # then: no stray reply is waiting on the connection: the next answers are the right ones
     claim = fast_path.claim("c:k", "hash", 30)
@@ -248,7 +249,7 @@ def test_a_command_writes_its_record_once_with_the_response_and_takes_no_savepoi
     assert sum("write_idempotency_record" in s for s in sql) == 1
     assert not [s for s in sql if "SAVEPOINT" in s.upper()]
     record = IdempotencyRecord.objects.get()
-    assert (record.status_code, record.response_body) == (201, outcome.body)
+    assert (record.status_code, json.loads(record.response_body)) == (201, outcome.body)
 
 
 @pytest.mark.django_db
@@ -300,4 +301,4 @@ def test_an_expired_record_not_yet_pruned_is_replaced_when_its_key_is_used_again
     assert again.status_code == 201 and again.json() != first.json()
     assert "Idempotent-Replayed" not in again
     record = IdempotencyRecord.objects.get()
-    assert (record.response_body, record.expires_at > timezone.now()) == (again.json(), True)
+    assert (json.loads(record.response_body), record.expires_at > timezone.now()) == (again.json(), True)

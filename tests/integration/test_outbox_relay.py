@@ -1,6 +1,6 @@
 """The relay on the real stack: PostgreSQL, a Redis broker, relays as separate processes.
 
-Relay processes publish to a private redis-server (tests.private_services.ThrowawayRedis), which the tests stop,
+Relay processes publish to a private redis-server (bench.private_services.ThrowawayRedis), which the tests stop,
 hang and restart without touching the shared Redis. What reached the bus is read back from the broker's queue lists.
 """
 
@@ -29,6 +29,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from bench.private_services import ThrowawayRedis
 from config.broker import task_queues
 from outbox_app import registry
 from outbox_app import relay as outbox_relay
@@ -39,7 +40,6 @@ from outbox_app.outbox import NUDGE_KEY, NewEvent, append, send_nudge
 from outbox_app.relay import RelayReport, relay_once, relay_until_drained
 from queries_app.testing import OrderStream, line, write_to_log
 from tests.conftest import command, eventually
-from tests.private_services import ThrowawayRedis
 from tests.stack import ROOT
 
 PROBE = "OutboxProbeHappened"

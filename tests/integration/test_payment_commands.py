@@ -1,15 +1,17 @@
 """AuthorizePayment and VoidPayment through the real pipeline, against the fake provider (state in real Redis)."""
 
+import json
 import uuid
 from decimal import Decimal
 
 import pytest
+from django.contrib import admin
 from django.core.cache import cache
 
 from commands_app.bootstrap import build_mediator
 from commands_app.commands import AuthorizePayment, CancelOrder, OrderLineRequest, PlaceOrder, VoidPayment
 from commands_app.mediator import CommandContext
-from commands_app.models import OrderRecord
+from commands_app.models import OrderRecord, PaymentToken
 from commands_app.payments.fake import FakePaymentProvider
 from outbox_app.models import OutboxEvent
 from tests.factories import CustomerRecordFactory, ProductRecordFactory
@@ -162,3 +164,98 @@ def test_payment_commands_need_the_system_scope(mediator):
     void = mediator.send(VoidPayment(idempotency_key=uuid.uuid4(), order_id=order_id), client)
 
     assert (authorize.status_code, void.status_code) == (403, 403)
+
+
+def kept_tokens() -> dict[uuid.UUID, str]:
+    return dict(PaymentToken.objects.values_list("order_id", "token"))
+
+
+def test_the_token_is_kept_apart_from_the_order_and_its_event_names_a_reference(mediator):
+    # when
+    order_id = an_order(mediator, token="tok_ok")
+
+    # then: the token is in its own table only; the order and OrderPlaced (version 2) carry the reference
+    order = OrderRecord.objects.get()
+    (placed,) = OutboxEvent.objects.filter(event_type="OrderPlaced")
+    assert kept_tokens() == {order_id: "tok_ok"}
+    assert order.payment_reference.startswith("pm_") and placed.payload["payment_reference"] == order.payment_reference
+    assert placed.schema_version == 2
+    assert "tok_ok" not in json.dumps([placed.payload, placed.metadata])
+    assert "tok_ok" not in repr(
+        PlaceOrder(idempotency_key=uuid.uuid4(), customer_id=uuid.uuid4(), lines=(), payment_token="tok_ok")
+    )
+
+
+@pytest.mark.parametrize(("token", "authorized"), [("tok_ok", True), ("tok_declined", False)])
+def test_the_token_is_deleted_once_the_authorization_is_decided(mediator, token, authorized):
+    # given
+    order_id = an_order(mediator, token=token)
+
+    # when
+    answer = mediator.send(AuthorizePayment(idempotency_key=uuid.uuid4(), order_id=order_id), SYSTEM)
+
+    # then
+    assert answer.body["authorized"] is authorized
+    assert kept_tokens() == {}
+
+
+def test_the_token_outlives_a_provider_that_did_not_answer_and_is_deleted_when_the_retry_decides(mediator):
+    # given: tok_flaky is unavailable twice per idempotency key
+    order_id = an_order(mediator, token="tok_flaky")
+    key = uuid.uuid4()
+
+    # when
+    attempts = [mediator.send(AuthorizePayment(idempotency_key=key, order_id=order_id), SYSTEM) for _ in range(3)]
+
+    # then
+    assert [a.status_code for a in attempts] == [503, 503, 200]
+    assert attempts[-1].body["authorized"] is True
+    assert kept_tokens() == {}
+
+
+def test_the_token_is_deleted_when_the_order_is_cancelled(mediator):
+    # given
+    order_id = an_order(mediator)
+
+    # when
+    mediator.send(CancelOrder(idempotency_key=uuid.uuid4(), order_id=order_id, reason="customer_request"), SYSTEM)
+
+    # then
+    assert kept_tokens() == {}
+
+
+def test_an_order_whose_token_is_gone_is_declined_and_the_provider_never_called(mediator):
+    # given: the token was deleted (an operator purged it, or it outlived a retention policy)
+    order_id = an_order(mediator, token="tok_ok")
+    PaymentToken.objects.all().delete()
+
+    # when
+    answer = mediator.send(AuthorizePayment(idempotency_key=uuid.uuid4(), order_id=order_id), SYSTEM)
+
+    # then: a decided, documented outcome the saga compensates (payment_declined), not a stuck order
+    assert (answer.status_code, answer.body["authorized"], answer.body["reason"]) == (
+        200,
+        False,
+        "payment_token_unavailable",
+    )
+    assert OrderRecord.objects.get().payment_status == "declined"
+    assert PROVIDER.authorizations(order_id) == []
+
+
+def test_the_admin_shows_no_payment_token(mediator, admin_client):
+    # given
+    order_id = an_order(mediator, token="tok_ok")
+    placed = OutboxEvent.objects.get(event_type="OrderPlaced")
+
+    # when
+    pages = [
+        admin_client.get(f"/admin/commands_app/orderrecord/{order_id}/change/"),
+        admin_client.get(f"/admin/outbox_app/outboxevent/{placed.event_id}/change/"),
+        admin_client.get("/admin/"),
+    ]
+
+    # then: the order and its event are there, by their reference; the tokens' table is not registered at all
+    assert [page.status_code for page in pages] == [200, 200, 200]
+    assert all(b"tok_ok" not in page.content for page in pages)
+    assert OrderRecord.objects.get().payment_reference.encode() in pages[0].content
+    assert PaymentToken not in admin.site._registry

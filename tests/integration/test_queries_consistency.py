@@ -2,14 +2,20 @@
 
 import time
 from pathlib import Path
+from typing import cast
 
 import pytest
 from django.core.management import call_command
+from drf_spectacular.generators import SchemaGenerator
 
 from api_common.consistency import AggregateVersion, encode_token
+from outbox_app.models import OutboxEvent
 from queries_app.consistency_map import HEADER, entries
+from queries_app.envelopes import Envelope
 from queries_app.projections.engine import project
 from queries_app.testing import CustomerStream, ProductStream
+from tests.conftest import command
+from tests.factories import ProductRecordFactory
 
 pytestmark = pytest.mark.django_db
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "consistency.md"
@@ -20,11 +26,16 @@ def reader(make_api_client):
     return make_api_client("read")
 
 
+def project_the_log() -> None:
+    """What the projection workers do, here in the test: apply every event of the log not applied yet."""
+    project([cast(Envelope, event.to_envelope()) for event in OutboxEvent.objects.order_by("created_at")])
+
+
 def token(*versions: tuple[str, str, int]) -> str:
     return encode_token([AggregateVersion(*version) for version in versions])
 
 
-def test_a_token_the_read_model_reflects_is_answered_strong_from_the_tables_not_the_cache(reader):
+def test_a_token_the_read_model_reflects_is_answered_read_your_writes_from_the_tables_not_the_cache(reader):
     # given: a cached answer that is older than the read model
     teapot = ProductStream()
     project([teapot.added("Teapot", price="19.90")])
@@ -37,7 +48,11 @@ def test_a_token_the_read_model_reflects_is_answered_strong_from_the_tables_not_
 
     # then
     assert (cached.json()["price"], cached["X-Consistency-Level"]) == ("19.90", "HIGHLY_EVENTUAL")
-    assert (strong.status_code, strong.json()["price"], strong["X-Consistency-Level"]) == (200, "24.50", "STRONG")
+    assert (strong.status_code, strong.json()["price"], strong["X-Consistency-Level"]) == (
+        200,
+        "24.50",
+        "READ_YOUR_WRITES",
+    )
 
 
 def test_a_token_the_read_model_has_not_reached_answers_503_with_retry_after(reader, settings):
@@ -73,6 +88,54 @@ def test_a_token_about_aggregates_the_read_model_does_not_follow_needs_no_wait(r
     assert response.status_code == 200
 
 
+def test_a_strong_read_reflects_every_acknowledged_command_or_answers_503(make_api_client, settings):
+    # given: an order placed and acknowledged, its events in the log and not yet in the read model
+    settings.CONSISTENCY_WAIT_SECONDS = 0.3
+    http = make_api_client("read", "write")
+    ProductRecordFactory(sku="LAMP-1")
+    ada = command(http, "register-customer", {"first_name": "Ada", "last_name": "L", "email": "ada@example.com"})
+    customer_id = ada.json()["customer_id"]
+    body = {"customer_id": customer_id, "lines": [{"sku": "LAMP-1", "quantity": 1}], "payment_token": "tok_ok"}
+    order_id = command(http, "place-order", body).json()["order_id"]
+    url = f"/api/orders/{order_id}"
+
+    # when / then: no answer before the projection has the order
+    behind = http.get(url)
+    assert (behind.status_code, behind.json()["code"], behind["Retry-After"]) == (503, "CONSISTENCY_TIMEOUT", "1")
+
+    # when / then: the projection caught up, so the answer is STRONG and complete
+    project_the_log()
+    caught_up = http.get(url)
+    assert (caught_up.status_code, caught_up["X-Consistency-Level"]) == (200, "STRONG")
+    assert (caught_up.json()["status"], caught_up.json()["customer"]["email"]) == ("pending", "ada@example.com")
+
+    # when / then: a later command about the order's customer holds the order's answer back until it is applied
+    command(http, "change-customer-email", {"customer_id": customer_id, "email": "ada@lovelace.org"})
+    assert http.get(url).status_code == 503
+    project_the_log()
+    assert http.get(url).json()["customer"]["email"] == "ada@lovelace.org"
+
+
+def test_an_eventual_read_answers_at_once_and_says_so(make_api_client, settings):
+    # given: a customer registered, not yet projected
+    settings.CONSISTENCY_WAIT_SECONDS = 5
+    http = make_api_client("read", "write")
+    ada = command(http, "register-customer", {"first_name": "Ada", "last_name": "L", "email": "ada@example.com"})
+    url = f"/api/customers/{ada.json()['customer_id']}"
+
+    # when
+    started = time.monotonic()
+    eventual = http.get(url)
+    waited = time.monotonic() - started
+    project_the_log()
+    with_token = http.get(url, HTTP_X_CONSISTENCY_TOKEN=ada["X-Consistency-Token"])
+
+    # then: the eventual read did not wait and said what it was; the token's read says it has the write
+    assert (eventual.status_code, eventual["X-Consistency-Level"]) == (404, "EVENTUAL")
+    assert waited < 1
+    assert (with_token.status_code, with_token["X-Consistency-Level"]) == (200, "READ_YOUR_WRITES")
+
+
 @pytest.mark.parametrize("value", ["", "garbage", token(("Customer", "x", 1)) + "tampered"])
 def test_an_invalid_token_is_a_400_problem(reader, value):
     response = reader.get("/api/products", HTTP_X_CONSISTENCY_TOKEN=value)
@@ -94,3 +157,22 @@ def test_the_consistency_map_command_and_the_docs_list_the_same_endpoints_levels
     assert [row[:3] for row in printed] == [row[:3] for row in documented]
     assert len(printed) == len(entries()) == 7
     assert all("event(s), oldest" in row[3] for row in printed)
+
+
+def test_the_schema_states_the_levels_each_endpoint_answers_as_the_consistency_map_declares():
+    # given
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    # when
+    answered = {
+        entry.endpoint: schema["paths"][entry.endpoint.removeprefix("GET ")]["get"]["responses"]["200"]["headers"][
+            "X-Consistency-Level"
+        ]["schema"]["enum"]
+        for entry in entries()
+    }
+
+    # then: a STRONG endpoint answers STRONG only; the others their level, or READ_YOUR_WRITES with a token
+    assert answered == {
+        entry.endpoint: [entry.level] if entry.level == "STRONG" else sorted([entry.level, "READ_YOUR_WRITES"])
+        for entry in entries()
+    }

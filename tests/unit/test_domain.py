@@ -3,19 +3,62 @@
 import uuid
 from decimal import Decimal
 
+import pytest
+
 from commands_app.domain.customer import Customer
+from commands_app.domain.limits import MAX_LINE_QUANTITY, MAX_MONEY, MAX_STOCK
 from commands_app.domain.order import Order
 from commands_app.domain.product import Product
 from commands_app.events import CustomerRegistered, InventoryReserved, OrderLine, ProductAdded
+from commands_app.result import Error
 
 
 def a_product(stock: int = 3) -> Product:
     return Product.add(sku="SKU-1", name="Lamp", description="", price=Decimal("10.00"), stock=stock)
 
 
-def an_order() -> Order:
-    line = OrderLine(sku="SKU-1", name="Lamp", quantity=2, unit_price=Decimal("10.00"), line_total=Decimal("20.00"))
-    return Order.place(order_id=uuid.uuid4(), customer_id=uuid.uuid4(), lines=(line,), payment_token="tok_ok")
+def line(quantity: int = 2, unit_price: str = "10.00") -> OrderLine:
+    price = Decimal(unit_price)
+    return OrderLine(sku="SKU-1", name="Lamp", quantity=quantity, unit_price=price, line_total=price * quantity)
+
+
+def an_order(*lines: OrderLine) -> Order:
+    order = Order.place(
+        order_id=uuid.uuid4(), customer_id=uuid.uuid4(), lines=lines or (line(),), payment_reference="pm_test"
+    )
+    assert isinstance(order, Order)
+    return order
+
+
+@pytest.mark.parametrize(
+    ("lines", "code"),
+    [
+        pytest.param((line(MAX_LINE_QUANTITY + 1, "0.01"),), "QUANTITY_TOO_LARGE", id="units of one sku"),
+        pytest.param((line(36_154, "9999999.99"),), "ORDER_TOTAL_TOO_LARGE", id="the total"),
+        pytest.param((line(1, "9999999999.99"), line(1, "0.01")), "ORDER_TOTAL_TOO_LARGE", id="a cent over"),
+    ],
+)
+def test_an_order_beyond_the_bounds_is_an_error_and_records_nothing(lines, code):
+    placed = Order.place(order_id=uuid.uuid4(), customer_id=uuid.uuid4(), lines=lines, payment_reference="pm_test")
+
+    assert isinstance(placed, Error) and placed.code == code
+    assert placed.details["field"] == "lines"
+
+
+def test_an_order_at_the_bounds_is_placed():
+    order = an_order(line(1, "9999999999.98"), line(1, "0.01"))
+
+    assert order.total == MAX_MONEY
+
+
+def test_stock_beyond_its_bound_is_an_error_and_changes_nothing():
+    product = a_product(stock=MAX_STOCK - 5)
+
+    refused = product.restock(6)
+    accepted = product.restock(5)
+
+    assert isinstance(refused, Error) and refused.code == "STOCK_LIMIT_EXCEEDED"
+    assert accepted is None and product.stock == MAX_STOCK and product.version == 2
 
 
 def test_registering_a_customer_records_version_one():

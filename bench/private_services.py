@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import psycopg
 import redis
@@ -27,6 +28,13 @@ PG_VERSION = os.environ.get("TEST_PG_VERSION", "15")
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_VERSION}/bin")
 # Durability is not what these tests are about: a fast, clean stop is their outage, never a crash of the host.
 PG_FAST = ["-o", "fsync=off", "-o", "synchronous_commit=off", "-o", "full_page_writes=off"]
+
+
+class Service(Protocol):
+    """A private server a test or the chaos run takes away: stop() until start() brings it back on the same port."""
+
+    def stop(self) -> None: ...
+    def start(self) -> None: ...
 
 
 def wait_for(what: str, ready: Callable[[], bool], timeout: float = 60.0, interval: float = 0.1) -> None:
@@ -126,14 +134,12 @@ class ThrowawayRedis:
 # --- PostgreSQL ---------------------------------------------------------------------------------------
 
 
-@dataclass
-class PrivatePostgres:
-    """A PostgreSQL cluster of the test's own, on its own port (trust authentication, like the shared one)."""
+class _Postgres:
+    """What a primary and a replica share: a URL and a connection on 127.0.0.1 (trust authentication)."""
 
-    name: str
     port: int
-    # Left in place when the block ends (for a look after a failed chaos run), instead of dropped.
-    keep: bool = False
+    # A query that answers true once this server serves as it should.
+    ready_query = "SELECT true"
 
     def url(self, database: str = "postgres") -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
@@ -144,10 +150,20 @@ class PrivatePostgres:
     def answers(self) -> bool:
         try:
             with self.connect() as connection:
-                connection.execute("SELECT 1")
-            return True
+                row = connection.execute(self.ready_query).fetchone()
+            return bool(row and row[0])
         except psycopg.OperationalError:
             return False
+
+
+@dataclass
+class PrivatePostgres(_Postgres):
+    """A PostgreSQL cluster of the test's own, on its own port (trust authentication, like the shared one)."""
+
+    name: str
+    port: int
+    # Left in place when the block ends (for a look after a failed chaos run), instead of dropped.
+    keep: bool = False
 
     def start(self) -> None:
         _run("pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, self.name, "start")
@@ -177,26 +193,13 @@ class PrivatePostgres:
 
 
 @dataclass
-class StreamingReplica:
+class StreamingReplica(_Postgres):
     """A hot standby of a PrivatePostgres, made with pg_basebackup and streaming its WAL (about a second behind)."""
 
     primary: PrivatePostgres
     directory: Path
     port: int
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
-
-    def connect(self, database: str = "postgres") -> psycopg.Connection:
-        return psycopg.connect(self.url(database), autocommit=True, connect_timeout=3)
-
-    def answers(self) -> bool:
-        try:
-            with self.connect() as connection:
-                row = connection.execute("SELECT pg_is_in_recovery()").fetchone()
-            return bool(row and row[0])
-        except psycopg.OperationalError:
-            return False
+    ready_query = "SELECT pg_is_in_recovery()"
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
@@ -321,3 +324,14 @@ class PrivateRabbitMQ:
             with suppress(AssertionError, subprocess.TimeoutExpired):
                 node.stop()
             shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextmanager
+def private_broker(kind: str) -> Iterator[Any]:
+    """A broker of one's own: a RabbitMQ node ("rabbitmq"), or a redis-server that persists every write ("redis")."""
+    if kind == "rabbitmq":
+        with PrivateRabbitMQ.running() as node:
+            yield node
+    else:
+        with ThrowawayRedis.running(durable=True) as server:
+            yield server
