@@ -9,7 +9,10 @@ DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cqrs
 REDIS_URL ?= redis://127.0.0.1:6379/14
 # RabbitMQ, on a vhost of the suite's own (.ci/run creates it); Redis is the cache.
 CELERY_BROKER_URL ?= amqp://guest:guest@127.0.0.1:5672/cqrs
-STACK_ENV = DATABASE_URL=$(DATABASE_URL) REDIS_URL=$(REDIS_URL) CELERY_BROKER_URL=$(CELERY_BROKER_URL)
+# With DATABASE_URL set the service refuses to start without a secret key: the suite brings its own.
+DJANGO_SECRET_KEY ?= test-suite-only-key-never-used-in-production-4d1f0c9a7e
+STACK_ENV = DATABASE_URL=$(DATABASE_URL) REDIS_URL=$(REDIS_URL) CELERY_BROKER_URL=$(CELERY_BROKER_URL) \
+	DJANGO_SECRET_KEY=$(DJANGO_SECRET_KEY)
 # The embedded default: no services, SQLite under var/, Celery tasks in-process.
 EMBEDDED_ENV = env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL
 
@@ -25,15 +28,21 @@ install: $(VENV)/.installed
 
 run: install
 	$(EMBEDDED_ENV) $(PY) manage.py migrate --noinput
+	$(EMBEDDED_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Create an API client with: $(EMBEDDED_ENV) $(PY) manage.py create_api_client demo --scopes read,write,catalog"
-	$(EMBEDDED_ENV) $(PY) manage.py runserver 0.0.0.0:8000 --insecure
+	$(EMBEDDED_ENV) $(PY) manage.py runserver 0.0.0.0:8000
 
+# Lint the code, the Dockerfile (hadolint) and docker-compose.yml (Debian's docker-compose validates it without an
+# engine; the file requires DJANGO_SECRET_KEY, so any value is given for the check).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
+	DJANGO_SECRET_KEY=compose-validation-only docker-compose -f docker-compose.yml config --quiet
 
+# mypy's Django plugin loads the settings: the suite's, key included.
 typecheck: install
-	$(BIN)/mypy .
+	$(STACK_ENV) $(BIN)/mypy .
 
 contracts: install
 	$(BIN)/lint-imports

@@ -2,10 +2,10 @@
 
 wrk (Debian: `apt-get install -y wrk`) drives 127.0.0.1 only, with Lua scripts under bench/wrk/: every command
 has its own Idempotency-Key and email. gunicorn runs as in production (config/gunicorn.py: threaded workers,
-keep-alive; --workers from the bench's --web-workers). Per run: commands, queries and the /healthz floor with
+keep-alive; --workers from the bench's --web-workers). Per run: commands, queries and the /livez floor with
 the full pipelines, then commands and queries with COMMAND_PIPELINE=bare and QUERY_PIPELINE=bare (the same
 endpoints without the mediator's middlewares, and without the queries' authentication, scope check and rate
-limit). The queries' baselines are the /healthz floor (gunicorn and Django's middleware, no view work, no
+limit). The queries' baselines are the /livez floor (gunicorn and Django's middleware, no view work, no
 database) and the same endpoint with QUERY_PIPELINE=bare.
 """
 
@@ -92,7 +92,7 @@ def run(ctx: Context) -> Section:
     ids_file = ctx.world.workdir / "customer-ids.txt"
     ids_file.write_text("\n".join(seed_read_model(300 if ctx.quick else 5000)) + "\n")
     token = ctx.token
-    loads: dict[str, list[Load]] = {"commands": [], "bare": [], "queries": [], "queries_bare": [], "healthz": []}
+    loads: dict[str, list[Load]] = {"commands": [], "bare": [], "queries": [], "queries_bare": [], "livez": []}
     for _ in range(ctx.repeat):
         for pipeline in ("full", "bare"):
             with processes(ctx.world, COMMAND_PIPELINE=pipeline, QUERY_PIPELINE=pipeline) as group:
@@ -105,7 +105,7 @@ def run(ctx: Context) -> Section:
                     continue
                 loads["commands"].append(wrk(port, "commands.lua", token, seconds, connections))
                 loads["queries"].append(wrk(port, "queries.lua", token, seconds, connections, str(ids_file)))
-                loads["healthz"].append(wrk(port, "plain.lua", token, seconds, connections, path="/healthz"))
+                loads["livez"].append(wrk(port, "plain.lua", token, seconds, connections, path="/livez"))
     section.figures += figures(loads)
     errors = {name: sum(load.errors for load in runs) for name, runs in loads.items()}
     bare_p50 = median([load.p50_ms for load in loads["queries_bare"]])
@@ -154,8 +154,8 @@ def figures(loads: dict[str, list[Load]]) -> list[Figure]:
             "HTTP queries/s (GET /api/customers/<id>)",
             med("queries", "rate"),
             "req/s",
-            baseline="GET /healthz (gunicorn + Django, no view work)",
-            baseline_value=med("healthz", "rate"),
+            baseline="GET /livez (gunicorn + Django, no view work)",
+            baseline_value=med("livez", "rate"),
             target=">= 1,000/s",
             met=at_least(1000)(med("queries", "rate")),
             runs=[load.rate for load in loads["queries"]],
@@ -168,5 +168,5 @@ def figures(loads: dict[str, list[Load]]) -> list[Figure]:
             baseline_value=med("queries_bare", "rate"),
             runs=[load.rate for load in loads["queries_bare"]],
         ),
-        *latencies("queries", "HTTP queries", "healthz", "GET /healthz"),
+        *latencies("queries", "HTTP queries", "livez", "GET /livez"),
     ]

@@ -98,7 +98,7 @@ class Processes:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=2) as response:
                     if response.status == 200:
                         return
             except OSError:

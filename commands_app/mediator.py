@@ -1,6 +1,7 @@
 """The mediator: sends a command through its middlewares to the one handler registered for its type.
 
-A middleware is `(command, context, call_next) -> CommandOutcome`; the chain runs outermost first.
+A middleware is `(command, context, call_next) -> CommandOutcome`; the chain runs outermost first. With tracing on
+(observability/tracing.py), a command runs in a span of its own and each middleware in a span inside it.
 """
 
 from collections.abc import Callable, Sequence
@@ -10,6 +11,7 @@ from typing import Any, Protocol
 from commands_app.commands import Command
 from commands_app.result import Error, Result
 from commands_app.unit_of_work import UnitOfWork, WrittenVersion
+from observability import tracing
 
 
 @dataclass(frozen=True)
@@ -92,16 +94,39 @@ class HandlerRegistry:
 class Mediator:
     def __init__(self, *, middlewares: Sequence[Middleware], innermost: Next) -> None:
         self.middlewares = tuple(middlewares)
+        self._traced = tracing.enabled()  # decided once: with tracing off, the chain has no span to skip
         self._chain = innermost
         for middleware in reversed(self.middlewares):
-            self._chain = _link(middleware, self._chain)
+            self._chain = _link(middleware, self._chain, traced=self._traced)
 
     def send(self, command: Command, context: CommandContext) -> CommandOutcome:
-        return self._chain(command, context)
+        if not self._traced:
+            return self._chain(command, context)
+        with tracing.span(
+            f"command {type(command).__name__}",
+            **{
+                "command.id": command.command_id,
+                "client.id": context.client_id,
+                "correlation.id": context.correlation_id,
+            },
+        ):
+            outcome = self._chain(command, context)
+            tracing.annotate(**{"command.status_code": outcome.status_code, "command.replayed": outcome.replayed})
+            if outcome.error is not None:
+                tracing.fail(outcome.error.code)
+            return outcome
 
 
-def _link(middleware: Middleware, call_next: Next) -> Next:
+def _link(middleware: Middleware, call_next: Next, *, traced: bool = False) -> Next:
     def step(command: Command, context: CommandContext) -> CommandOutcome:
         return middleware(command, context, call_next)
 
-    return step
+    if not traced:
+        return step
+    name = f"middleware {type(middleware).__name__}"
+
+    def traced_step(command: Command, context: CommandContext) -> CommandOutcome:
+        with tracing.span(name):
+            return step(command, context)
+
+    return traced_step

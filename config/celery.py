@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import Celery, bootsteps
 from celery.app.amqp import AMQP
-from celery.signals import task_postrun, task_prerun
+from celery.signals import beat_init, task_postrun, task_prerun, worker_init
 from celery.utils.quorum_queues import detect_quorum_queues
 from kombu import Connection
 from kombu.common import Broadcast
@@ -16,6 +16,7 @@ from kombu.transport.native_delayed_delivery import (
 )
 
 from config.broker import is_rabbitmq
+from observability import tracing
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -138,6 +139,14 @@ app.autodiscover_tasks()
 # web request does: per task, Django's close_old_connections() drops one that errored or outlived CONN_MAX_AGE
 # (and CONN_HEALTH_CHECKS pings it before its next use); the fixup still recycles them every 1,000 tasks.
 app.conf["CELERY_DB_REUSE_MAX"] = 1000
+
+
+@worker_init.connect
+@beat_init.connect
+def configure_tracing(**kwargs: Any) -> None:
+    """Workers and beat trace when OTEL_* asks (observability/tracing.py). A prefork worker sets it up before it
+    forks its pool: OpenTelemetry's span processors restart their export thread in each child."""
+    tracing.configure()
 
 
 @task_prerun.connect

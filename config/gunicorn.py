@@ -3,7 +3,7 @@
 A request spends much of its time waiting on PostgreSQL and Redis. Threaded workers serve another request
 meanwhile (sync workers sit idle), and keep the client's connection open between requests instead of a TCP
 handshake each time. On the 2-core bench machine, with the same 4 workers, GET /api/customers/<id> went from
-~130-170/s (sync) to ~450-590/s (this), and /healthz from ~1,200-1,600/s to ~3,000-5,000/s. Give --workers on
+~130-170/s (sync) to ~450-590/s (this), and /livez from ~1,200-1,600/s to ~3,000-5,000/s. Give --workers on
 the command line, about 2 per core; each thread holds its own database connection (workers x threads in all).
 
 The worker is gthread's, answering the requests gunicorn refuses itself as problem documents

@@ -1,14 +1,18 @@
-"""Structured JSON logs: every line carries the correlation and causation ids bound in contextvars."""
+"""Structured JSON logs: every line carries the correlation and causation ids bound in contextvars, and the trace
+and span ids when tracing is on."""
 
 import logging
 import logging.config
 
 import structlog
 
+from observability.tracing import add_trace_ids
+
 
 def configure_logging(level: str) -> None:
     shared_processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -1,8 +1,10 @@
 """Settings, read from the environment with django-environ.
 
 With no environment set, the service runs on the embedded default: a SQLite file under var/, Celery tasks
-executed in-process right after commit, and an in-process cache. Setting DATABASE_URL, REDIS_URL and
-CELERY_BROKER_URL moves it onto PostgreSQL, Redis and real Celery workers and beat.
+executed in-process right after commit (with beat's periodic tasks on a scheduler thread of the served
+process), and an in-process cache. Setting DATABASE_URL, REDIS_URL and CELERY_BROKER_URL moves it onto
+PostgreSQL, Redis and real Celery workers and beat: the production configuration, which refuses to start
+without DJANGO_SECRET_KEY.
 """
 
 from pathlib import Path
@@ -15,12 +17,30 @@ from redis.retry import Retry
 from config import broker
 from config.broker import is_rabbitmq
 from config.logging import configure_logging
+from config.metrics import use_host_qualified_process_ids
+from config.secrets import embedded_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="embedded-default-insecure-key-set-DJANGO_SECRET_KEY")
+# Where the embedded default keeps its SQLite file and its generated secret key, and beat its schedule.
+DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var")))
+# The production configuration is the one with a database server: the embedded default has none.
+EMBEDDED_DATABASE = not env.str("DATABASE_URL", default="")
+
+# The key signs admin sessions, CSRF tokens and consistency tokens. In production it comes from the environment
+# or the service does not start; the embedded default generates one on first start and keeps it under DATA_DIR,
+# readable by its owner only.
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not EMBEDDED_DATABASE:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. DATABASE_URL is set (the production configuration), so the service "
+            "refuses to start without a secret key of its own: set DJANGO_SECRET_KEY to a long random string "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))') and keep it secret."
+        )
+    SECRET_KEY = embedded_secret_key(DATA_DIR / "secret_key")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 
 INSTALLED_APPS = [
@@ -38,12 +58,15 @@ INSTALLED_APPS = [
     "commands_app",
     "queries_app",
     "sagas_app",
+    "operations_app",
 ]
 
 MIDDLEWARE = [
     "api_common.correlation.CorrelationIdMiddleware",
     "api_common.limits.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files from STATIC_ROOT (collectstatic), compressed and cached for good: no other server needed.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -77,7 +100,7 @@ if SECURE:
         raise ImproperlyConfigured("DJANGO_SECURE is on: set DJANGO_SECRET_KEY in the environment.")
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^readyz$", r"^healthz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -86,7 +109,6 @@ if SECURE:
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 # --- Database -------------------------------------------------------------------------------------
-DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var")))
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -198,6 +220,10 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=50)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Beat runs this scheduler: Celery's own, recording a heartbeat in the database every BEAT_HEARTBEAT_SECONDS. The
+# status document, the metrics and the admin call beat dead when its last heartbeat is two periods old.
+CELERY_BEAT_SCHEDULER = "operations_app.scheduler:HeartbeatScheduler"
+BEAT_HEARTBEAT_SECONDS = env.float("BEAT_HEARTBEAT_SECONDS", default=5.0)
 
 # --- Outbox relay ---------------------------------------------------------------------------------
 OUTBOX_RELAY_INTERVAL = env.float("OUTBOX_RELAY_INTERVAL", default=1.0)
@@ -218,14 +244,17 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": max(5 * OUTBOX_RELAY_INTERVAL, 5.0)},
     },
     "prune-idempotency-records": {"task": "commands_app.prune_idempotency_records", "schedule": 3600.0},
-    "measure-projection-lag": {
-        "task": "queries_app.measure_projection_lag",
-        "schedule": 15.0,
-        "options": {"expires": 14.0},
-    },
 }
 
 # --- Projections ----------------------------------------------------------------------------------
+# Beat measures every projection's lag this often; the status document calls a measurement older than two of
+# these periods stale (its projection's lag "unknown").
+PROJECTION_LAG_INTERVAL = env.float("PROJECTION_LAG_INTERVAL", default=15.0)
+CELERY_BEAT_SCHEDULE["measure-projection-lag"] = {
+    "task": "queries_app.measure_projection_lag",
+    "schedule": PROJECTION_LAG_INTERVAL,
+    "options": {"expires": max(PROJECTION_LAG_INTERVAL - 1.0, 1.0)},
+}
 PROJECTION_GAP_RETRY_SECONDS = env.float("PROJECTION_GAP_RETRY_SECONDS", default=0.2)
 PROJECTION_MAX_ATTEMPTS = env.int("PROJECTION_MAX_ATTEMPTS", default=50)
 # A published event a projection has not applied this long after publication was lost on the way (a killed
@@ -246,9 +275,13 @@ CONSISTENCY_WAIT_SECONDS = env.float("CONSISTENCY_WAIT_SECONDS", default=2.0)
 # Time to live of the cached HIGHLY_EVENTUAL answers (product detail, best sellers).
 QUERY_CACHE_SECONDS = env.int("QUERY_CACHE_SECONDS", default=30)
 
-# --- Readiness -----------------------------------------------------------------------------------
-READY_MAX_OUTBOX_AGE_SECONDS = env.float("READY_MAX_OUTBOX_AGE_SECONDS", default=60.0)
-READY_MAX_PROJECTION_LAG_SECONDS = env.float("READY_MAX_PROJECTION_LAG_SECONDS", default=60.0)
+# --- Health (docs/operations.md) ------------------------------------------------------------------
+# /readyz checks only what this process needs to serve (database and cache). The status document (/healthz,
+# `manage.py status`) fails beyond these limits: the oldest event waiting for the relay, a projection's lag, and a
+# saga due this long ago that nothing resumed.
+HEALTH_MAX_OUTBOX_AGE_SECONDS = env.float("HEALTH_MAX_OUTBOX_AGE_SECONDS", default=60.0)
+HEALTH_MAX_PROJECTION_LAG_SECONDS = env.float("HEALTH_MAX_PROJECTION_LAG_SECONDS", default=60.0)
+HEALTH_MAX_SAGA_DELAY_SECONDS = env.float("HEALTH_MAX_SAGA_DELAY_SECONDS", default=60.0)
 
 # --- Commands -------------------------------------------------------------------------------------
 IDEMPOTENCY_WINDOW_SECONDS = env.int("IDEMPOTENCY_WINDOW_SECONDS", default=24 * 3600)
@@ -338,8 +371,16 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Static files, i18n, auth ---------------------------------------------------------------------
+# `manage.py collectstatic` writes every app's files to STATIC_ROOT under hashed names (the image does it at
+# build time, `make run` before serving), with gzip copies beside them; WhiteNoise serves them with a
+# one-year cache lifetime, since a changed file gets a new name. Templates ask the manifest for those names,
+# so pages that link static files fail until collectstatic has run.
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -354,3 +395,5 @@ AUTH_PASSWORD_VALIDATORS = [
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING_CONFIG = None
 configure_logging(LOG_LEVEL)
+# With PROMETHEUS_MULTIPROC_DIR set, this host's processes share their samples through files (config/metrics.py).
+use_host_qualified_process_ids()

@@ -5,7 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from api_common.problems import json_problem_view, server_error
-from config.health import healthz, readyz
+from config.health import healthz, livez, readyz
 from config.metrics import metrics
 
 urlpatterns = [
@@ -15,8 +15,9 @@ urlpatterns = [
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("admin/", admin.site.urls),
-    path("healthz", healthz, name="healthz"),
+    path("livez", livez, name="livez"),
     path("readyz", readyz, name="readyz"),
+    path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
 ]
 

@@ -41,6 +41,7 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         return self.annotate(
             correlation_id=KeyTextTransform("correlation_id", "metadata"),
             causation_id=KeyTextTransform("causation_id", "metadata"),
+            traceparent=KeyTextTransform("traceparent", "metadata"),
         )
 
 
@@ -116,6 +117,7 @@ class OutboxEvent(models.Model):
             self.metadata.get("correlation_id"),
             self.metadata.get("causation_id"),
             self.payload,
+            traceparent=self.metadata.get("traceparent"),
         )
 
 
@@ -130,8 +132,14 @@ def envelope(
     correlation_id: str | None,
     causation_id: str | None,
     payload: Any,
+    *,
+    traceparent: str | None = None,
 ) -> dict[str, Any]:
-    """The envelope of an event row, from its columns in ENVELOPE_COLUMNS order (the relay reads no model objects)."""
+    """The envelope of an event row, from its columns in ENVELOPE_COLUMNS order (the relay reads no model objects).
+
+    `traceparent`: the W3C trace context of the span that wrote the event, or that published it (the relay's), when
+    tracing is on (observability/tracing.py).
+    """
     return {
         "event_id": str(event_id),
         "event_type": event_type,
@@ -142,6 +150,7 @@ def envelope(
         "occurred_at": created_at.isoformat(),
         "correlation_id": correlation_id,
         "causation_id": causation_id,
+        "traceparent": traceparent,
         "payload": payload,
     }
 

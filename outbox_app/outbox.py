@@ -4,7 +4,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.db import models, transaction
 from uuid_utils.compat import uuid7
 
+from observability import tracing
 from outbox_app.bus import broker_connection
 from outbox_app.models import OutboxEvent
 
@@ -59,6 +60,9 @@ def insert_rows(events: Sequence[NewEvent]) -> tuple[str, list[Any]]:
     if not connection.in_atomic_block:
         raise RuntimeError("Outbox rows must be written inside the transaction that changes the aggregate.")
     params: list[Any] = []
+    if trace := tracing.trace_metadata():
+        # The row keeps the trace of the span that writes it; the relay continues that trace (observability).
+        events = [replace(event, metadata={**event.metadata, **trace}) for event in events]
     for event in events:
         for column in _APPENDED:
             value = getattr(event, column.name) if hasattr(event, column.name) else column.get_default()

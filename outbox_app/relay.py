@@ -34,6 +34,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from observability import tracing
 from outbox_app import metrics, registry
 from outbox_app.bus import BrokerUnavailable, Publisher, bus_publisher
 from outbox_app.models import ENVELOPE_COLUMNS, OutboxEvent, envelope
@@ -60,12 +61,13 @@ class ClaimedEvent:
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> "ClaimedEvent":
         """From a row of CLAIM_COLUMNS."""
-        *columns, attempts = row
+        *columns, traceparent, attempts = row
         event_id, event_type, _, aggregate_type, aggregate_id, aggregate_version = columns[:6]
-        return cls(event_id, event_type, aggregate_type, aggregate_id, aggregate_version, attempts, envelope(*columns))
+        sent = envelope(*columns, traceparent=traceparent)
+        return cls(event_id, event_type, aggregate_type, aggregate_id, aggregate_version, attempts, sent)
 
 
-CLAIM_COLUMNS = (*ENVELOPE_COLUMNS, "attempts")
+CLAIM_COLUMNS = (*ENVELOPE_COLUMNS, "traceparent", "attempts")
 
 
 def aggregate_key(event: ClaimedEvent) -> AggregateKey:
@@ -124,6 +126,7 @@ class PublishOutcome:
     held: list[ClaimedEvent] = field(default_factory=list)
 
 
+@tracing.traced("outbox relay")
 def relay_once(*, batch_size: int | None = None, publish: Publisher | None = None) -> RelayReport:
     """Relay one batch; `publish` replaces the bus (by default a fail-fast connection to the Celery broker)."""
     batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
@@ -136,7 +139,7 @@ def relay_once(*, batch_size: int | None = None, publish: Publisher | None = Non
             return RelayReport()
         waiting_on = _unpublished_predecessors(claimed)
         ready, held = release_in_order(claimed, waiting_on)
-        with _publisher(publish) as send:
+        with _publisher(publish) as send, tracing.relaying([event.envelope for event in ready]):
             outcome = publish_in_order(ready, send)
         _mark_published(outcome.published)
         dead = _record_failures(outcome.failures)
@@ -150,6 +153,7 @@ def relay_once(*, batch_size: int | None = None, publish: Publisher | None = Non
         deferred=deferred,
         broker_down=any(f.outage for f in outcome.failures),
     )
+    tracing.annotate(**{f"relay.{name}": value for name, value in report.__dict__.items()})
     metrics.record_relay(
         published=report.published,
         outages=sum(f.outage for f in outcome.failures),

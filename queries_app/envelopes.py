@@ -1,6 +1,6 @@
 """The read side's own typed view of the envelopes and payloads it consumes (it imports no write-side class)."""
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 
 class Envelope(TypedDict):
@@ -14,6 +14,7 @@ class Envelope(TypedDict):
     correlation_id: str | None
     causation_id: str | None
     payload: dict[str, Any]
+    traceparent: NotRequired[str | None]  # W3C trace context, when tracing is on
 
 
 class CustomerRegisteredPayload(TypedDict):

@@ -1,4 +1,4 @@
-"""Projection lag for operators: measured by beat, published in the cache, read by /metrics and /readyz.
+"""Projection lag for operators: measured by beat, published in the cache, read by /metrics and the status.
 
 Measuring lag exactly costs a pass over the event log (queries_app/lag.py), too much for every scrape or
 readiness probe, so the periodic task `queries_app.measure_projection_lag` measures it and stores the result;
@@ -87,4 +87,5 @@ class ProjectionLagCollector(Collector):
         ]
 
 
-REGISTRY.register(ProjectionLagCollector())
+COLLECTOR = ProjectionLagCollector()
+REGISTRY.register(COLLECTOR)

@@ -6,6 +6,7 @@ import structlog
 from celery import Task, shared_task
 from django.conf import settings
 
+from observability import tracing
 from queries_app.envelopes import Envelope
 from queries_app.projections.engine import INFRASTRUCTURE_ERRORS, park, project
 
@@ -24,7 +25,8 @@ log = structlog.get_logger(__name__)
 )
 def project_events(self: Task, envelopes: list[dict[str, Any]], attempt: int = 1) -> int:
     try:
-        run = project([Envelope(**e) for e in envelopes])  # type: ignore[typeddict-item]
+        with tracing.consuming("project events", envelopes, attempt=attempt):
+            run = project([Envelope(**e) for e in envelopes])  # type: ignore[typeddict-item]
     except INFRASTRUCTURE_ERRORS as error:
         # An outage is no fault of the events: retry the whole batch (applied ones are duplicates) without
         # counting towards parking.
@@ -45,7 +47,7 @@ def project_events(self: Task, envelopes: list[dict[str, Any]], attempt: int = 1
 
 @shared_task(name="queries_app.measure_projection_lag", time_limit=120, soft_time_limit=110, ignore_result=True)
 def measure_projection_lag() -> int:
-    """Beat: measure every projection's lag for /metrics and /readyz (see queries_app/metrics.py)."""
+    """Beat: measure every projection's lag for /metrics and the status document (see queries_app/metrics.py)."""
     from queries_app import metrics
 
     return len(metrics.measure())

@@ -24,6 +24,7 @@ from uuid_utils.compat import uuid7
 
 from commands_app.bootstrap import mediator
 from commands_app.mediator import CommandContext, Mediator
+from observability import tracing
 from sagas_app import domain, faults, fulfilment
 from sagas_app.models import Saga, SagaStep
 
@@ -101,7 +102,10 @@ def advance(saga_id: UUID, *, send_through: Mediator | None = None) -> Run:
     executor = Executor(saga_id=saga_id, owner=owner, policy=policy(), mediator=send_through or mediator())
     context = Saga.objects.filter(pk=saga_id).values_list("context", flat=True).first() or {}
     # Every log line of this run, and of the commands it sends, carries the order's correlation id.
-    with structlog.contextvars.bound_contextvars(correlation_id=context.get("correlation_id"), saga_id=str(saga_id)):
+    with (
+        structlog.contextvars.bound_contextvars(correlation_id=context.get("correlation_id"), saga_id=str(saga_id)),
+        tracing.continuing("saga advance", context.get(tracing.TRACEPARENT), **{"saga.id": saga_id}),
+    ):
         try:
             status = executor.run()
         finally:
@@ -196,7 +200,8 @@ class Executor:
         )
         log.info("saga.step_sent", saga_id=str(saga.saga_id), step=saga.current_step, direction=direction)
         try:
-            outcome = self.mediator.send(command, context)
+            with tracing.span(f"saga step {saga.current_step} {direction}", **{"saga.id": saga.saga_id}):
+                outcome = self.mediator.send(command, context)
         except Exception as error:
             log.exception("saga.step_crashed", saga_id=str(saga.saga_id), step=saga.current_step)
             return domain.Reply(

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from observability import tracing
 from sagas_app import domain
 from sagas_app.models import Saga
 
@@ -53,6 +54,7 @@ def start_fulfilment(envelope: dict[str, Any]) -> UUID | None:
                 "total": payload["total"],
                 "correlation_id": envelope.get("correlation_id") or envelope["event_id"],
                 "causation_id": envelope["event_id"],
+                **tracing.trace_metadata(),  # each run of the saga continues this trace
             },
         },
     )

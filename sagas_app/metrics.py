@@ -33,4 +33,5 @@ class SagaCollector(Collector):
         return GaugeMetricFamily("sagas", "Sagas by status.", labels=["status"])
 
 
-REGISTRY.register(SagaCollector())
+COLLECTOR = SagaCollector()
+REGISTRY.register(COLLECTOR)

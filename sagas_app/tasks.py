@@ -7,6 +7,7 @@ from uuid import UUID
 from celery import shared_task
 from django.db import transaction
 
+from observability import tracing
 from sagas_app import executor, lifecycle, reconcile
 from sagas_app.apps import HANDLE_ORDER_EVENTS_TASK
 
@@ -30,7 +31,7 @@ def queue_advance(saga_ids: Iterable[UUID]) -> None:
     ignore_result=True,
 )
 def handle_order_events(envelopes: list[dict[str, Any]]) -> int:
-    with transaction.atomic():
+    with tracing.consuming("saga order events", envelopes), transaction.atomic():
         saga_ids = lifecycle.on_order_events(envelopes)
         transaction.on_commit(lambda: queue_advance(saga_ids))
     return len(saga_ids)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from api_common.models import ApiClient
@@ -23,6 +24,21 @@ def eventually(probe: Callable[[], T | None], *, timeout: float = 20.0, interval
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def static_files_by_their_own_names(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """In the test process, templates link static files by their own names, with no collectstatic first.
+
+    The production storage (hashed names from the manifest that collectstatic writes) is tested as deployed:
+    tests/e2e/test_production_profile.py collects the files and serves them with gunicorn.
+    """
+    storages = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    with override_settings(STORAGES=storages, STATIC_ROOT=tmp_path_factory.mktemp("static")):
+        yield
 
 
 @pytest.fixture

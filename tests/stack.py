@@ -1,4 +1,4 @@
-"""The real stack for integration and end-to-end tests: a Celery worker and beat as separate processes.
+"""The real stack for integration and end-to-end tests: Celery workers, beat and gunicorn as separate processes.
 
 They run against the same PostgreSQL test database and broker (RabbitMQ by default, or Redis) as the test
 process; tests that use them must commit (transactional_db) so the worker sees their writes.
@@ -6,10 +6,11 @@ process; tests that use them must commit (transactional_db) so the worker sees t
 
 import http.client
 import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from kombu import Connection
 from bench.private_services import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
 
 
 @dataclass
@@ -65,15 +67,14 @@ class Stack:
         return process
 
     def start_web(self, name: str = "web", workers: int = 2) -> int:
-        """gunicorn as production runs it (README), answering on the port it returns."""
+        """gunicorn as production runs it (README), answering on the port it returns; stopped with the others."""
         port = free_port()
-        gunicorn = str(Path(sys.executable).parent / "gunicorn")
-        argv = [gunicorn, "config.wsgi", "-c", "config/gunicorn.py", f"--bind=127.0.0.1:{port}", f"--workers={workers}"]
-        process = self.start_process(name, argv)
+        argv = [str(BIN / "gunicorn"), "config.wsgi", "-c", "config/gunicorn.py", f"--bind=127.0.0.1:{port}"]
+        web = Web(port, self.start_process(name, [*argv, f"--workers={workers}"]), self.logs / f"{name}.log")
         deadline = time.monotonic() + 60
-        while not _answers(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{name} did not answer:\n{(self.logs / f'{name}.log').read_text()[-4000:]}")
+        while not _answers(web):
+            if web.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{name} did not answer:\n{web.log.read_text(errors='replace')[-4000:]}")
             time.sleep(0.1)
         return port
 
@@ -157,14 +158,55 @@ def own_stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
     stack.stop_all()
 
 
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
+@dataclass
+class Web:
+    """gunicorn as production runs it (README: config/gunicorn.py, threaded workers), on a port of its own."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> Answer:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request(method, path, body=body, headers=dict(headers or {}))
+            response = connection.getresponse()
+            return Answer(response.status, response.headers, response.read())
+        finally:
+            connection.close()
+
+    def get(self, path: str, **headers: str) -> Answer:
+        return self.request("GET", path, headers=headers)
+
+    def worker_pids(self) -> set[int]:
+        """The pids of gunicorn's worker processes (the master's children)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        return {int(pid) for pid in children}
+
+
 @contextmanager
-def gunicorn(env: dict[str, str], log: Path, *, workers: int = 2) -> Iterator[int]:
-    """The web tier as production runs it (README: gunicorn with config/gunicorn.py, DEBUG off) on a free port."""
+def gunicorn(env: Mapping[str, str], logs: Path, *, workers: int = 2) -> Iterator[Web]:
+    """`gunicorn config.wsgi -c config/gunicorn.py --workers N` with DEBUG off, up once /livez answers; stopped at
+    the end. Its log goes to a file in `logs`."""
     port = free_port()
+    log = logs / f"gunicorn-{port}.log"
     with open(log, "wb") as output:
         process = subprocess.Popen(
             [
-                str(Path(sys.executable).parent / "gunicorn"),
+                str(BIN / "gunicorn"),
                 "config.wsgi",
                 "-c",
                 "config/gunicorn.py",
@@ -175,25 +217,58 @@ def gunicorn(env: dict[str, str], log: Path, *, workers: int = 2) -> Iterator[in
             env={**env, "DJANGO_DEBUG": "false"},
             stdout=output,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
+    web = Web(port, process, log)
     try:
         deadline = time.monotonic() + 30
-        while not _answers(port):
+        while not _answers(web):
             assert process.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-4000:]
             time.sleep(0.1)
-        yield port
+        yield web
     finally:
-        process.terminate()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
 
 
-def _answers(port: int) -> bool:
+def _answers(web: Web) -> bool:
     try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        connection.request("GET", "/healthz")
-        return connection.getresponse().status == 200
+        return web.get("/livez").status == 200
     except OSError:
         return False
+
+
+def collect_static(env: Mapping[str, str]) -> None:
+    """`manage.py collectstatic`, as the image build and the README's production steps run it."""
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity=0"],
+        cwd=ROOT,
+        env=dict(env),
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def production_env(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The production profile: DEBUG off, static files collected under hashed names, metrics merged across
+    processes through PROMETHEUS_MULTIPROC_DIR (shared by every process started with this environment)."""
+    env = {
+        **stack_env,
+        "DJANGO_DEBUG": "false",
+        "STATIC_ROOT": str(tmp_path_factory.mktemp("static")),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("metrics")),
+    }
+    collect_static(env)
+    return env
+
+
+@pytest.fixture(scope="session")
+def production_web(production_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
+    """gunicorn with two workers on the production profile, for the whole session."""
+    with gunicorn(production_env, tmp_path_factory.mktemp("web-logs")) as web:
+        yield web
 
 
 # Celery's native delayed delivery on RabbitMQ: countdowns wait in these queues (levels of 1, 2, 4... seconds).

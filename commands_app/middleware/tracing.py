@@ -1,4 +1,5 @@
-"""Tracing: binds correlation and causation ids to every log line the command produces.
+"""Tracing: binds correlation and causation ids to every log line the command produces (the trace and span ids
+join them when OpenTelemetry tracing is on: the mediator runs each command in a span, observability/tracing.py).
 
 The command's own id becomes the causation id of the events it writes (see the unit of work metadata).
 """

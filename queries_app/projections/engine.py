@@ -29,6 +29,7 @@ from django.utils.dateparse import parse_datetime
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from observability import tracing
 from queries_app.envelopes import Envelope
 from queries_app.models import AggregatePosition, ParkedEvent, ProcessedEvent, ProjectionCheckpoint
 from queries_app.projections import BY_NAME, PROJECTIONS
@@ -132,7 +133,8 @@ def project(envelopes: Iterable[Envelope], projections: Sequence[Projection] = P
     for projection in projections:
         followed = [e for e in ordered if e["aggregate_type"] in projection.follows]
         if followed:
-            _project_batch(projection, followed, run)
+            with tracing.span(f"projection {projection.name}", **{"events.count": len(followed)}):
+                _project_batch(projection, followed, run)
     if ordered:
         log.info(
             "projection.batch",

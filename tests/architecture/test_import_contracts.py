@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["config", "api_common", "outbox_app", "commands_app", "queries_app", "sagas_app"]
+PACKAGES = [
+    "config",
+    "api_common",
+    "outbox_app",
+    "commands_app",
+    "queries_app",
+    "sagas_app",
+    "operations_app",
+    "observability",
+]
 LINT_IMPORTS = str(Path(sys.executable).parent / "lint-imports")
 
 
@@ -40,6 +49,8 @@ def test_the_contracts_hold_on_the_project():
         ("sagas_app/apps.py", "import commands_app.models", "only through the mediator"),
         ("commands_app/domain/customer.py", "import django.db", "plain Python"),
         ("queries_app/tasks.py", "import config.settings", "config.settings"),
+        ("observability/tracing.py", "import outbox_app.models", "imports none of them"),
+        ("sagas_app/tasks.py", "import operations_app.status", "no app depends on them"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(copy_of_the_project, module, forbidden_import, contract):

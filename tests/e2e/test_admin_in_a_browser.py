@@ -1,4 +1,5 @@
-"""The operators' admin in a real headless Chromium (Debian's package, driven by Playwright).
+"""The operators' admin in a real headless Chromium (Debian's package, driven by Playwright), served as production
+serves it: gunicorn with DEBUG off and two workers, its static files collected and served by WhiteNoise.
 
 Logs in as staff, lists, filters, opens a detail page and runs an action on each operator page, and saves a
 screenshot of each (to $SCREENSHOT_DIR; `make screenshots` writes them to docs/screenshots/).
@@ -11,14 +12,16 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connections, transaction
 
 from api_common.models import ApiClient
 from outbox_app import outbox
 from outbox_app.models import OutboxEvent
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
 CHROMIUM = "/usr/bin/chromium"
+# The admin stylesheet's header colour (--header-bg): proof the page got its CSS.
+ADMIN_HEADER_BACKGROUND = "rgb(65, 118, 144)"
 
 
 @pytest.fixture
@@ -36,6 +39,9 @@ def browser_page(tmp_path: Path) -> Iterator:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         yield page
         browser.close()
+        # Playwright's event loop gave the test's queries connections of their own: close them here, or the test
+        # database cannot be dropped at the end of the session.
+        connections.close_all()
 
 
 @pytest.fixture
@@ -52,9 +58,11 @@ def log_in(page, base: str) -> None:
     page.fill("#id_password", "operator-pw-123")
     page.click("input[type=submit]")
     page.wait_for_selector("#site-name")
+    header = page.evaluate("getComputedStyle(document.querySelector('#header')).backgroundColor")
+    assert header == ADMIN_HEADER_BACKGROUND, "the admin's stylesheet did not load"
 
 
-def test_operators_list_filter_open_and_act_on_the_outbox(live_server, browser_page, screenshots):
+def test_operators_list_filter_open_and_act_on_the_outbox(production_web, browser_page, screenshots):
     # given: a published event, a pending one and a dead one
     with transaction.atomic():
         outbox.append(
@@ -74,10 +82,10 @@ def test_operators_list_filter_open_and_act_on_the_outbox(live_server, browser_p
     OutboxEvent.objects.filter(pk=first.pk).update(published_at=first.created_at)
     OutboxEvent.objects.filter(pk=third.pk).update(dead_at=third.created_at, attempts=10, last_error="rejected")
     page = browser_page
-    log_in(page, live_server.url)
+    log_in(page, production_web.url)
 
     # when: list with the status filter
-    page.goto(f"{live_server.url}/admin/outbox_app/outboxevent/")
+    page.goto(f"{production_web.url}/admin/outbox_app/outboxevent/")
     page.screenshot(path=str(screenshots / "admin-outbox-list.png"), full_page=True)
     page.click("#changelist-filter a[href*='status=dead']")
     page.wait_for_url("**status=dead**")
@@ -92,7 +100,7 @@ def test_operators_list_filter_open_and_act_on_the_outbox(live_server, browser_p
     page.wait_for_selector("pre")
     assert "user2@example.com" in page.content()
     page.screenshot(path=str(screenshots / "admin-outbox-detail.png"), full_page=True)
-    page.goto(f"{live_server.url}/admin/outbox_app/outboxevent/?status=dead")
+    page.goto(f"{production_web.url}/admin/outbox_app/outboxevent/?status=dead")
     page.check("#result_list tbody input[type=checkbox]")
     page.select_option("select[name=action]", "requeue_dead")
     page.click("button[name=index]")
@@ -103,16 +111,16 @@ def test_operators_list_filter_open_and_act_on_the_outbox(live_server, browser_p
     assert third.dead_at is None
 
 
-def test_operators_see_and_revoke_api_clients(live_server, browser_page, screenshots):
+def test_operators_see_and_revoke_api_clients(production_web, browser_page, screenshots):
     # given
     client = ApiClient(name="partner", scopes=["read"])
     client.issue_token()
     client.save()
     page = browser_page
-    log_in(page, live_server.url)
+    log_in(page, production_web.url)
 
     # when
-    page.goto(f"{live_server.url}/admin/api_common/apiclient/")
+    page.goto(f"{production_web.url}/admin/api_common/apiclient/")
     page.screenshot(path=str(screenshots / "admin-api-clients.png"), full_page=True)
     page.check("#result_list tbody input[type=checkbox]")
     page.select_option("select[name=action]", "revoke")
@@ -125,17 +133,17 @@ def test_operators_see_and_revoke_api_clients(live_server, browser_page, screens
     assert "token_hash" not in page.content()
 
 
-def test_operators_filter_sagas_open_the_timeline_and_retry_a_failed_one(live_server, browser_page, screenshots):
+def test_operators_filter_sagas_open_the_timeline_and_retry_a_failed_one(production_web, browser_page, screenshots):
     # given: a saga whose compensation failed, and a completed one
     from tests.integration.test_saga_operations import a_failed_compensation, a_saga
 
     failed = a_failed_compensation()
     a_saga(status="completed", outcome="confirmed")
     page = browser_page
-    log_in(page, live_server.url)
+    log_in(page, production_web.url)
 
     # when: list and filter by status
-    page.goto(f"{live_server.url}/admin/sagas_app/saga/")
+    page.goto(f"{production_web.url}/admin/sagas_app/saga/")
     page.screenshot(path=str(screenshots / "admin-sagas-list.png"), full_page=True)
     page.click("#changelist-filter a[href*='status__exact=failed']")
     page.wait_for_url("**status__exact=failed**")
@@ -147,7 +155,7 @@ def test_operators_filter_sagas_open_the_timeline_and_retry_a_failed_one(live_se
     page.locator("#result_list tbody tr th a").first.click()
     page.wait_for_selector("text=voids are down")
     page.screenshot(path=str(screenshots / "admin-saga-detail.png"), full_page=True)
-    page.goto(f"{live_server.url}/admin/sagas_app/saga/?status__exact=failed")
+    page.goto(f"{production_web.url}/admin/sagas_app/saga/?status__exact=failed")
     page.check("#result_list tbody input[type=checkbox]")
     page.select_option("select[name=action]", "retry_sagas")
     page.click("button[name=index]")
@@ -158,7 +166,7 @@ def test_operators_filter_sagas_open_the_timeline_and_retry_a_failed_one(live_se
     assert failed.status != "failed"
 
 
-def test_operators_see_parked_projection_events_and_retry_them(live_server, browser_page, screenshots):
+def test_operators_see_parked_projection_events_and_retry_them(production_web, browser_page, screenshots):
     # given: an event parked by the customers projection (its apply failed three times)
     from queries_app.models import ParkedEvent
     from queries_app.testing import Stream
@@ -180,10 +188,10 @@ def test_operators_see_parked_projection_events_and_retry_them(live_server, brow
         attempts=3,
     )
     page = browser_page
-    log_in(page, live_server.url)
+    log_in(page, production_web.url)
 
     # when
-    page.goto(f"{live_server.url}/admin/queries_app/parkedevent/")
+    page.goto(f"{production_web.url}/admin/queries_app/parkedevent/")
     page.screenshot(path=str(screenshots / "admin-parked-events.png"), full_page=True)
     page.check("#result_list tbody input[type=checkbox]")
     page.select_option("select[name=action]", "retry")
@@ -192,6 +200,6 @@ def test_operators_see_parked_projection_events_and_retry_them(live_server, brow
 
     # then: the retry applied it, so it is no longer parked
     assert not ParkedEvent.objects.exists()
-    page.goto(f"{live_server.url}/admin/queries_app/projectioncheckpoint/")
+    page.goto(f"{production_web.url}/admin/queries_app/projectioncheckpoint/")
     page.screenshot(path=str(screenshots / "admin-projection-checkpoints.png"), full_page=True)
     assert "customers" in page.content()

@@ -7,21 +7,20 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
 from api_common.models import ApiClient
 from queries_app.models import CustomerView
-from tests.stack import ROOT, gunicorn
+from tests.stack import ROOT, Web
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
 
 
-@pytest.fixture(scope="module")
-def web(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    with gunicorn(stack_env, tmp_path_factory.mktemp("web") / "gunicorn.log") as port:
-        yield port
+@pytest.fixture
+def web(production_web: Web) -> int:
+    """The port of gunicorn on the production profile (tests/stack.py), shared with the session's other tests."""
+    return production_web.port
 
 
 def test_queries_share_one_connection_and_a_revoke_elsewhere_acts_on_the_next(web, stack_env):

@@ -53,8 +53,8 @@ def test_after_orders_settle_no_dump_log_or_cache_holds_a_payment_token(celery_s
     client = ApiClient(name=f"shop-{uuid.uuid4().hex[:6]}", scopes=["read", "write", "catalog"])
     token = client.issue_token()
     client.save()
-    with gunicorn(stack_env, tmp_path / "gunicorn.log") as port:
-        api = Api(port, token)
+    with gunicorn(stack_env, tmp_path) as web:
+        api = Api(web.port, token)
         assert (
             api.send(
                 "POST",
@@ -96,7 +96,8 @@ def test_after_orders_settle_no_dump_log_or_cache_holds_a_payment_token(celery_s
     ).stdout
     assert "write_payment_token" in dump and "OrderPlaced" in dump  # the dump is of the right database
     logs = "".join(
-        path.read_text(errors="replace") for path in [tmp_path / "gunicorn.log", *celery_stack.logs.glob("*.log")]
+        path.read_text(errors="replace")
+        for path in [*tmp_path.glob("gunicorn-*.log"), *celery_stack.logs.glob("*.log")]
     )
     assert "command.completed" in logs and "saga" in logs  # the logs are the service's
     cached = cache_contents()

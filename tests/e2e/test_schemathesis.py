@@ -39,14 +39,14 @@ def test_schemathesis_finds_no_failure_in_any_phase(celery_stack, stack_env, tmp
     examples = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "40")
 
     # when
-    with gunicorn(env, tmp_path / "gunicorn.log") as port:
+    with gunicorn(env, tmp_path) as web:
         result = subprocess.run(
             [
                 SCHEMATHESIS,
                 "--config-file",
                 str(ROOT / "schemathesis.toml"),
                 "run",
-                f"http://127.0.0.1:{port}/api/schema",
+                f"{web.url}/api/schema",
                 "--header",
                 f"Authorization: Token {token}",
                 "--phases",

@@ -1,11 +1,13 @@
 """What operators use: health, readiness, metrics, the OpenAPI schema and docs, the admin."""
 
 import io
+import time
 import uuid
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
@@ -18,24 +20,24 @@ from tests.conftest import command
 pytestmark = pytest.mark.django_db
 
 
-def test_healthz_answers_while_the_process_runs(client):
-    response = client.get("/healthz")
+def test_livez_answers_while_the_process_runs(client):
+    response = client.get("/livez")
 
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
 
 
-def test_readyz_checks_database_redis_broker_and_outbox(client):
+def test_readyz_checks_only_what_this_process_needs_to_serve(client):
     response = client.get("/readyz")
 
     body = response.json()
     assert response.status_code == 200, body
-    assert set(body["checks"]) >= {"database", "redis", "broker", "outbox"}
+    assert set(body["checks"]) == {"database"}
     assert all(check["status"] == "ok" for check in body["checks"].values())
 
 
-def test_readyz_fails_when_the_outbox_backlog_is_too_old(client, settings):
+def test_an_old_outbox_backlog_fails_the_status_but_not_readiness(client, settings):
     # given: an event that has waited longer than the threshold
-    settings.READY_MAX_OUTBOX_AGE_SECONDS = 5
+    settings.HEALTH_MAX_OUTBOX_AGE_SECONDS = 5
     with transaction.atomic():
         outbox.append(
             [outbox.NewEvent(event_type="T", aggregate_type="A", aggregate_id="1", aggregate_version=1, payload={})]
@@ -43,11 +45,15 @@ def test_readyz_fails_when_the_outbox_backlog_is_too_old(client, settings):
     OutboxEvent.objects.update(created_at=timezone.now() - timedelta(seconds=30))
 
     # when
-    response = client.get("/readyz")
+    status = client.get("/healthz")
+    ready = client.get("/readyz")
 
     # then
-    assert response.status_code == 503
-    assert response.json()["checks"]["outbox"]["status"] == "failing"
+    assert status.status_code == 503
+    outbox_check = status.json()["checks"]["outbox"]
+    assert (outbox_check["status"], outbox_check["backlog"]) == ("failing", 1)
+    assert outbox_check["oldest_pending_age_seconds"] >= 30
+    assert ready.status_code == 200
 
 
 def test_metrics_expose_the_command_latency_histogram(client, writer):
@@ -107,7 +113,17 @@ def test_unknown_urls_answer_problem_json(client):
     assert response["Content-Type"] == "application/problem+json"
 
 
-def test_projection_lag_is_measured_by_beat_and_served_to_metrics_and_readyz(client, settings):
+@pytest.fixture
+def forget_measured_lag():
+    """A measurement of a test's unapplied events would fail the status document in the tests after it."""
+    from queries_app.metrics import CACHE_KEY
+
+    cache.delete(CACHE_KEY)
+    yield
+    cache.delete(CACHE_KEY)
+
+
+def test_projection_lag_is_measured_by_beat_and_served_to_metrics_and_the_status(client, settings, forget_measured_lag):
     # given: one customer event in the log that no projection has applied
     from queries_app.tasks import measure_projection_lag
 
@@ -124,16 +140,71 @@ def test_projection_lag_is_measured_by_beat_and_served_to_metrics_and_readyz(cli
             ]
         )
     OutboxEvent.objects.update(created_at=timezone.now() - timedelta(seconds=90))
-    settings.READY_MAX_PROJECTION_LAG_SECONDS = 60
-    settings.READY_MAX_OUTBOX_AGE_SECONDS = 3600
+    settings.HEALTH_MAX_PROJECTION_LAG_SECONDS = 60
+    settings.HEALTH_MAX_OUTBOX_AGE_SECONDS = 3600
 
     # when
     assert measure_projection_lag() >= 1
     metrics = client.get("/metrics").content.decode()
-    ready = client.get("/readyz")
+    status = client.get("/healthz")
 
     # then
     assert 'projection_lag_events{projection="customers"} 1.0' in metrics
     assert 'sagas{status="running"} 0.0' in metrics
-    assert ready.status_code == 503
-    assert "customers" in ready.json()["checks"]["projections"]["error"]
+    assert status.status_code == 503
+    customers = status.json()["checks"]["projections"]["projections"]["customers"]
+    assert (customers["status"], customers["events_behind"]) == ("failing", 1)
+    assert customers["lag_seconds"] >= 90
+
+
+def test_a_stale_lag_measurement_is_unknown_never_ok(client, settings, forget_measured_lag):
+    # given: figures that said "up to date" when measured, three measurement periods ago
+    from queries_app.metrics import CACHE_KEY
+
+    settings.PROJECTION_LAG_INTERVAL = 15
+    up_to_date = {"events_behind": 0, "age_seconds": 0.0, "parked": 0}
+    cache.set(CACHE_KEY, {"customers": {**up_to_date, "measured_at": time.time() - 45}})
+
+    # when
+    response = client.get("/healthz")
+    stale = response.json()["checks"]["projections"]
+
+    # then
+    assert response.status_code == 503
+    assert (stale["status"], stale["projections"]["customers"]["status"]) == ("unknown", "unknown")
+    assert stale["projections"]["customers"]["measured_seconds_ago"] >= 45
+
+    # when: measured again just now
+    cache.set(CACHE_KEY, {"customers": {**up_to_date, "measured_at": time.time()}})
+
+    # then
+    assert client.get("/healthz").json()["checks"]["projections"]["status"] == "ok"
+
+
+def test_manage_py_status_exits_0_when_ok_2_when_failing_and_3_when_unknown(forget_measured_lag):
+    from queries_app.metrics import CACHE_KEY
+
+    def exit_code(*checks: str) -> int:
+        try:
+            call_command("status", *(f"--check={name}" for name in checks), stdout=io.StringIO())
+        except SystemExit as exit:
+            return int(exit.code or 0)
+        return 0
+
+    # given: nothing measured, no beat, one failed saga
+    from tests.integration.test_saga_operations import a_saga
+
+    a_saga(status="failed")
+
+    # then
+    assert exit_code("database", "outbox") == 0
+    assert exit_code("projections") == 3
+    assert exit_code("sagas") == 2
+    assert exit_code("beat") == 2
+    assert exit_code() == 2  # the worst of them
+
+    # when: the lag was just measured
+    cache.set(CACHE_KEY, {"customers": {"events_behind": 0, "age_seconds": 0, "parked": 0, "measured_at": time.time()}})
+
+    # then
+    assert exit_code("projections") == 0

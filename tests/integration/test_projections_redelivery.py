@@ -26,7 +26,7 @@ def few_attempts(settings):
     settings.PROJECTION_REDELIVER_AFTER_SECONDS = 60
     cache.delete(metrics.CACHE_KEY)
     yield
-    # A measurement of this test's old unapplied events would fail /readyz in the tests after it.
+    # A measurement of this test's old unapplied events would fail the status document in the tests after it.
     cache.delete(metrics.CACHE_KEY)
 
 
