@@ -29,9 +29,12 @@ GIVE_UP_SECONDS = 300.0
 
 
 def blocked_on_the_lock() -> bool:
+    """Whether a session waits for a lock on this database (pg_locks is live; pg_stat_activity would be read once
+    per transaction, and this runs inside the one that holds the lock)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            "SELECT count(*) FROM pg_locks WHERE NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         )
         return bool(cursor.fetchone()[0])
 
@@ -49,8 +52,9 @@ def once(ctx: Context, kind: str) -> tuple[float, str]:
     reset_tables()
     with private_broker(kind) as broker, processes(ctx.world, CELERY_BROKER_URL=broker.url) as group:
         api = Api(group.gunicorn(workers=2), ctx.token)
-        group.worker("worker-relay", concurrency=1, queues=("relay",))
-        group.worker("worker-a", concurrency=1, queues=("projections",))
+        # At INFO: ready when they say so (this process's Celery app is not on that broker, so cannot ping them).
+        group.worker("worker-relay", concurrency=1, queues=("relay",), loglevel="INFO")
+        group.worker("worker-a", concurrency=1, queues=("projections",), loglevel="INFO")
         group.beat()
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("LOCK TABLE read_customer IN ACCESS EXCLUSIVE MODE")
@@ -66,7 +70,7 @@ def once(ctx: Context, kind: str) -> tuple[float, str]:
                 time.sleep(0.1)
             group.kill("worker-a")
             killed = time.monotonic()
-        group.worker("worker-b", concurrency=1, queues=("projections",))
+        group.worker("worker-b", concurrency=1, queues=("projections",), loglevel="INFO")
         while projected(customer_ids) < CUSTOMERS and time.monotonic() - killed < GIVE_UP_SECONDS:
             time.sleep(0.2)
         elapsed = time.monotonic() - killed

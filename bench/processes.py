@@ -68,9 +68,17 @@ class Processes:
         return port
 
     def worker(
-        self, name: str = "worker", *, concurrency: int = 2, pool: str = "prefork", queues: tuple[str, ...] = ()
+        self,
+        name: str = "worker",
+        *,
+        concurrency: int = 2,
+        pool: str = "prefork",
+        queues: tuple[str, ...] = (),
+        loglevel: str = "WARNING",
     ) -> None:
-        """A Celery worker on the given queues (every work queue by default)."""
+        """A Celery worker on the given queues (every work queue by default), ready when it returns: it answered a
+        ping over this process's broker, or (at log level INFO, on a broker this process does not use) it logged
+        that it is ready."""
         self.start(
             name,
             [
@@ -78,7 +86,7 @@ class Processes:
                 "-A",
                 "config",
                 "worker",
-                "--loglevel=WARNING",
+                f"--loglevel={loglevel}",
                 f"--concurrency={concurrency}",
                 f"--pool={pool}",
                 f"--hostname={name}@%h",
@@ -87,7 +95,10 @@ class Processes:
                 *([f"--queues={','.join(queues)}"] if queues else []),
             ],
         )
-        self.wait_for_worker(name)
+        if loglevel == "INFO":
+            self.wait_for_log(name, f"{name}@{socket.gethostname()} ready.")
+        else:
+            self.wait_for_worker(name)
 
     def beat(self, name: str = "beat") -> None:
         schedule = self.world.workdir / "data" / f"{name}-schedule"
@@ -104,6 +115,13 @@ class Processes:
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"nothing answered on port {port} within {timeout}s")
+
+    def wait_for_log(self, name: str, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log(name).read_text(errors="replace"):
+            if self.running[name].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not log {text!r}: {self.log(name).read_text(errors='replace')[-2000:]}")
+            time.sleep(0.2)
 
     def wait_for_worker(self, name: str, timeout: float = 60) -> None:
         """A worker is ready when it answers a ping (its log level hides the 'ready.' line)."""
