@@ -8,7 +8,7 @@ from typing import ClassVar
 from django.db import models
 from django.utils import timezone
 
-SCOPES: tuple[str, ...] = ("read", "write", "catalog")
+SCOPES: tuple[str, ...] = ("read", "write", "catalog", "webhooks")
 TOKEN_PREFIX = "cqrs_"
 
 

@@ -13,8 +13,20 @@ class IsApiClient(BasePermission):
         return isinstance(request.user, ApiClient)
 
 
-class HasReadScope(IsApiClient):
-    message = "This API client lacks the 'read' scope."
+class HasScope(IsApiClient):
+    scope: str
+
+    @property
+    def message(self) -> str:
+        return f"This API client lacks the '{self.scope}' scope."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return super().has_permission(request, view) and request.user.has_scope("read")  # type: ignore[union-attr]
+        return super().has_permission(request, view) and request.user.has_scope(self.scope)  # type: ignore[union-attr]
+
+
+class HasReadScope(HasScope):
+    scope = "read"
+
+
+class HasWebhooksScope(HasScope):
+    scope = "webhooks"

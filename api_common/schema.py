@@ -7,6 +7,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
+from api_common.consistency import HEADER as CONSISTENCY_HEADER
+from api_common.consistency import LEVEL_HEADER, TOKEN_PATTERN, Consistency
 from api_common.problems import PROBLEM_CONTENT_TYPE
 
 
@@ -73,10 +75,12 @@ PROBLEM_DESCRIPTIONS = {
 REFUSED_BEFORE_THE_VIEW = (400, 401, 403, 406, 411, 413, 414, 429, 431, 503)
 
 
-def problem_responses(*statuses: int) -> dict[Any, Any]:
-    """Response entries for drf-spectacular, each answered as application/problem+json."""
+def problem_responses(*statuses: int, described: dict[int, str] | None = None) -> dict[Any, Any]:
+    """Response entries for drf-spectacular, each answered as application/problem+json; `described` overrides the
+    common description of a status (the codes one operation answers with it)."""
+    descriptions = {**PROBLEM_DESCRIPTIONS, **(described or {})}
     return {
-        (status, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description=PROBLEM_DESCRIPTIONS[status])
+        (status, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description=descriptions[status])
         for status in statuses
     }
 
@@ -105,6 +109,25 @@ RETRY_AFTER = OpenApiParameter(
     description="Seconds to wait before trying again.",
 )
 COMMON_PARAMETERS = [CORRELATION_ID, CORRELATION_ID_ANSWERED, RETRY_AFTER]
+CONSISTENCY_TOKEN = OpenApiParameter(
+    CONSISTENCY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    pattern=TOKEN_PATTERN,
+    description="The X-Consistency-Token of a command response: this query then reflects that command.",
+)
+
+
+def level_header(*levels: Consistency) -> OpenApiParameter:
+    return OpenApiParameter(
+        LEVEL_HEADER,
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[200],
+        required=True,
+        enum=[level.value for level in levels],
+        description="The consistency level this answer was served at (docs/consistency.md).",
+    )
 
 
 def forbid_unknown_input_fields(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:

@@ -67,7 +67,7 @@ STACK_ENV = {
     "SAGA_RECONCILE_INTERVAL": "10",
 }
 TOKENS = ["tok_ok"] * 6 + ["tok_declined", "tok_flaky", "tok_flaky", "tok_timeout"]
-QUEUES = ("relay", "projections", "sagas", "celery")
+QUEUES = ("relay", "projections", "sagas", "webhooks", "celery")
 # Processes per queue's worker: a saga step waits on PostgreSQL and the payment provider more than on the CPU.
 CONCURRENCY = {"projections": 2, "sagas": 4}
 TARGETS = [*(f"worker-{queue}" for queue in QUEUES), "beat", "web"]
@@ -713,7 +713,8 @@ def record(
     lines = [
         f"## Chaos run on {'RabbitMQ' if broker == 'rabbitmq' else 'Redis'}: `{command.strip()}`, {started}",
         "",
-        "gunicorn (2 workers), one Celery worker per queue (relay 1 process, projections 2, sagas 4, celery 1) and "
+        "gunicorn (2 workers), one Celery worker per queue (relay 1 process, projections 2, sagas 4, webhooks 1, "
+        "celery 1) and "
         "beat, on a "
         "PostgreSQL, a Redis and a broker of the run's own; every few seconds a fault: a random process SIGKILLed "
         "and restarted, or PostgreSQL, Redis or the broker stopped for 3-8 s and started again, while clients send "

@@ -16,6 +16,8 @@ class DomainEvent:
 # --- Customer -------------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
 class CustomerRegistered(DomainEvent):
+    """A customer registered; the email is lower-cased."""
+
     customer_id: UUID
     first_name: str
     last_name: str
@@ -24,6 +26,8 @@ class CustomerRegistered(DomainEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class CustomerEmailChanged(DomainEvent):
+    """A customer's email changed."""
+
     customer_id: UUID
     email: str
     previous_email: str
@@ -32,6 +36,8 @@ class CustomerEmailChanged(DomainEvent):
 # --- Product --------------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
 class ProductAdded(DomainEvent):
+    """A product entered the catalog with its first stock (available = stock)."""
+
     sku: str
     name: str
     description: str
@@ -42,6 +48,8 @@ class ProductAdded(DomainEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class ProductRestocked(DomainEvent):
+    """Units were added to a product's stock."""
+
     sku: str
     quantity: int
     stock: int
@@ -50,6 +58,8 @@ class ProductRestocked(DomainEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class ProductPriceChanged(DomainEvent):
+    """A product's price changed."""
+
     sku: str
     price: Decimal
     previous_price: Decimal
@@ -57,6 +67,8 @@ class ProductPriceChanged(DomainEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class InventoryReserved(DomainEvent):
+    """Units of a product were reserved for an order."""
+
     sku: str
     order_id: UUID
     quantity: int
@@ -65,6 +77,8 @@ class InventoryReserved(DomainEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class InventoryReleased(DomainEvent):
+    """An order's reservation of a product was released."""
+
     sku: str
     order_id: UUID
     quantity: int
@@ -96,7 +110,8 @@ class SoldLine:
 
 @dataclass(frozen=True, kw_only=True)
 class OrderPlaced(DomainEvent):
-    """Version 2: `payment_reference`, no secret, where version 1 carried the customer's payment token."""
+    """An order was placed; the fulfilment saga takes it on. Version 2: `payment_reference`, no secret, where
+    version 1 carried the customer's payment token."""
 
     schema_version = 2
     order_id: UUID
@@ -108,6 +123,8 @@ class OrderPlaced(DomainEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class InventoryReservationFailed(DomainEvent):
+    """An order could not reserve its lines: not enough stock."""
+
     order_id: UUID
     reason: str
     shortages: tuple[Shortage, ...]
@@ -115,6 +132,8 @@ class InventoryReservationFailed(DomainEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class PaymentAuthorized(DomainEvent):
+    """The payment provider authorized an order's amount."""
+
     order_id: UUID
     authorization_id: str
     amount: Decimal
@@ -122,13 +141,15 @@ class PaymentAuthorized(DomainEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class PaymentDeclined(DomainEvent):
+    """The payment provider declined an order's payment."""
+
     order_id: UUID
     reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class PaymentRefunded(DomainEvent):
-    """The authorization was voided: the customer is not charged."""
+    """An order's payment authorization was voided: the customer is not charged."""
 
     order_id: UUID
     authorization_id: str
@@ -137,6 +158,8 @@ class PaymentRefunded(DomainEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class OrderConfirmed(DomainEvent):
+    """An order was confirmed: its reservations became sales and its payment is authorized."""
+
     order_id: UUID
     customer_id: UUID
     total: Decimal
@@ -145,7 +168,25 @@ class OrderConfirmed(DomainEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class OrderCancelled(DomainEvent):
+    """An order was cancelled (out of stock, payment declined or timed out, or by the customer)."""
+
     order_id: UUID
     customer_id: UUID
     reason: str
     note: str
+
+
+# Which aggregate writes which events, in the order docs/events.md lists them (the catalog outbox_app publishes).
+EVENTS_BY_AGGREGATE: dict[str, tuple[type[DomainEvent], ...]] = {
+    "Customer": (CustomerRegistered, CustomerEmailChanged),
+    "Product": (ProductAdded, ProductRestocked, ProductPriceChanged, InventoryReserved, InventoryReleased),
+    "Order": (
+        OrderPlaced,
+        InventoryReservationFailed,
+        PaymentAuthorized,
+        PaymentDeclined,
+        PaymentRefunded,
+        OrderConfirmed,
+        OrderCancelled,
+    ),
+}

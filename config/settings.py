@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "commands_app",
     "queries_app",
     "sagas_app",
+    # After commands_app, whose event types (outbox_app.catalog) it subscribes to.
+    "webhooks_app",
     "operations_app",
 ]
 
@@ -179,6 +181,11 @@ CELERY_TASK_ROUTES = {
     "sagas_app.advance_saga": {"queue": "sagas"},
     "sagas_app.tick_sagas": {"queue": "sagas"},
     "sagas_app.start_missed_sagas": {"queue": "sagas"},
+    # Webhook deliveries never wait behind, or hold back, the relay, projections or sagas.
+    "webhooks_app.fan_out_events": {"queue": "webhooks"},
+    "webhooks_app.deliver_webhook": {"queue": "webhooks"},
+    "webhooks_app.dispatch_due_deliveries": {"queue": "webhooks"},
+    "webhooks_app.fan_out_missed_events": {"queue": "webhooks"},
     "commands_app.prune_idempotency_records": {"queue": "celery"},
 }
 CELERY_TASK_SERIALIZER = "json"
@@ -269,6 +276,46 @@ CELERY_BEAT_SCHEDULE["redeliver-unapplied-events"] = {
     "options": {"expires": PROJECTION_REDELIVER_INTERVAL},
 }
 
+# --- Webhooks and the event feed (docs/webhooks.md) -----------------------------------------------
+# Private, loopback and link-local addresses (and plain http) for endpoints: tests and private deployments only.
+WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", default=False)
+# Connecting, and then each wait for the receiver's answer; the task's time limits bound the whole attempt.
+WEBHOOKS_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOKS_CONNECT_TIMEOUT_SECONDS", default=3.0)
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+# Certificates trusted for https endpoints: the system's store, or this bundle (a private CA, the tests' own).
+WEBHOOKS_CA_BUNDLE = env.str("WEBHOOKS_CA_BUNDLE", default="")
+# Retries: WEBHOOKS_RETRY_BASE_SECONDS after the first failure, doubling, at most WEBHOOKS_RETRY_MAX_INTERVAL_SECONDS
+# apart, for WEBHOOKS_RETRY_FOR_SECONDS after the event (5 s, 10 s, 20 s ... 6 h: about 25 attempts in 3 days).
+WEBHOOKS_RETRY_BASE_SECONDS = env.float("WEBHOOKS_RETRY_BASE_SECONDS", default=5.0)
+WEBHOOKS_RETRY_MAX_INTERVAL_SECONDS = env.float("WEBHOOKS_RETRY_MAX_INTERVAL_SECONDS", default=6 * 3600.0)
+WEBHOOKS_RETRY_FOR_SECONDS = env.float("WEBHOOKS_RETRY_FOR_SECONDS", default=3 * 24 * 3600.0)
+# An endpoint whose every attempt failed for this long is disabled (its client enables it again).
+WEBHOOKS_DISABLE_AFTER_SECONDS = env.float("WEBHOOKS_DISABLE_AFTER_SECONDS", default=5 * 24 * 3600.0)
+# How long a handed-out delivery is reserved for its attempt; a killed worker's delivery is attempted again after it.
+WEBHOOKS_LEASE_SECONDS = env.float("WEBHOOKS_LEASE_SECONDS", default=60.0)
+if WEBHOOKS_LEASE_SECONDS <= WEBHOOKS_TIMEOUT_SECONDS + 10:
+    raise ImproperlyConfigured("WEBHOOKS_LEASE_SECONDS must exceed WEBHOOKS_TIMEOUT_SECONDS + 10 (the task's limit).")
+WEBHOOKS_DISPATCH_INTERVAL = env.float("WEBHOOKS_DISPATCH_INTERVAL", default=1.0)
+# The safety net re-reads the log for events published this long ago whose fan-out the bus may have lost.
+WEBHOOKS_RECONCILE_INTERVAL = env.float("WEBHOOKS_RECONCILE_INTERVAL", default=30.0)
+WEBHOOKS_RECONCILE_AFTER_SECONDS = env.float("WEBHOOKS_RECONCILE_AFTER_SECONDS", default=30.0)
+WEBHOOKS_RESPONSE_EXCERPT_BYTES = env.int("WEBHOOKS_RESPONSE_EXCERPT_BYTES", default=1024)
+WEBHOOKS_MAX_ENDPOINTS_PER_CLIENT = env.int("WEBHOOKS_MAX_ENDPOINTS_PER_CLIENT", default=20)
+# After a rotation, deliveries are signed with the old secret too for this long, unless the client says otherwise.
+WEBHOOKS_SECRET_OVERLAP_SECONDS = env.int("WEBHOOKS_SECRET_OVERLAP_SECONDS", default=24 * 3600)
+WEBHOOKS_RETENTION_DAYS = env.float("WEBHOOKS_RETENTION_DAYS", default=30.0)
+CELERY_BEAT_SCHEDULE["dispatch-due-webhook-deliveries"] = {
+    "task": "webhooks_app.dispatch_due_deliveries",
+    "schedule": WEBHOOKS_DISPATCH_INTERVAL,
+    "options": {"expires": max(5 * WEBHOOKS_DISPATCH_INTERVAL, 5.0)},
+}
+CELERY_BEAT_SCHEDULE["fan-out-missed-webhook-events"] = {
+    "task": "webhooks_app.fan_out_missed_events",
+    "schedule": WEBHOOKS_RECONCILE_INTERVAL,
+    "options": {"expires": WEBHOOKS_RECONCILE_INTERVAL},
+}
+CELERY_BEAT_SCHEDULE["prune-webhook-deliveries"] = {"task": "webhooks_app.prune_deliveries", "schedule": 24 * 3600.0}
+
 # --- Queries --------------------------------------------------------------------------------------
 # How long a query carrying X-Consistency-Token waits for the read model before answering 503.
 CONSISTENCY_WAIT_SECONDS = env.float("CONSISTENCY_WAIT_SECONDS", default=2.0)
@@ -357,12 +404,21 @@ API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=20)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 SPECTACULAR_SETTINGS = {
     "TITLE": "Order fulfilment CQRS service",
-    "DESCRIPTION": "Commands under /api/commands/, queries under /api/. Errors are RFC 9457 problem details.",
+    "DESCRIPTION": (
+        "Commands under /api/commands/, queries under /api/. Errors are RFC 9457 problem details. What happened: the "
+        "event feed (`GET /api/events`) and signed webhooks (`/api/webhook-endpoints`); every published event and its "
+        "payload is in the [AsyncAPI document](/api/asyncapi.yaml)."
+    ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets that share a field name (status) each keep a name of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "queries_app.models.OrderView.Status",
+        "WebhookEndpointStatusEnum": ["enabled", "disabled"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api_common.schema.forbid_unknown_input_fields",

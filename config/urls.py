@@ -1,4 +1,4 @@
-"""Top-level URLs: commands, queries, schema and docs, admin, health."""
+"""Top-level URLs: commands, queries, the event feed and webhooks, schema and docs, admin, health."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -7,11 +7,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from api_common.problems import json_problem_view, server_error
 from config.health import healthz, livez, readyz
 from config.metrics import metrics
+from webhooks_app.api.views import asyncapi_document
 
 urlpatterns = [
     path("api/commands/", include("commands_app.api.urls")),
     path("api/", include("queries_app.api.urls")),
+    path("api/", include("webhooks_app.api.urls")),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("api/asyncapi.yaml", asyncapi_document, name="asyncapi"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("admin/", admin.site.urls),

@@ -65,6 +65,9 @@ class OutboxEvent(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    # The event's place in the log: given when it is published, in the order relay transactions commit
+    # (outbox_app/log.py). Null while pending or dead.
+    log_position = models.BigIntegerField(null=True, blank=True, editable=False)
 
     objects = OutboxEventQuerySet.as_manager()
 
@@ -74,6 +77,10 @@ class OutboxEvent(models.Model):
             models.UniqueConstraint(
                 fields=["aggregate_type", "aggregate_id", "aggregate_version"],
                 name="outbox_unique_aggregate_version",
+            ),
+            # The log in order (the event feed, the webhooks' safety net), and its head (max) for the next batch.
+            models.UniqueConstraint(
+                fields=["log_position"], condition=Q(log_position__isnull=False), name="outbox_unique_log_position"
             ),
         ]
         indexes = [
@@ -89,6 +96,12 @@ class OutboxEvent(models.Model):
                 fields=["published_at"], name="outbox_published_at_idx", condition=Q(published_at__isnull=False)
             ),
             models.Index(fields=["dead_at"], name="outbox_dead_idx", condition=Q(dead_at__isnull=False)),
+            # The feed filtered by event type: a range of one type's positions.
+            models.Index(
+                fields=["event_type", "log_position"],
+                name="outbox_type_position_idx",
+                condition=Q(log_position__isnull=False),
+            ),
             # Operators trace a request through the event log by its correlation id.
             models.Index(KeyTextTransform("correlation_id", "metadata"), name="outbox_correlation_id_idx"),
         ]

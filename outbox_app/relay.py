@@ -3,7 +3,8 @@
 One transaction per batch: claim (FOR UPDATE SKIP LOCKED, in created_at order), publish, mark published. A relay
 killed anywhere in between leaves its batch unpublished and unlocked, and the next run publishes it again
 (consumers dedupe by event id). Because claimed rows stay locked until the commit, any number of relays run side
-by side without marking an event twice.
+by side without marking an event twice. The marking comes last and gives the events their log positions under a
+lock held until the commit, so positions follow the order in which batches commit (outbox_app/log.py).
 
 Per-aggregate order: an aggregate's events are published in version order, each only once the version before it
 is published or in the same batch. An event held back because an earlier version failed (backing off, or parked
@@ -29,7 +30,7 @@ from uuid import UUID
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import BooleanField, DateTimeField, ExpressionWrapper, F, Q
+from django.db.models import BooleanField, DateTimeField, ExpressionWrapper, Q
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -37,6 +38,7 @@ from django.utils import timezone
 from observability import tracing
 from outbox_app import metrics, registry
 from outbox_app.bus import BrokerUnavailable, Publisher, bus_publisher
+from outbox_app.log import mark_published_in_log_order
 from outbox_app.models import ENVELOPE_COLUMNS, OutboxEvent, envelope
 
 log = structlog.get_logger(__name__)
@@ -141,9 +143,10 @@ def relay_once(*, batch_size: int | None = None, publish: Publisher | None = Non
         ready, held = release_in_order(claimed, waiting_on)
         with _publisher(publish) as send, tracing.relaying([event.envelope for event in ready]):
             outcome = publish_in_order(ready, send)
-        _mark_published(outcome.published)
         dead = _record_failures(outcome.failures)
         deferred = _defer(held, waiting_on, outcome)
+        # Last, just before the commit: it holds the log's position lock until then (outbox_app/log.py).
+        mark_published_in_log_order([event.event_id for event in outcome.published])
     report = RelayReport(
         claimed=len(claimed),
         published=len(outcome.published),
@@ -421,13 +424,6 @@ def _event_id_in(event_ids: list[UUID]) -> Q | RawSQL:
         ids = "{" + ",".join(map(str, event_ids)) + "}"
         return RawSQL("event_id = ANY(%s::uuid[])", [ids], output_field=BooleanField())
     return Q(event_id__in=event_ids)
-
-
-def _mark_published(events: list[ClaimedEvent]) -> None:
-    if events:
-        OutboxEvent.objects.filter(_event_id_in([event.event_id for event in events])).update(
-            published_at=Now(), attempts=F("attempts") + 1, next_attempt_at=None, last_error=""
-        )
 
 
 def _from_now(delay: timedelta) -> ExpressionWrapper:

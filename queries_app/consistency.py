@@ -14,44 +14,15 @@ and says in X-Consistency-Level which one each answer has:
 A wait lasts at most CONSISTENCY_WAIT_SECONDS; then the answer is 503 with Retry-After, never stale data.
 """
 
-import time
 from collections.abc import Callable
-from enum import StrEnum
 
 from django.db.models import Q
 
-from api_common.consistency import AggregateVersion
+from api_common.consistency import AggregateVersion, Consistency, wait_until
 from queries_app.models import AggregatePosition
 from queries_app.projections.base import Projection
 
-
-class Consistency(StrEnum):
-    STRONG = "STRONG"
-    READ_YOUR_WRITES = "READ_YOUR_WRITES"
-    EVENTUAL = "EVENTUAL"
-    HIGHLY_EVENTUAL = "HIGHLY_EVENTUAL"
-
-
-def wait_until(
-    done: Callable[[], bool],
-    *,
-    timeout: float,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    first_pause: float = 0.01,
-    max_pause: float = 0.1,
-) -> bool:
-    """Poll `done` with growing pauses until it is true (True) or `timeout` seconds have passed (False)."""
-    deadline = clock() + timeout
-    pause = first_pause
-    while True:
-        if done():
-            return True
-        remaining = deadline - clock()
-        if remaining <= 0:
-            return False
-        sleep(min(pause, remaining))
-        pause = min(pause * 2, max_pause)
+__all__ = ["Consistency", "applied", "wait_until"]
 
 
 def applied(projection: Projection, versions: list[AggregateVersion], *, using: str) -> Callable[[], bool]:

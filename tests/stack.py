@@ -50,9 +50,9 @@ class Stack:
         return process
 
     def start_worker(
-        self, name: str = "worker", concurrency: int = 2, queues: Sequence[str] = ()
+        self, name: str = "worker", concurrency: int = 2, queues: str | Sequence[str] = ()
     ) -> subprocess.Popen[bytes]:
-        """A worker on the given queues (every work queue by default), ready when it returns."""
+        """A worker on the given queues ("a,b" or a list; every work queue by default), ready when it returns."""
         process = self.start(
             name,
             "worker",
@@ -61,7 +61,7 @@ class Stack:
             f"--hostname={name}@%h",
             "--without-mingle",
             "--without-gossip",
-            *([f"--queues={','.join(queues)}"] if queues else []),
+            *([f"--queues={queues if isinstance(queues, str) else ','.join(queues)}"] if queues else []),
         )
         self.wait_for_log(name, "ready.")
         return process
@@ -121,8 +121,8 @@ class Stack:
             self.stop(name)
 
 
-# The queues that have tasks today (README); `webhooks` waits for its first task.
-PRODUCTION_QUEUES = ("relay", "projections", "sagas", "celery")
+# A worker per queue of work, as the README runs them.
+PRODUCTION_QUEUES = ("relay", "projections", "sagas", "webhooks", "celery")
 
 
 def database_url() -> str:

@@ -6,12 +6,12 @@ from rest_framework import serializers
 
 from api_common.json_fields import (
     MoneyField,
-    StrictCharField,
     StrictEmailField,
     StrictIntegerField,
     StrictRegexField,
     StrictUUIDField,
 )
+from api_common.serializers import StrictInput
 from commands_app.domain.limits import MAX_LINE_QUANTITY, MAX_ORDER_LINES, MAX_STOCK
 
 SKU = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -20,13 +20,7 @@ PAYMENT_TOKEN = r"^[A-Za-z0-9_-]{1,100}$"
 
 
 # Unknown fields are errors, not silently dropped: a typo must not change what a command does.
-class Input(serializers.Serializer[dict[str, Any]]):
-    # Checked on the data itself: a nested input (an order line) has no initial_data of its own.
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        unknown = set(data) - set(self.fields) if isinstance(data, dict) else set()
-        if unknown:
-            raise serializers.ValidationError(dict.fromkeys(sorted(unknown), "Unknown field."))
-        return super().to_internal_value(data)
+Input = StrictInput
 
 
 def plain_text(max_length: int) -> StrictRegexField:
@@ -67,7 +61,8 @@ class ChangeCustomerEmailInput(Input):
 class AddProductInput(Input):
     sku = sku_field()
     name = plain_text(200)
-    description = StrictCharField(max_length=5000, allow_blank=True)
+    # Any text but NUL (which PostgreSQL cannot store): the pattern says so in the schema.
+    description = StrictRegexField(r"^[^\x00]*$", max_length=5000, allow_blank=True)
     price = MoneyField()
     stock = StrictIntegerField(min_value=0, max_value=MAX_STOCK)
 

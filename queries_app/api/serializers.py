@@ -5,41 +5,12 @@ from typing import Any
 from rest_framework import serializers
 
 from api_common.json_fields import StrictUUIDField
+from api_common.serializers import QueryInput, QueryIntegerField
 from queries_app.models import CustomerView, OrderView, ProductView
 
 MAX_PAGE_SIZE = 200
 # The write side's sku rule, as a separate service would keep its own copy of it.
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-
-
-class QueryIntegerField(serializers.IntegerField):
-    """An integer in a query string: digits only, as the schema's integer says ("10.0", " 10" and "1e1" are refused;
-    DRF's IntegerField takes them)."""
-
-    def to_internal_value(self, data: Any) -> int:
-        if not (isinstance(data, str) and data.isascii() and data.isdigit()):
-            self.fail("invalid")
-        return int(super().to_internal_value(data))
-
-
-class QueryInput(serializers.Serializer[dict[str, Any]]):
-    """Query parameters as the schema states them: each at most once, and empty only where text may be empty.
-
-    DRF reads a query string as an HTML form: the last of repeated values wins, and an empty value of an optional
-    field counts as absent. Here both are refused, naming the parameter.
-    """
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        problems: dict[str, str] = {}
-        for name, field in self.fields.items():
-            values = data.getlist(name) if hasattr(data, "getlist") else [data[name]] if name in data else []
-            if len(values) > 1:
-                problems[name] = "Give this parameter once."
-            elif values == [""] and not getattr(field, "allow_blank", False):
-                problems[name] = "This parameter may not be empty."
-        if problems:
-            raise serializers.ValidationError(problems)
-        return super().to_internal_value(data)
 
 
 class PageInput(QueryInput):

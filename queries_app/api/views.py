@@ -26,10 +26,17 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from api_common.consistency import HEADER as CONSISTENCY_HEADER
-from api_common.consistency import TOKEN_PATTERN, AggregateVersion, decode_token
+from api_common.consistency import LEVEL_HEADER, AggregateVersion, token_versions
 from api_common.permissions import HasReadScope
 from api_common.problems import Problem
-from api_common.schema import COMMON_PARAMETERS, LINKS_EXTENSION, REFUSED_BEFORE_THE_VIEW, problem_responses
+from api_common.schema import (
+    COMMON_PARAMETERS,
+    LINKS_EXTENSION,
+    REFUSED_BEFORE_THE_VIEW,
+    level_header,
+    problem_responses,
+)
+from api_common.schema import CONSISTENCY_TOKEN as TOKEN
 from outbox_app.operations import latest_versions
 from queries_app import best_sellers, cache
 from queries_app.api.serializers import (
@@ -52,8 +59,6 @@ from queries_app.projections import BY_NAME
 from queries_app.routers import PRIMARY, replica_failed, replica_for_reads
 
 log = structlog.get_logger(__name__)
-LEVEL_HEADER = "X-Consistency-Level"
-MAX_TOKEN_VERSIONS = 100
 M = TypeVar("M", bound=models.Model)
 
 CONSISTENCY = (
@@ -61,25 +66,6 @@ CONSISTENCY = (
     "the read model reflects that command and answers READ_YOUR_WRITES, or answers 503 with Retry-After; a token "
     "this service did not issue answers 400."
 )
-TOKEN = OpenApiParameter(
-    CONSISTENCY_HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    pattern=TOKEN_PATTERN,
-    description="The X-Consistency-Token of a command response: this query then reflects that command.",
-)
-
-
-def level_header(*levels: Consistency) -> OpenApiParameter:
-    return OpenApiParameter(
-        LEVEL_HEADER,
-        OpenApiTypes.STR,
-        OpenApiParameter.HEADER,
-        response=[200],
-        required=True,
-        enum=[level.value for level in levels],
-        description="The consistency level this answer was served at (docs/consistency.md).",
-    )
 
 
 def query_schema(
@@ -151,13 +137,7 @@ class QueryView(APIView):
         handled = request.method is not None and hasattr(self, request.method.lower())
         if token is None or not handled:
             return
-        versions = decode_token(token)
-        if versions is None or len(versions) > MAX_TOKEN_VERSIONS:
-            raise Problem(
-                status_code=400,
-                code="CONSISTENCY_TOKEN_INVALID",
-                detail=f"{CONSISTENCY_HEADER} must be a token returned by a command of this service.",
-            )
+        versions = token_versions(token)
         # A STRONG answer reflects every acknowledged command, the token's among them: it has nothing to add.
         if self.consistency is not Consistency.STRONG:
             self.wait_for(versions)

@@ -17,6 +17,7 @@ PACKAGES = [
     "sagas_app",
     "operations_app",
     "observability",
+    "webhooks_app",
 ]
 LINT_IMPORTS = str(Path(sys.executable).parent / "lint-imports")
 
@@ -51,6 +52,8 @@ def test_the_contracts_hold_on_the_project():
         ("queries_app/tasks.py", "import config.settings", "config.settings"),
         ("observability/tracing.py", "import outbox_app.models", "imports none of them"),
         ("sagas_app/tasks.py", "import operations_app.status", "no app depends on them"),
+        ("webhooks_app/deliveries.py", "import commands_app.events", "import no producer"),
+        ("outbox_app/log.py", "import webhooks_app.models", "imports none of the other apps"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(copy_of_the_project, module, forbidden_import, contract):

@@ -8,6 +8,10 @@ can state, filled in as a correct client fills them in.
   replaced by a real one (SCHEMATHESIS_CONSISTENCY_TOKEN, issued by the test); values of another form are left
   as generated, and tokens that links carry from a command's response are real already.
 
+- A webhook endpoint's `url`: a generated host would be a real name or address off this machine, and a delivery to
+  it real traffic (DNS included). Every URL generated to be accepted is made one on loopback, which the service
+  refuses (422 WEBHOOK_URL_NOT_PUBLIC; tests/integration/test_webhook_endpoints.py covers registering).
+
 Only cases generated to be accepted are changed.
 """
 
@@ -47,7 +51,11 @@ def _negative(case: Any) -> bool:
 # map_case, not map_headers: every phase applies it (the coverage phase applies no per-part hooks).
 @schemathesis.hook
 def map_case(context: Any, case: Any) -> Any:
-    if not case.headers or _negative(case):
+    if _negative(case):
+        return case
+    if isinstance(case.body, dict) and isinstance(case.body.get("url"), str):
+        case.body = {**case.body, "url": f"https://127.0.0.1/{uuid.uuid4()}"}
+    if not case.headers:
         return case
     # A new mapping of the same kind: the coverage phase does not see changes made to the generated one in place.
     headers = type(case.headers)(case.headers)

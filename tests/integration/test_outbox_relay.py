@@ -566,8 +566,8 @@ def test_an_outage_makes_events_due_again_after_a_flat_second_however_often_they
 
 @pytest.mark.django_db(transaction=True)
 def test_the_relay_and_its_nudge_send_each_task_to_the_queue_of_its_kind_of_work(broker):
-    # given: an order placed (the projections and the saga subscribe to it), with this process on a Redis broker,
-    # whose lists are named after the queues
+    # given: an order placed (the projections, the saga and the webhooks subscribe to it), with this process on a
+    # Redis broker, whose lists are named after the queues
     with web_broker(broker.url):
         order = OrderStream(customer_id=str(uuid4()))
         write_to_log([order.placed(line("SKU-ROUTE"))])  # its commit nudges the relay
@@ -587,7 +587,7 @@ def test_the_relay_and_its_nudge_send_each_task_to_the_queue_of_its_kind_of_work
         "relay": ["outbox_app.relay_outbox"],
         "projections": [PROJECT_EVENTS],
         "sagas": ["sagas_app.handle_order_events"],
-        "webhooks": [],
+        "webhooks": ["webhooks_app.fan_out_events"],
         "celery": [],
     }
 

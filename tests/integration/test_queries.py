@@ -1,5 +1,6 @@
 """GET /api/...: the query endpoints over read models built by the projections."""
 
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -288,3 +289,9 @@ def test_the_bench_switch_query_pipeline_bare_drops_authentication_and_nothing_e
     assert response.json()["id"] == ada.customer_id
     assert response["X-Consistency-Level"] == "EVENTUAL"
     assert client.get(url, HTTP_X_CONSISTENCY_TOKEN="forged").status_code == 400
+
+
+def test_an_empty_status_filter_is_refused_not_read_as_no_filter(make_api_client):
+    response = make_api_client("read").get(f"/api/orders?customer_id={uuid.uuid4()}&status=")
+    assert response.status_code == 400
+    assert [e["field"] for e in response.json()["errors"]] == ["status"]
