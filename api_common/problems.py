@@ -1,7 +1,10 @@
 """RFC 9457 problem details: every API error is application/problem+json with a stable `code`."""
 
+import sys
 from typing import Any
 
+import structlog
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -9,7 +12,20 @@ from rest_framework.views import exception_handler
 
 from api_common.correlation import current_correlation_id
 
+log = structlog.get_logger(__name__)
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+# The database refused or dropped the connection (restarting, failing over, unreachable): the request wrote
+# nothing, or what it wrote was rolled back with its transaction, so the client sends it again, with the same
+# Idempotency-Key, after Retry-After seconds. A command whose commit went through before the connection dropped
+# replays its stored response on that retry.
+DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+DATABASE_RETRY_AFTER_SECONDS = 1
+_DATABASE_UNAVAILABLE_DETAIL = "The database is unavailable; nothing was changed. Retry the same request shortly."
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """Whether an exception means the database is away (connection refused, dropped, or unusable)."""
+    return isinstance(exc, OperationalError | InterfaceError)
 
 
 class Problem(exceptions.APIException):
@@ -110,11 +126,20 @@ _CODES: dict[type[exceptions.APIException], str] = {
 
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    request = context.get("request")
+    instance = request.path if request is not None else ""
+    if database_unavailable(exc):
+        log.warning("database.unavailable", path=instance, error=f"{type(exc).__name__}: {exc}"[:500])
+        return problem_response(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            code=DATABASE_UNAVAILABLE,
+            detail=_DATABASE_UNAVAILABLE_DETAIL,
+            instance=instance,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
-    request = context.get("request")
-    instance = request.path if request is not None else ""
     headers = {k: v for k, v in response.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")}
     if isinstance(exc, Problem):
         headers.update(exc.headers)
@@ -149,6 +174,23 @@ def json_problem_view(status_code: int, code: str, detail: str) -> Any:
         return problem_json(request, status_code=status_code, code=code, detail=detail)
 
     return view
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    """handler500: 503 DATABASE_UNAVAILABLE when the exception being handled is the database going away (outside
+    the API's own handler: middleware, the admin, /metrics), else 500 INTERNAL_ERROR."""
+    if database_unavailable(sys.exc_info()[1]):
+        response = problem_json(
+            request, status_code=503, code=DATABASE_UNAVAILABLE, detail=_DATABASE_UNAVAILABLE_DETAIL
+        )
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
+    return problem_json(
+        request,
+        status_code=500,
+        code="INTERNAL_ERROR",
+        detail="The server failed; the correlation id identifies the failure.",
+    )
 
 
 def problem_json(request: HttpRequest, *, status_code: int, code: str, detail: str) -> JsonResponse:

@@ -66,11 +66,13 @@ PROBLEM_DESCRIPTIONS = {
     "ORDER_TOTAL_TOO_LARGE, STOCK_LIMIT_EXCEEDED), or IDEMPOTENCY_KEY_REUSED.",
     429: "Too many requests (RATE_LIMITED, with Retry-After).",
     431: "A request header is larger than the limit (HEADER_TOO_LARGE).",
-    503: "The read model did not catch up in time (CONSISTENCY_TIMEOUT, with Retry-After).",
+    503: "Try again after Retry-After: the database is unavailable (DATABASE_UNAVAILABLE; nothing was changed, send "
+    "the same request with the same Idempotency-Key), or the read model did not catch up in time "
+    "(CONSISTENCY_TIMEOUT).",
 }
 # What any endpoint may answer before its view runs: request limits (api_common.limits and the web server's),
-# authentication, scopes, content negotiation and the rate limit.
-REFUSED_BEFORE_THE_VIEW = (400, 401, 403, 406, 411, 413, 414, 429, 431)
+# authentication, scopes, content negotiation, the rate limit, and the database being away.
+REFUSED_BEFORE_THE_VIEW = (400, 401, 403, 406, 411, 413, 414, 429, 431, 503)
 
 
 def problem_responses(*statuses: int, described: dict[int, str] | None = None) -> dict[Any, Any]:

@@ -1,31 +1,38 @@
-"""The chaos run: the production stack on this machine, commands with retries, SIGKILLs, then every check.
+"""The chaos run: the production stack on this machine, commands with retries, SIGKILLs and outages, then every check.
 
-    python -m bench.chaos [--minutes 3] [--seed N]          (make chaos)
+    python -m bench.chaos [--minutes 3] [--seed N] [--broker rabbitmq|redis]          (make chaos)
 
-It runs gunicorn, two Celery workers and beat on its own database (cqrs_chaos) and Redis DBs 6 and 7, drives
-a mix of commands (orders with every payment token, cancellations, registrations, email changes, restocks),
-each retried with the same Idempotency-Key until it gets a definite answer, some sent twice at once and some
-replayed later, while every few seconds a random worker, the beat or gunicorn is killed with SIGKILL and
-restarted. Then it waits until the system is quiet and checks:
+It runs on infrastructure of its own: a PostgreSQL cluster, a Redis (the cache, persistent as the Redis holding
+the best-sellers read model must be) and a broker (a RabbitMQ node by default; `--broker redis` a persistent
+redis-server), all private to the run and removed at its end. On them: gunicorn, one Celery worker per queue of
+work (relay, projections, sagas, celery) and beat, as in production. It drives a mix of commands (orders with
+every payment token, so the fulfilment saga runs, cancellations, registrations, email changes, restocks), each
+retried with the same Idempotency-Key until it gets a definite answer, some sent twice at once and some
+replayed later. Every few seconds a fault strikes: a random process is killed with SIGKILL and restarted, or
+PostgreSQL, Redis or the broker is stopped for a few seconds and started again on the same port. Then it waits
+until the system is quiet and checks:
   - every command that got a 2xx has its events (the versions in its X-Consistency-Token) in the log, published;
   - a replayed key answers what it answered the first time;
   - verify_projections finds no drift, nothing is parked or dead;
-  - every saga completed, and the saga invariants hold (nothing reserved for a cancelled order, reserved and
-    sold match the orders, available = stock - reserved - sold, no live authorization for an order that is
-    not confirmed);
-  - no effect happened twice (one order or customer per idempotency key, one authorization per order, one
-    reservation / confirmation / cancellation event per order).
-It prints a summary, records it in docs/benchmarks.md, and exits non-zero on any loss or violation.
+  - every order settled: every saga completed (confirmed or cancelled), none stuck, and the saga invariants hold
+    (nothing reserved for a cancelled order, reserved and sold match the orders, the stock each product's last
+    event reports is its initial stock plus the accepted restocks minus the units of its confirmed orders);
+  - no effect happened twice (one order or customer per idempotency key, each payment authorized at most once,
+    one reservation / confirmation / cancellation event per order).
+It prints a summary with how long the system took to converge after the last fault and after the last command,
+records it in docs/benchmarks.md, and exits non-zero on any loss or violation.
 
-The Redis broker's visibility timeout is 60 s here (CELERY_VISIBILITY_TIMEOUT, 300 s by default): a message
-a killed worker held comes back after it, so this bounds the time to converge. Saga timeouts are shortened
-the same way the end-to-end tests shorten them, and so are the thresholds after which beat redelivers a
-published event a projection never applied and starts the saga of an order whose OrderPlaced was lost.
+Saga timeouts are shortened the same way the end-to-end tests shorten them, and so are the thresholds after which
+beat redelivers a published event a projection never applied and starts the saga of an order whose OrderPlaced
+was lost. On Redis the broker's visibility timeout is 60 s here (CELERY_VISIBILITY_TIMEOUT): a message a killed
+worker held comes back after it, so it bounds the time to converge there; RabbitMQ gives it back at once.
 """
 
 import argparse
+import itertools
 import random
 import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -40,11 +47,12 @@ from typing import Any
 
 from bench import environment
 from bench.client import Answer, Api
+from bench.private_services import PrivatePostgres, Service, ThrowawayRedis, private_broker
 from bench.processes import BIN, Processes, processes
-from bench.report import CHAOS_END, CHAOS_START, markdown_table, write_section
+from bench.report import CHAOS_MARKERS, markdown_table, write_section
 
 STACK_ENV = {
-    "CELERY_VISIBILITY_TIMEOUT": "60",
+    "CELERY_VISIBILITY_TIMEOUT": "60",  # Redis broker only
     "SAGA_PAYMENT_TIMEOUT_SECONDS": "5",
     "PAYMENT_PROVIDER_TIMEOUT_SECONDS": "0.5",
     "SAGA_LEASE_SECONDS": "3",
@@ -59,7 +67,14 @@ STACK_ENV = {
     "SAGA_RECONCILE_INTERVAL": "10",
 }
 TOKENS = ["tok_ok"] * 6 + ["tok_declined", "tok_flaky", "tok_flaky", "tok_timeout"]
-TARGETS = ["worker1", "worker2", "beat", "web"]
+QUEUES = ("relay", "projections", "sagas", "webhooks", "celery")
+# Processes per queue's worker: a saga step waits on PostgreSQL and the payment provider more than on the CPU.
+CONCURRENCY = {"projections": 2, "sagas": 4}
+TARGETS = [*(f"worker-{queue}" for queue in QUEUES), "beat", "web"]
+SERVICES = ["postgresql", "redis", "broker"]
+# Every third fault is an outage of a service (rather than a killed process); an outage lasts this long.
+OUTAGE_EVERY = 3
+OUTAGE_SECONDS = (3.0, 8.0)
 RETRY_FOR_SECONDS = 120.0
 CONVERGE_WITHIN_SECONDS = 480.0
 # Longer than the visibility timeout: a message held by a killed worker comes back after it.
@@ -205,27 +220,58 @@ class Driver:
 
 
 @dataclass
-class Killer:
+class Faults:
+    """Every few seconds one fault, and only one at a time: a SIGKILLed process, or a service stopped a while."""
+
     group: Processes
+    services: dict[str, Service]
     rng: random.Random
     stop: threading.Event
     every: float
-    kills: Counter[str] = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)
     log: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Monotonic time the last fault ended (the process restarted, the service back).
+    last_fault_ended: float = 0.0
 
     def loop(self) -> None:
-        while not self.stop.wait(self.rng.uniform(0.5 * self.every, 1.5 * self.every)):
-            target = self.rng.choice(TARGETS)
-            self.group.kill(target)
-            self.kills[target] += 1
-            self.log.append(f"{datetime.now(UTC):%H:%M:%S.%f} SIGKILL {target}")
-            time.sleep(self.rng.uniform(0.0, 1.5))
+        services = self.rng.sample(SERVICES, len(SERVICES))
+        for number in itertools.count(1):
+            if self.stop.wait(self.rng.uniform(0.5 * self.every, 1.5 * self.every)):
+                return
             try:
-                restart(self.group, target)
-            except RuntimeError as error:
-                self.errors.append(f"{target}: {error}")
-                restart(self.group, target)
+                if number % OUTAGE_EVERY == 0:  # each service in turn, so every run takes each away
+                    self.outage(services[(number // OUTAGE_EVERY - 1) % len(services)])
+                else:
+                    self.kill(self.rng.choice(TARGETS))
+            except Exception as error:  # a fault the run could not inflict or undo is a finding, not a crash
+                self.errors.append(f"FAULT FAILED: {type(error).__name__}: {error}")
+            self.last_fault_ended = time.monotonic()
+
+    def kill(self, target: str) -> None:
+        self.group.kill(target)
+        self.counts[f"SIGKILL {target}"] += 1
+        self.note(f"SIGKILL {target}")
+        time.sleep(self.rng.uniform(0.0, 1.5))
+        try:
+            restart(self.group, target)
+        except RuntimeError as error:
+            self.errors.append(f"{target}: {error}")
+            restart(self.group, target)
+
+    def outage(self, name: str) -> None:
+        seconds = self.rng.uniform(*OUTAGE_SECONDS)
+        self.note(f"stop {name} for {seconds:.1f}s")
+        self.services[name].stop()
+        try:
+            time.sleep(seconds)
+        finally:
+            self.services[name].start()
+        self.counts[f"{name} stopped"] += 1
+        self.note(f"{name} back")
+
+    def note(self, text: str) -> None:
+        self.log.append(f"{datetime.now(UTC):%H:%M:%S.%f} {text}")
 
 
 def restart(group: Processes, target: str) -> None:
@@ -235,20 +281,25 @@ def restart(group: Processes, target: str) -> None:
 
 
 def start_stack(group: Processes) -> int:
+    """The production processes: gunicorn, one worker per queue of work, beat."""
     port = group.gunicorn("web", workers=2)
-    group.worker("worker1", concurrency=2)
-    group.worker("worker2", concurrency=2)
+    for queue in QUEUES:
+        group.worker(f"worker-{queue}", concurrency=CONCURRENCY.get(queue, 1), queues=(queue,))
     group.beat("beat")
     return port
+
+
+def initial_stock(sku: str) -> int:
+    return 15 if int(sku.rsplit("-", 1)[1]) < 4 else 5000  # a few scarce products: some orders fail on stock
 
 
 def seed(api: Api, rng: random.Random) -> tuple[list[str], list[str]]:
     skus = []
     for i in range(12):
         sku = f"CHAOS-{i:02d}"
-        stock = 15 if i < 4 else 5000  # a few scarce products: some orders fail on stock
         answer = api.command(
-            "add-product", {"sku": sku, "name": f"Item {i}", "description": "", "price": "4.20", "stock": stock}
+            "add-product",
+            {"sku": sku, "name": f"Item {i}", "description": "", "price": "4.20", "stock": initial_stock(sku)},
         )
         assert answer.status == 201, answer
         skus.append(sku)
@@ -279,22 +330,26 @@ def quiet() -> tuple[bool, str]:
     return pending == 0 and active == 0 and not any(behind.values()), state
 
 
-def wait_for_quiet(timeout: float, stalled_after: float) -> tuple[bool, str]:
-    """Quiet three checks in a row; gives up at the timeout, or when nothing has moved for `stalled_after`."""
+def wait_for_quiet(timeout: float, stalled_after: float) -> tuple[bool, str, float]:
+    """Quiet for two seconds of checks: (converged, the last state, when the quiet began on the monotonic clock).
+
+    Gives up at the timeout, or when nothing has moved for `stalled_after`.
+    """
     started = time.monotonic()
-    calm = 0
+    calm_since: float | None = None
     state, changed_at = "", started
     while time.monotonic() - started < timeout:
+        checked_at = time.monotonic()
         ok, now = quiet()
         if now != state:
             state, changed_at = now, time.monotonic()
-        calm = calm + 1 if ok else 0
-        if calm >= 3:
-            return True, state
+        calm_since = (calm_since or checked_at) if ok else None
+        if calm_since is not None and time.monotonic() - calm_since >= 2.0:
+            return True, state, calm_since
         if time.monotonic() - changed_at > stalled_after:
-            return False, f"stalled for {stalled_after:.0f}s: {state}"
+            return False, f"stalled for {stalled_after:.0f}s: {state}", time.monotonic()
         time.sleep(1.0)
-    return False, state
+    return False, state, time.monotonic()
 
 
 def check_events(sent: list[Sent]) -> list[str]:
@@ -421,6 +476,31 @@ def check_sagas() -> tuple[list[str], Counter[str]]:
     return problems, outcomes
 
 
+def check_stock(sent: list[Sent]) -> list[str]:
+    """Every order settled, each product's stock is its initial stock plus the accepted restocks minus the units of
+    its confirmed orders, and nothing stays reserved."""
+    from commands_app.models import OrderRecord, ProductRecord
+
+    restocked: Counter[str] = Counter()
+    for item in sent:
+        if item.name == "restock-product" and item.first_ok is not None:
+            restocked[item.body["sku"]] += item.body["quantity"]
+    sold: Counter[str] = Counter()
+    for order in OrderRecord.objects.filter(status="confirmed"):
+        for line in order.lines:
+            sold[line["sku"]] += line["quantity"]
+    problems = []
+    for product in ProductRecord.objects.all():
+        expected = initial_stock(product.sku) + restocked[product.sku] - sold[product.sku]
+        available = product.stock - product.reserved - product.sold
+        if product.reserved or available != expected:
+            problems.append(
+                f"STOCK: {product.sku} available {available} (reserved {product.reserved}), expected {expected} = "
+                f"{initial_stock(product.sku)} + {restocked[product.sku]} restocked - {sold[product.sku]} sold"
+            )
+    return problems
+
+
 def check_once(sent: list[Sent], client_id: str) -> list[str]:
     """No effect twice: one row per idempotency key, one reservation/confirmation/cancellation per order."""
     from django.db.models import Count
@@ -467,33 +547,59 @@ def check_once(sent: list[Sent], client_id: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=3.0, help="how long to drive commands and kill (default 3)")
+    parser.add_argument("--minutes", type=float, default=3.0, help="how long to drive commands and faults (default 3)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: from the clock)")
-    parser.add_argument("--kill-every", type=float, default=6.0, help="mean seconds between kills (default 6)")
-    parser.add_argument("--drivers", type=int, default=4, help="client threads (default 4)")
+    parser.add_argument("--fault-every", type=float, default=6.0, help="mean seconds between faults (default 6)")
+    parser.add_argument("--drivers", type=int, default=2, help="client threads (default 2)")
+    parser.add_argument("--broker", choices=["rabbitmq", "redis"], default="rabbitmq", help="default: rabbitmq")
     parser.add_argument("--output", type=Path, default=environment.ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards (kept anyway on failure)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    # A SIGTERM at any point unwinds like Ctrl-C: the private servers are stopped and removed on the way out.
+    signal.signal(signal.SIGTERM, _interrupt)
     seed_value = args.seed if args.seed is not None else int(time.time())
     rng = random.Random(seed_value)
-    world = environment.new_world("cqrs_chaos", cache_db=6, broker_db=7)
     started_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    environment.create_database(world)
-    status = 2
-    try:
-        status = run(world, args, rng, seed_value, started_at)
-        return status
-    finally:
-        if args.keep or status != 0:
-            print(f"kept {world.database} (Redis DBs 6, 7) and {world.workdir} for a look; the next run replaces them")
-        else:
-            environment.drop_database(world)
+    print("chaos: starting a PostgreSQL cluster, a Redis and a broker of the run's own", flush=True)
+    with (
+        PrivatePostgres.running() as postgresql,
+        ThrowawayRedis.running(durable=True) as cache,
+        private_broker(args.broker) as broker,
+    ):
+        world = environment.new_world(
+            "cqrs_chaos",
+            cache_db=0,
+            broker_db=0,
+            pg_server=f"postgres://postgres@127.0.0.1:{postgresql.port}",
+            redis_server=f"redis://127.0.0.1:{cache.port}",
+            broker=broker.url,
+        )
+        environment.create_database(world)
+        services: dict[str, Service] = {"postgresql": postgresql, "redis": cache, "broker": broker}
+        status = 2
+        try:
+            status = run(world, services, args, rng, seed_value, started_at)
+            return status
+        finally:
+            if args.keep or status != 0:
+                postgresql.keep = True
+                print(
+                    f"kept the PostgreSQL cluster {postgresql.name} ({postgresql.url(world.database)}; "
+                    f"`pg_dropcluster --stop 15 {postgresql.name}` removes it) and {world.workdir} for a look"
+                )
 
 
 def run(
-    world: environment.World, args: argparse.Namespace, rng: random.Random, seed_value: int, started_at: str
+    world: environment.World,
+    services: dict[str, Service],
+    args: argparse.Namespace,
+    rng: random.Random,
+    seed_value: int,
+    started_at: str,
 ) -> int:
     environment.setup_django(world, log_to=world.workdir / "logs" / "chaos.log")
+    from django.db import connections
+
     from bench.context import api_token
     from outbox_app.models import OutboxEvent
 
@@ -509,17 +615,20 @@ def run(
         skus, customers = seed(api, rng)
         stop = threading.Event()
         drivers = [Driver(api, random.Random(rng.random()), stop, skus, customers) for _ in range(max(1, args.drivers))]
-        killer = Killer(group, random.Random(rng.random()), stop, args.kill_every)
+        faults = Faults(group, services, random.Random(rng.random()), stop, args.fault_every)
         threads = [threading.Thread(target=d.loop, daemon=True) for d in drivers]
-        threads.append(threading.Thread(target=killer.loop, daemon=True))
-        say(f"chaos: seed {seed_value}, {args.minutes} min, a kill every ~{args.kill_every}s; logs in {world.workdir}")
+        threads.append(threading.Thread(target=faults.loop, daemon=True))
+        say(
+            f"chaos: seed {seed_value}, {args.minutes} min on {args.broker}, a fault every ~{args.fault_every}s; "
+            f"logs in {world.workdir}"
+        )
         for thread in threads:
             thread.start()
         end = time.monotonic() + args.minutes * 60
         while time.monotonic() < end:
             time.sleep(10)
             sent = sum(len(d.sent) for d in drivers)
-            say(f"  {sent} commands, {sum(d.requests for d in drivers)} requests, kills {dict(killer.kills)}")
+            say(f"  {sent} commands, {sum(d.requests for d in drivers)} requests, faults {dict(faults.counts)}")
         stop.set()
         for thread in threads:
             thread.join(RETRY_FOR_SECONDS + 60)
@@ -528,8 +637,10 @@ def run(
             if group.running.get(name) is None or group.running[name].poll() is not None:
                 restart(group, name)
         say("chaos: driving stopped; waiting for the system to settle")
-        converged, state = wait_for_quiet(CONVERGE_WITHIN_SECONDS, STALLED_AFTER_SECONDS)
-        converge_seconds = time.monotonic() - driving_ended
+        connections.close_all()  # this process's own sessions may have been cut by a PostgreSQL outage
+        converged, state, quiet_since = wait_for_quiet(CONVERGE_WITHIN_SECONDS, STALLED_AFTER_SECONDS)
+        after_command = quiet_since - driving_ended
+        after_fault = quiet_since - faults.last_fault_ended
         sent_items = [item for d in drivers for item in d.sent]
         problems = [] if converged else [f"NOT CONVERGED: {state}"]
         problems += [f"UNRESOLVED: {s.name} {s.key}" for s in sent_items if not s.resolved]
@@ -539,18 +650,26 @@ def run(
             for s in sent_items
             if rejected_after_success(s)
         ]
-        problems += killer.errors
+        problems += faults.errors
         problems += check_events(sent_items)
         problems += check_projections(world)
         saga_problems, outcomes = check_sagas()
         problems += saga_problems
+        problems += check_stock(sent_items)
         problems += check_once(sent_items, client_id)
         events = OutboxEvent.objects.count()
+        answers = Counter(a.status for item in sent_items for a in item.answers)
+    kills = {k.removeprefix("SIGKILL "): n for k, n in faults.counts.items() if k.startswith("SIGKILL ")}
+    outages = {k.removesuffix(" stopped"): n for k, n in faults.counts.items() if k.endswith(" stopped")}
     summary = {
         "seed": str(seed_value),
+        "broker": args.broker,
         "driving": f"{args.minutes} min, {len(drivers)} client threads",
         "commands (distinct keys)": str(len(sent_items)),
         "requests sent (with retries)": str(sum(d.requests for d in drivers)),
+        "answers by status (every attempt; 503: a service was away, the client retried)": ", ".join(
+            f"{status} {n}" for status, n in sorted(answers.items())
+        ),
         "commands answered 2xx / only business errors / both (a failed attempt retried, or a violation below)": (
             f"{sum(s.first_ok is not None for s in sent_items)} / "
             f"{sum(s.first_ok is None and s.rejected is not None for s in sent_items)} / "
@@ -558,19 +677,23 @@ def run(
         ),
         "replays checked (same key, later)": str(sum(d.replays for d in drivers)),
         "by command": ", ".join(f"{k} {v}" for k, v in sorted(Counter(s.name for s in sent_items).items())),
-        "kills (SIGKILL + restart)": f"{sum(killer.kills.values())}: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(killer.kills.items())),
+        "kills (SIGKILL + restart)": f"{sum(kills.values())}: "
+        + ", ".join(f"{k} {n}" for k, n in sorted(kills.items())),
+        "outages (stopped 3-8 s, started again)": f"{sum(outages.values())}: "
+        + ", ".join(f"{k} {n}" for k, n in sorted(outages.items())),
         "events in the log": str(events),
         "sagas": ", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items())),
-        "time to converge after the last command": f"{converge_seconds:.1f} s" if converged else "did not converge",
+        "converged after the last fault / the last command": (
+            f"{after_fault:.1f} s / {after_command:.1f} s" if converged else "did not converge"
+        ),
         "violations": str(len(problems)),
     }
     say("\n" + "\n".join(f"{k}: {v}" for k, v in summary.items()))
     for problem in problems[:50]:
         say(f"  {problem}")
     say("chaos: " + ("FAILED" if problems else "every check passed"))
-    (world.workdir / "logs" / "kills.log").write_text("\n".join(killer.log) + "\n")
-    record(args.output, summary, problems, machine, started_at, argv_text(args))
+    (world.workdir / "logs" / "faults.log").write_text("\n".join(faults.log) + "\n")
+    record(args.output, args.broker, summary, problems, machine, started_at, argv_text(args))
     return 1 if problems else 0
 
 
@@ -579,14 +702,24 @@ def argv_text(args: argparse.Namespace) -> str:
 
 
 def record(
-    path: Path, summary: dict[str, str], problems: list[str], machine: dict[str, str], started: str, command: str
+    path: Path,
+    broker: str,
+    summary: dict[str, str],
+    problems: list[str],
+    machine: dict[str, str],
+    started: str,
+    command: str,
 ) -> None:
     lines = [
-        f"## Chaos run: `{command.strip()}`, {started}",
+        f"## Chaos run on {'RabbitMQ' if broker == 'rabbitmq' else 'Redis'}: `{command.strip()}`, {started}",
         "",
-        "gunicorn (2 workers), two Celery workers (2 processes each) and beat on this machine; a random one of "
-        "them SIGKILLed and restarted every few seconds while clients send commands, retrying each with its "
-        "Idempotency-Key until a definite answer. Checks in bench/chaos.py's docstring.",
+        "gunicorn (2 workers), one Celery worker per queue (relay 1 process, projections 2, sagas 4, webhooks 1, "
+        "celery 1) and "
+        "beat, on a "
+        "PostgreSQL, a Redis and a broker of the run's own; every few seconds a fault: a random process SIGKILLed "
+        "and restarted, or PostgreSQL, Redis or the broker stopped for 3-8 s and started again, while clients send "
+        "commands, retrying each with its Idempotency-Key until a definite answer. Checks in bench/chaos.py's "
+        "docstring.",
         "",
         markdown_table(["", ""], [[k, v] for k, v in summary.items()]),
         "",
@@ -597,7 +730,12 @@ def record(
     ]
     if problems:
         lines += ["", "```", *problems[:30], "```"]
-    write_section(path, CHAOS_START, CHAOS_END, "\n".join(lines))
+    start, end = CHAOS_MARKERS[broker]
+    write_section(path, start, end, "\n".join(lines))
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _printer() -> Callable[[str], None]:

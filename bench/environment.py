@@ -16,28 +16,37 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgres://postgres@127.0.0.1:5432")
 REDIS_SERVER = os.environ.get("BENCH_REDIS_SERVER", "redis://127.0.0.1:6379")
+# A broker of the bench's own (amqp://.../VHOST); by default the Redis server's broker DB.
+BROKER = os.environ.get("BENCH_BROKER_URL", "")
 
 
 @dataclass(frozen=True)
 class World:
-    """One database and two Redis DB numbers (cache, broker), plus a scratch directory for logs and beat."""
+    """One database and two Redis DB numbers (cache, broker), plus a scratch directory for logs and beat.
+
+    By default on the machine's PostgreSQL and Redis (BENCH_PG_SERVER, BENCH_REDIS_SERVER), with the Redis broker DB
+    unless BENCH_BROKER_URL names a broker (RabbitMQ); the chaos run gives it servers and a broker of its own.
+    """
 
     database: str
     cache_db: int
     broker_db: int
     workdir: Path
+    pg_server: str = PG_SERVER
+    redis_server: str = REDIS_SERVER
+    broker: str = BROKER
 
     @property
     def database_url(self) -> str:
-        return f"{PG_SERVER}/{self.database}"
+        return f"{self.pg_server}/{self.database}"
 
     @property
     def redis_url(self) -> str:
-        return f"{REDIS_SERVER}/{self.cache_db}"
+        return f"{self.redis_server}/{self.cache_db}"
 
     @property
     def broker_url(self) -> str:
-        return f"{REDIS_SERVER}/{self.broker_db}"
+        return self.broker or f"{self.redis_server}/{self.broker_db}"
 
     def env(self, **extra: str) -> dict[str, str]:
         """The environment of the processes the bench starts (and of its own Django)."""
@@ -54,11 +63,11 @@ class World:
         }
 
 
-def new_world(database: str, cache_db: int, broker_db: int) -> World:
+def new_world(database: str, cache_db: int, broker_db: int, **servers: str) -> World:
     workdir = Path(tempfile.mkdtemp(prefix=f"{database}-", dir=_scratch_root()))
     (workdir / "data").mkdir()
     (workdir / "logs").mkdir()
-    return World(database=database, cache_db=cache_db, broker_db=broker_db, workdir=workdir)
+    return World(database=database, cache_db=cache_db, broker_db=broker_db, workdir=workdir, **servers)
 
 
 def _scratch_root() -> Path:
@@ -74,26 +83,27 @@ def enter(world: World) -> None:
             os.environ[name] = value
 
 
-def _admin() -> psycopg.Connection:
-    return psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True)
+def _admin(world: World) -> psycopg.Connection:
+    return psycopg.connect(f"{world.pg_server}/postgres", autocommit=True)
 
 
 def create_database(world: World) -> None:
-    with _admin() as connection:
+    with _admin(world) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{world.database}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{world.database}"')
     flush_redis(world)
 
 
 def drop_database(world: World) -> None:
-    with _admin() as connection:
+    with _admin(world) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{world.database}" WITH (FORCE)')
     flush_redis(world)
 
 
 def flush_redis(world: World) -> None:
     for url in (world.redis_url, world.broker_url):
-        redis.Redis.from_url(url, socket_timeout=5).flushdb()
+        if url.startswith("redis"):
+            redis.Redis.from_url(url, socket_timeout=5).flushdb()
 
 
 def setup_django(world: World, *, log_to: Path | None = None) -> None:

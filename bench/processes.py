@@ -17,14 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.environment import ROOT, World
+from bench.private_services import free_port
 
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -73,7 +68,18 @@ class Processes:
         self.wait_http(port)
         return port
 
-    def worker(self, name: str = "worker", *, concurrency: int = 2, pool: str = "prefork") -> None:
+    def worker(
+        self,
+        name: str = "worker",
+        *,
+        concurrency: int = 2,
+        pool: str = "prefork",
+        queues: tuple[str, ...] = (),
+        loglevel: str = "WARNING",
+    ) -> None:
+        """A Celery worker on the given queues (every work queue by default), ready when it returns: it answered a
+        ping over this process's broker, or (at log level INFO, on a broker this process does not use) it logged
+        that it is ready."""
         self.start(
             name,
             [
@@ -81,15 +87,19 @@ class Processes:
                 "-A",
                 "config",
                 "worker",
-                "--loglevel=WARNING",
+                f"--loglevel={loglevel}",
                 f"--concurrency={concurrency}",
                 f"--pool={pool}",
                 f"--hostname={name}@%h",
                 "--without-mingle",
                 "--without-gossip",
+                *([f"--queues={','.join(queues)}"] if queues else []),
             ],
         )
-        self.wait_for_worker(name)
+        if loglevel == "INFO":
+            self.wait_for_log(name, f"{name}@{socket.gethostname()} ready.")
+        else:
+            self.wait_for_worker(name)
 
     def beat(self, name: str = "beat") -> None:
         schedule = self.world.workdir / "data" / f"{name}-schedule"
@@ -107,6 +117,13 @@ class Processes:
                 time.sleep(0.1)
         raise RuntimeError(f"nothing answered on port {port} within {timeout}s")
 
+    def wait_for_log(self, name: str, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log(name).read_text(errors="replace"):
+            if self.running[name].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not log {text!r}: {self.log(name).read_text(errors='replace')[-2000:]}")
+            time.sleep(0.2)
+
     def wait_for_worker(self, name: str, timeout: float = 60) -> None:
         """A worker is ready when it answers a ping (its log level hides the 'ready.' line)."""
         from celery import current_app
@@ -115,7 +132,11 @@ class Processes:
         while time.monotonic() < deadline:
             if self.running[name].poll() is not None:
                 raise RuntimeError(f"{name} exited: {self.log(name).read_text(errors='replace')[-2000:]}")
-            replies = current_app.control.ping(destination=[f"{name}@{socket.gethostname()}"], timeout=0.5)
+            try:
+                replies = current_app.control.ping(destination=[f"{name}@{socket.gethostname()}"], timeout=0.5)
+            except Exception:  # the broker is restarting (the chaos run stops it): ask again
+                time.sleep(0.5)
+                continue
             if replies:
                 return
         raise RuntimeError(f"{name} did not answer a ping within {timeout}s")

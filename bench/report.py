@@ -7,6 +7,11 @@ from pathlib import Path
 from bench.results import Figure, Section, fmt
 
 CHAOS_START, CHAOS_END = "<!-- chaos:start -->", "<!-- chaos:end -->"
+# The chaos run's section in docs/benchmarks.md, by broker.
+CHAOS_MARKERS = {
+    "rabbitmq": (CHAOS_START, CHAOS_END),
+    "redis": ("<!-- chaos-redis:start -->", "<!-- chaos-redis:end -->"),
+}
 BENCH_START, BENCH_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 

@@ -14,6 +14,8 @@ from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from config import broker
+from config.broker import is_rabbitmq
 from config.logging import configure_logging
 from config.metrics import use_host_qualified_process_ids
 from config.secrets import embedded_secret_key
@@ -117,11 +119,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A database host that does not answer fails a connection in seconds (503 DATABASE_UNAVAILABLE), not minutes.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
 # Optional read replica: read-side queries go there outside transactions (queries_app.routers).
 REPLICA_DATABASE_URL = env.str("REPLICA_DATABASE_URL", default="")
+# Each process looks at the replica this often; a replica that does not answer, or replays more than this far
+# behind the primary, serves no reads until the next look (they go to the primary).
+REPLICA_CHECK_SECONDS = env.float("REPLICA_CHECK_SECONDS", default=1.0)
+REPLICA_MAX_DELAY_SECONDS = env.float("REPLICA_MAX_DELAY_SECONDS", default=30.0)
 if REPLICA_DATABASE_URL:
     DATABASES["replica"] = env.db_url_config(REPLICA_DATABASE_URL)
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"].get("CONN_MAX_AGE", 0)
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["replica"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("REPLICA_CONNECT_TIMEOUT", default=2)
     DATABASE_ROUTERS = ["queries_app.routers.ReadReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -145,13 +156,38 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# --- Celery: at-least-once delivery ---------------------------------------------------------------
+# --- Celery: the broker, queues by kind of work, at-least-once delivery -----------------------------
+# RabbitMQ in production (amqp://...): durable quorum queues, publisher confirms, heartbeats; a dead consumer's
+# unacknowledged messages come back at once. Redis (redis://...) is supported for small setups, with the limits
+# in docs/scaling.md (a lost worker's messages come back after the visibility timeout).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 EMBEDDED = not CELERY_BROKER_URL
 if EMBEDDED:
     # No broker: tasks run in-process, right after the transaction that queued them commits.
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
+BROKER_IS_RABBITMQ = is_rabbitmq(CELERY_BROKER_URL)
+# Queues by kind of work (config/broker.py), tasks routed to them by name: a new task adds its route here (an
+# unrouted task goes to `celery`, the maintenance queue). `webhooks` is for the webhook deliveries.
+WORK_QUEUES = broker.WORK_QUEUES
+CELERY_TASK_QUEUES = broker.task_queues(CELERY_BROKER_URL)
+CELERY_TASK_DEFAULT_QUEUE = broker.DEFAULT_QUEUE
+CELERY_TASK_ROUTES = {
+    "outbox_app.relay_outbox": {"queue": "relay"},
+    "queries_app.project_events": {"queue": "projections"},
+    "queries_app.measure_projection_lag": {"queue": "projections"},
+    "queries_app.redeliver_unapplied_events": {"queue": "projections"},
+    "sagas_app.handle_order_events": {"queue": "sagas"},
+    "sagas_app.advance_saga": {"queue": "sagas"},
+    "sagas_app.tick_sagas": {"queue": "sagas"},
+    "sagas_app.start_missed_sagas": {"queue": "sagas"},
+    # Webhook deliveries never wait behind, or hold back, the relay, projections or sagas.
+    "webhooks_app.fan_out_events": {"queue": "webhooks"},
+    "webhooks_app.deliver_webhook": {"queue": "webhooks"},
+    "webhooks_app.dispatch_due_deliveries": {"queue": "webhooks"},
+    "webhooks_app.fan_out_missed_events": {"queue": "webhooks"},
+    "commands_app.prune_idempotency_records": {"queue": "celery"},
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -159,16 +195,27 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A worker never gives up on the broker: it reconnects for as long as the broker is away (Celery's default stops
+# after 100 attempts, about an hour), at startup as after a loss.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# RabbitMQ: heartbeats every few seconds find a dead connection (a broker host gone without a reset) in ~20 s
+# instead of Celery's default 120 s; the broker then requeues the consumer's unacknowledged messages.
+CELERY_BROKER_HEARTBEAT = env.int("CELERY_BROKER_HEARTBEAT", default=10)
+# On a lost connection, tasks still running cannot acknowledge their message and the broker delivers it again.
+# Let them finish (Celery 5's default, set here on purpose): the effect lands now, and the second delivery is a
+# duplicate the consumers' dedupe turns into a no-op. Cancelling them would postpone the effect to the
+# redelivery, which on Redis comes only after the visibility timeout.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Redis broker: an unacknowledged message returns to the queue after this many seconds. It must exceed the
 # longest countdown plus the longest run time (SAGA_RETRY_MAX_SECONDS 60 + CELERY_TASK_TIME_LIMIT 60), or a
 # slow task would be delivered twice; and it is how long a killed worker's message stays away (the chaos run
-# found 300 s parked every later event of a busy aggregate for minutes).
+# found 300 s parked every later event of a busy aggregate for minutes). RabbitMQ has no such delay.
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=130)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
-    # RabbitMQ only: wait for the broker's confirmation that a published message is stored.
+    # RabbitMQ: a publish returns once the broker has stored the message (publisher confirms).
     "confirm_publish": True,
     # Redis: a broker that refuses or stops answering fails a publish in seconds instead of hanging it.
     "socket_connect_timeout": 2,
@@ -193,6 +240,8 @@ OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=500)
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
 OUTBOX_BACKOFF_BASE_SECONDS = env.float("OUTBOX_BACKOFF_BASE_SECONDS", default=1.0)
 OUTBOX_BACKOFF_MAX_SECONDS = env.float("OUTBOX_BACKOFF_MAX_SECONDS", default=300.0)
+# A batch the broker's outage failed is due again after this (a flat delay: no backoff for what is no event's fault).
+OUTBOX_OUTAGE_RETRY_SECONDS = env.float("OUTBOX_OUTAGE_RETRY_SECONDS", default=1.0)
 
 CELERY_BEAT_SCHEDULE = {
     # A relay run that waited longer than a few ticks (workers down) is dropped: the next tick does its work.
@@ -228,13 +277,6 @@ CELERY_BEAT_SCHEDULE["redeliver-unapplied-events"] = {
 }
 
 # --- Webhooks and the event feed (docs/webhooks.md) -----------------------------------------------
-# Celery queues by kind of work: webhook deliveries never wait behind, or hold back, the relay, projections or sagas.
-CELERY_TASK_ROUTES = {
-    "webhooks_app.fan_out_events": {"queue": "webhooks"},
-    "webhooks_app.deliver_webhook": {"queue": "webhooks"},
-    "webhooks_app.dispatch_due_deliveries": {"queue": "webhooks"},
-    "webhooks_app.fan_out_missed_events": {"queue": "webhooks"},
-}
 # Private, loopback and link-local addresses (and plain http) for endpoints: tests and private deployments only.
 WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", default=False)
 # Connecting, and then each wait for the receiver's answer; the task's time limits bound the whole attempt.

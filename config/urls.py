@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from api_common.problems import json_problem_view
+from api_common.problems import json_problem_view, server_error
 from config.health import healthz, livez, readyz
 from config.metrics import metrics
 from webhooks_app.api.views import asyncapi_document
@@ -29,4 +29,4 @@ urlpatterns = [
 handler400 = json_problem_view(400, "MALFORMED_REQUEST", "The request could not be read.")
 handler403 = json_problem_view(403, "FORBIDDEN", "Forbidden.")
 handler404 = json_problem_view(404, "NOT_FOUND", "No such resource.")
-handler500 = json_problem_view(500, "INTERNAL_ERROR", "The server failed; the correlation id identifies the failure.")
+handler500 = server_error

@@ -169,6 +169,20 @@ def check_beat() -> dict[str, Any]:
     }
 
 
+def check_replica() -> dict[str, Any]:
+    """The read replica's replay delay; away or too far behind, EVENTUAL reads go to the primary (still served)."""
+    from queries_app.routers import replica_status
+
+    replica = replica_status()
+    if replica is None:
+        return {"status": OK, "summary": "no replica (REPLICA_DATABASE_URL unset): every read on the primary"}
+    return {
+        "status": OK if replica.serves_reads else FAILING,
+        "summary": str(replica),
+        "delay_seconds": replica.delay_seconds,
+    }
+
+
 CHECKS: dict[str, Check] = {
     "database": check_database,
     "cache": check_cache,
@@ -177,10 +191,14 @@ CHECKS: dict[str, Check] = {
     "projections": check_projections,
     "sagas": check_sagas,
     "beat": check_beat,
+    "replica": check_replica,
 }
-# What this process needs to serve requests: /readyz. Nothing else may take a web process out of rotation
-# (commands are accepted while the broker is down; lag is the read side's, not this process's).
-READINESS = ("database", "cache")
+# What this process needs to serve requests: /readyz. Nothing else may take a web process out of rotation:
+# commands are accepted while the broker is down, and with Redis away too (the rate limit, the caches and the
+# fast idempotency tier step aside: docs/scaling.md, "When a dependency goes away"), so failing readiness for
+# either would take every web process out of the load balancer at once; lag is the read side's, not this
+# process's. The status document (/healthz) reports them all.
+READINESS = ("database",)
 
 
 def run(names: Iterable[str] = CHECKS) -> dict[str, Any]:

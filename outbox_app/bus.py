@@ -49,8 +49,12 @@ def broker_connection() -> Iterator[Connection]:
             connect_timeout=CONNECT_TIMEOUT_SECONDS,
             transport_options={
                 "max_retries": 0,
+                # Redis
                 "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
                 "socket_timeout": SOCKET_TIMEOUT_SECONDS,
+                # RabbitMQ (py-amqp): a broker that stops answering, or never confirms a publish
+                "read_timeout": SOCKET_TIMEOUT_SECONDS,
+                "write_timeout": SOCKET_TIMEOUT_SECONDS,
             },
         )
         _kept.owner = owner

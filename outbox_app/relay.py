@@ -10,8 +10,9 @@ Per-aggregate order: an aggregate's events are published in version order, each 
 is published or in the same batch. An event held back because an earlier version failed (backing off, or parked
 as dead) is deferred until that version's next attempt, so held events never fill the batches behind them.
 
-Failures: a broker outage (kombu OperationalError) fails the whole batch: attempts go up and the events back off,
-but an outage never parks an event as dead, since it is no fault of the event. Any other error is a rejection of
+Failures: a broker outage (kombu OperationalError) fails the whole batch: attempts go up and the events are due again
+after OUTBOX_OUTAGE_RETRY_SECONDS, however long the outage, and an outage never parks an event as dead, since it is no
+fault of the event. Any other error is a rejection of
 the event itself: it is isolated by publishing event by event, and after OUTBOX_MAX_ATTEMPTS it is parked
 (dead_at set), never dropped; an operator can requeue it.
 """
@@ -377,6 +378,10 @@ def _parks(failure: Failure) -> bool:
 
 
 def _retry_delay(failure: Failure) -> timedelta:
+    if failure.outage:
+        # Not the event's fault, nor a reason to wait longer the longer the outage lasts: due again at the
+        # relay's next run, so the backlog drains as soon as the broker is back.
+        return timedelta(seconds=settings.OUTBOX_OUTAGE_RETRY_SECONDS)
     if _parks(failure):
         return timedelta(seconds=settings.OUTBOX_BACKOFF_MAX_SECONDS)
     return backoff(failure.event.attempts + 1)

@@ -7,8 +7,9 @@ from django.urls import URLPattern
 from queries_app.api.urls import urlpatterns
 from queries_app.api.views import QueryView
 from queries_app.consistency import Consistency
-from queries_app.lag import Lag, lag, replica_delay_seconds
+from queries_app.lag import Lag, lag
 from queries_app.projections import BY_NAME
+from queries_app.routers import ReplicaStatus, replica_status
 
 HEADER = ("endpoint", "level", "data source", "current lag")
 
@@ -34,7 +35,7 @@ def entries() -> list[Entry]:
 
 def current_rows() -> list[tuple[str, str, str, str]]:
     lags: dict[str, Lag] = {}
-    delay = replica_delay_seconds()
+    replica = replica_status()
     rows = []
     for entry in entries():
         if entry.projection not in lags:
@@ -42,10 +43,17 @@ def current_rows() -> list[tuple[str, str, str, str]]:
         measured = f"{entry.projection}: {lags[entry.projection]}"
         if entry.level == Consistency.STRONG:
             measured = f"none: a read waits until {measured} are applied"
-        elif delay is not None and "replica" in entry.source:
-            measured += f"; replica {delay:.1f}s"
+        elif replica is not None and "replica" in entry.source:
+            measured += f"; {through_replica(lags[entry.projection], replica)}"
         rows.append((entry.endpoint, entry.level, entry.source, measured))
     return rows
+
+
+def through_replica(projection_lag: Lag, replica: ReplicaStatus) -> str:
+    """The lag of a read through the replica: the projection's plus the replica's replay delay."""
+    if not replica.serves_reads or replica.delay_seconds is None:
+        return f"replica {replica}"
+    return f"replica +{replica.delay_seconds:.1f}s = {projection_lag.age_seconds + replica.delay_seconds:.1f}s"
 
 
 def table(rows: list[tuple[str, str, str, str]]) -> str:

@@ -11,8 +11,6 @@ per million events), so status commands and the consistency map run it, request 
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
-from django.db import connections
 from django.db.models import Count, Exists, Min, OuterRef
 from django.utils import timezone
 
@@ -79,16 +77,3 @@ def status(projection: Projection) -> Status:
         last_event_at=checkpoint.last_event_at if checkpoint else None,
         rebuilt_at=checkpoint.rebuilt_at if checkpoint else None,
     )
-
-
-def replica_delay_seconds() -> float | None:
-    """How far the replica's replay is behind the primary; None without a replica."""
-    if "replica" not in settings.DATABASES:
-        return None
-    with connections["replica"].cursor() as cursor:
-        cursor.execute(
-            "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
-            "ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END"
-        )
-        row = cursor.fetchone()
-    return float(row[0]) if row and row[0] is not None else 0.0

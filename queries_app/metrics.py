@@ -15,13 +15,21 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 CACHE_KEY = "projections:lag"
+REPLICA_CACHE_KEY = "projections:replica-delay"
 CACHE_SECONDS = 300
 
 
 def measure() -> dict[str, dict[str, Any]]:
-    """Measure every projection's lag and parked events, store and return them."""
+    """Measure every projection's lag and parked events (and the replica's delay), store and return them."""
     from queries_app.lag import status
     from queries_app.projections import PROJECTIONS
+    from queries_app.routers import replica_status
+
+    replica = replica_status()
+    if replica is not None:
+        # -1: the replica did not answer (its reads go to the primary).
+        delay = -1.0 if replica.delay_seconds is None else round(replica.delay_seconds, 3)
+        cache.set(REPLICA_CACHE_KEY, {"delay_seconds": delay, "measured_at": time.time()}, CACHE_SECONDS)
 
     measured = {}
     for projection in PROJECTIONS:
@@ -40,6 +48,10 @@ def last_measured() -> dict[str, dict[str, Any]]:
     return cache.get(CACHE_KEY) or {}
 
 
+def last_replica_delay() -> dict[str, float] | None:
+    return cache.get(REPLICA_CACHE_KEY)
+
+
 class ProjectionLagCollector(Collector):
     def describe(self) -> Iterator[Metric]:
         return iter(self._families())
@@ -53,6 +65,15 @@ class ProjectionLagCollector(Collector):
             age.add_metric([name], figures["age_seconds"])
             parked.add_metric([name], figures["parked"])
             staleness.add_metric([name], now - figures["measured_at"])
+        replica = last_replica_delay()
+        if replica is not None:
+            families.append(
+                GaugeMetricFamily(
+                    "replica_delay_seconds",
+                    "How far the read replica's replay is behind the primary (-1: not answering).",
+                    value=replica["delay_seconds"],
+                )
+            )
         return iter(families)
 
     @staticmethod

@@ -1,18 +1,17 @@
 """The real stack for integration and end-to-end tests: Celery workers, beat and gunicorn as separate processes.
 
-They run against the same PostgreSQL test database and Redis broker as the test process; tests that use
-them must commit (transactional_db) so the worker sees their writes.
+They run against the same PostgreSQL test database and broker (RabbitMQ by default, or Redis) as the test
+process; tests that use them must commit (transactional_db) so the worker sees their writes.
 """
 
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,9 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings
+from kombu import Connection
+
+from bench.private_services import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -32,21 +34,25 @@ class Stack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        """A Celery process (`celery -A config ARGS`)."""
+        return self.start_process(name, [sys.executable, "-m", "celery", "-A", "config", *args])
+
+    def start_process(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        if not self.processes:
+            # What an earlier stack left on this broker (a message its killed process had not acknowledged,
+            # requeued) is no concern of this one, whose database it could write into.
+            purge_broker(self.env["CELERY_BROKER_URL"])
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", *args],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.processes[name] = process
         return process
 
     def start_worker(
-        self, name: str = "worker", concurrency: int = 2, queues: str | None = None
+        self, name: str = "worker", concurrency: int = 2, queues: str | Sequence[str] = ()
     ) -> subprocess.Popen[bytes]:
+        """A worker on the given queues ("a,b" or a list; every work queue by default), ready when it returns."""
         process = self.start(
             name,
             "worker",
@@ -55,10 +61,36 @@ class Stack:
             f"--hostname={name}@%h",
             "--without-mingle",
             "--without-gossip",
-            *([f"--queues={queues}"] if queues else []),
+            *([f"--queues={queues if isinstance(queues, str) else ','.join(queues)}"] if queues else []),
         )
         self.wait_for_log(name, "ready.")
         return process
+
+    def start_web(self, name: str = "web", workers: int = 2) -> int:
+        """gunicorn as production runs it (README), answering on the port it returns; stopped with the others."""
+        port = free_port()
+        argv = [str(BIN / "gunicorn"), "config.wsgi", "-c", "config/gunicorn.py", f"--bind=127.0.0.1:{port}"]
+        web = Web(port, self.start_process(name, [*argv, f"--workers={workers}"]), self.logs / f"{name}.log")
+        deadline = time.monotonic() + 60
+        while not _answers(web):
+            if web.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{name} did not answer:\n{web.log.read_text(errors='replace')[-4000:]}")
+            time.sleep(0.1)
+        return port
+
+    def start_production(self, *, web_workers: int = 2) -> int:
+        """The production processes of the README: gunicorn, one worker per queue of work, beat. Returns the port."""
+        for queue in PRODUCTION_QUEUES:
+            self.start_worker(
+                f"worker-{queue}", concurrency=2 if queue in ("projections", "sagas") else 1, queues=[queue]
+            )
+        self.start_beat()
+        return self.start_web(workers=web_workers)
+
+    def pid(self, name: str) -> int | None:
+        """The pid of a process still running, None if it has exited."""
+        process = self.processes[name]
+        return process.pid if process.poll() is None else None
 
     def start_beat(self) -> subprocess.Popen[bytes]:
         return self.start("beat", "beat", "--loglevel=INFO", f"--schedule={self.logs / 'beat-schedule'}")
@@ -89,6 +121,10 @@ class Stack:
             self.stop(name)
 
 
+# A worker per queue of work, as the README runs them.
+PRODUCTION_QUEUES = ("relay", "projections", "sagas", "webhooks", "celery")
+
+
 def database_url() -> str:
     db = settings.DATABASES["default"]
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
@@ -98,8 +134,8 @@ def database_url() -> str:
 def stack_env(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     if settings.EMBEDDED:
         pytest.skip("the real stack needs CELERY_BROKER_URL (run through `make test`)")
-    for url in (settings.REDIS_URL, settings.CELERY_BROKER_URL):
-        redis.Redis.from_url(url).flushdb()
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    purge_broker(settings.CELERY_BROKER_URL)
     data_dir = tmp_path_factory.mktemp("stack")
     return {**os.environ, "DATABASE_URL": database_url(), "DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
 
@@ -235,102 +271,62 @@ def production_web(production_env: dict[str, str], tmp_path_factory: pytest.Temp
         yield web
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# Celery's native delayed delivery on RabbitMQ: countdowns wait in these queues (levels of 1, 2, 4... seconds).
+DELAY_QUEUES = [f"celery_delayed_{level}" for level in range(28)]
 
 
-@dataclass
-class ThrowawayRedis:
-    """A private redis-server on its own port, to stop, hang and restart without touching the shared one."""
-
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_timeout=5)
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if self.client().ping():
-                    return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise AssertionError(f"redis-server on port {self.port} did not start")
-
-    def stop(self) -> None:
-        """Kill it: clients get connection refused until start() runs it again on the same port."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def hang(self) -> None:
-        """Freeze it (SIGSTOP): connections are accepted but nothing is answered, as with a hung broker."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
-
-    @classmethod
-    @contextmanager
-    def running(cls) -> Iterator["ThrowawayRedis"]:
-        server = cls()
-        server.start()
-        try:
-            yield server
-        finally:
-            if server.process is not None:
-                server.resume()
-            server.stop()
+def purge_broker(url: str) -> None:
+    """Empty the broker of messages a previous session left: flush a Redis broker's DB, purge RabbitMQ's queues."""
+    if url.startswith("redis"):
+        redis.Redis.from_url(url).flushdb()
+        return
+    with Connection(url, connect_timeout=5) as broker:
+        for name in [*settings.WORK_QUEUES, *DELAY_QUEUES]:
+            with _channel(broker) as channel:
+                if channel is not None and _depth(broker, channel, name) is not None:
+                    channel.queue_purge(name)
 
 
-# The PostgreSQL major version the machine's clusters run (Debian keeps one directory per version).
-VERSION = next(iter(sorted(path.name for path in Path("/etc/postgresql").glob("*"))), "15")
+def queue_depths(broker: Connection) -> dict[str, int]:
+    """Messages ready in each work queue, through kombu (a passive declare): the same on RabbitMQ and Redis."""
+    depths = {}
+    for name in settings.WORK_QUEUES:
+        with _channel(broker) as channel:
+            depths[name] = (_depth(broker, channel, name) or 0) if channel is not None else 0
+    return depths
 
 
-@dataclass
-class PrivatePostgres:
-    """A PostgreSQL cluster of the test's own (Debian's pg_createcluster), to stop and start at will."""
+def queued_bodies(url: str) -> list[bytes]:
+    """The bodies of the messages waiting in a RabbitMQ broker's work and delay queues, left where they are: each
+    is taken unacknowledged, and closing the channel gives them all back."""
+    bodies = []
+    with Connection(url, connect_timeout=5) as broker:
+        for name in [*settings.WORK_QUEUES, *DELAY_QUEUES]:
+            with _channel(broker) as channel:
+                if _depth(broker, channel, name) is None:
+                    continue
+                while (message := channel.basic_get(name, no_ack=False)) is not None:
+                    bodies.append(message.body)
+    return bodies
 
-    port: int = field(default_factory=free_port)
 
-    @property
-    def name(self) -> str:
-        return f"test{self.port}"
+@contextmanager
+def _channel(broker: Connection) -> Iterator[Any]:
+    """A fresh channel: on RabbitMQ a passive declare of a missing queue closes the channel it ran on."""
+    channel: Any = broker.channel()
+    try:
+        yield channel
+    finally:
+        with suppress(*broker.connection_errors, *broker.channel_errors):
+            channel.close()
 
-    @property
-    def url(self) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
 
-    def ctl(self, action: str) -> None:
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", VERSION, self.name, action], check=True)
-
-    @classmethod
-    @contextmanager
-    def running(cls) -> Iterator["PrivatePostgres"]:
-        server = cls()
-        create = ["pg_createcluster", VERSION, server.name, "--port", str(server.port), "--", "--auth=trust"]
-        subprocess.run(create, check=True, capture_output=True)
-        try:
-            server.ctl("start")
-            yield server
-        finally:
-            subprocess.run(["pg_dropcluster", "--stop", VERSION, server.name], check=True, capture_output=True)
+def _depth(broker: Connection, channel: Any, name: str) -> int | None:
+    """How many messages are ready in a queue, or None when there is no such queue."""
+    try:
+        return int(channel.queue_declare(queue=name, passive=True).message_count)
+    except broker.channel_errors:
+        return None
 
 
 # Tasks that touch one table each: they wait for a flush, they cannot deadlock with it.
@@ -347,16 +343,18 @@ def wait_until_idle(timeout: float = 20.0) -> None:
 
     from outbox_app.models import OutboxEvent
 
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     inspector = current_app.control.inspect(timeout=0.3)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pending = OutboxEvent.objects.filter(published_at__isnull=True, dead_at__isnull=True).exists()
-        if not pending and not broker.llen("celery"):
-            busy = [*(inspector.active() or {}).values(), *(inspector.reserved() or {}).values()]
-            if all(task["name"] in HARMLESS_TASKS for tasks in busy for task in tasks):
-                return
-        time.sleep(0.1)
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as broker:
+        while time.monotonic() < deadline:
+            if not inspector.ping():
+                return  # no worker runs: whatever waits in the outbox or the queues writes nothing now
+            pending = OutboxEvent.objects.filter(published_at__isnull=True, dead_at__isnull=True).exists()
+            if not pending and not any(queue_depths(broker).values()):
+                busy = [*(inspector.active() or {}).values(), *(inspector.reserved() or {}).values()]
+                if all(task["name"] in HARMLESS_TASKS for tasks in busy for task in tasks):
+                    return
+            time.sleep(0.1)
 
 
 @pytest.fixture(autouse=True)

@@ -10,12 +10,14 @@ import re
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
+import structlog
 from django.conf import settings
-from django.db import connections, models, router
+from django.db import connections, models
 from django.db.models import BooleanField, FloatField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from redis.exceptions import RedisError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -53,8 +55,9 @@ from queries_app.api.serializers import (
 from queries_app.consistency import Consistency, applied, wait_until
 from queries_app.models import CustomerReadModel, OrderReadModel, ProductReadModel
 from queries_app.projections import BY_NAME
-from queries_app.routers import PRIMARY
+from queries_app.routers import PRIMARY, replica_failed, replica_for_reads
 
+log = structlog.get_logger(__name__)
 M = TypeVar("M", bound=models.Model)
 
 CONSISTENCY = (
@@ -114,6 +117,7 @@ class QueryView(APIView):
     source: ClassVar[str]
     # The level of this answer: the declared one, or READ_YOUR_WRITES while answering a consistency token.
     level: Consistency
+    retried_on_primary = False
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
@@ -145,13 +149,26 @@ class QueryView(APIView):
         self.wait_for([AggregateVersion(kind, key, version) for (kind, key), version in latest.items()])
 
     @property
-    def db(self) -> str | None:
-        """STRONG and read-your-writes answers read the primary; the others let the router choose (a replica)."""
-        return PRIMARY if self.level in (Consistency.STRONG, Consistency.READ_YOUR_WRITES) else None
+    def db(self) -> str:
+        """STRONG and read-your-writes answers read the primary; the others the replica while it is usable."""
+        if self.level in (Consistency.STRONG, Consistency.READ_YOUR_WRITES):
+            return PRIMARY
+        return replica_for_reads()
 
     @property
     def skips_cache(self) -> bool:
         return self.level is Consistency.READ_YOUR_WRITES
+
+    def handle_exception(self, exc: Exception) -> Response:
+        """A read that failed because the replica went away is answered from the primary, once."""
+        method = (self.request.method or "").lower() if self.request is not None else ""
+        if hasattr(self, method) and not self.retried_on_primary and replica_failed(exc):
+            self.retried_on_primary = True
+            try:
+                return getattr(self, method)(self.request, *self.args, **self.kwargs)
+            except Exception as again:
+                exc = again
+        return super().handle_exception(exc)
 
     def rows(self, model: type[M]) -> "QuerySet[M]":
         return model._default_manager.using(self.db)
@@ -210,7 +227,7 @@ class CustomerDetailView(QueryView):
         statuses=(404,),
     )
     def get(self, request: Request, customer_id: UUID) -> Response:
-        row = customer_row(customer_id, using=self.db or router.db_for_read(CustomerReadModel) or PRIMARY)
+        row = customer_row(customer_id, using=self.db)
         if row is None:
             raise Problem(status_code=404, code="CUSTOMER_NOT_FOUND", detail="No such customer in the read model.")
         # DRF's fields read a mapping's keys as they read an instance's attributes.
@@ -378,7 +395,11 @@ class BestSellersView(QueryView):
         cached = None if self.skips_cache else cache.get(key)
         if cached is not None:
             return Response(cached)
-        ranked = best_sellers.top(limit, using=self.db)
+        try:
+            ranked = best_sellers.top(limit, using=self.db)
+        except RedisError as error:
+            log.warning("best_sellers.from_orders", reason=str(error)[:200])
+            ranked = best_sellers.top_from_orders(limit, using=self.db)
         names = dict(self.rows(ProductReadModel).filter(sku__in=[sku for sku, _ in ranked]).values_list("sku", "name"))
         sellers: Any = [{"sku": sku, "name": names.get(sku, ""), "units_sold": units} for sku, units in ranked]
         data = {"results": BestSellerOutput(sellers, many=True).data}

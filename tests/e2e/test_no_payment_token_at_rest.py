@@ -15,7 +15,7 @@ from django.conf import settings
 
 from api_common.models import ApiClient
 from commands_app.models import PaymentToken
-from tests.stack import gunicorn
+from tests.stack import gunicorn, queued_bodies
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
 # The fake provider's tokens (authorizes, declines, unavailable twice before it authorizes), each made unique
@@ -109,10 +109,15 @@ def test_after_orders_settle_no_dump_log_or_cache_holds_a_payment_token(celery_s
 
 
 def cache_contents() -> str:
-    """Every key and value in the cache's and the broker's Redis databases as text, Celery's base64 message
-    bodies decoded."""
-    found = []
-    for url in (settings.REDIS_URL, settings.CELERY_BROKER_URL):
+    """Every key and value in the cache's Redis database, and every message waiting in the broker (a Redis
+    database's keys too, if Redis is the broker), as text, Celery's base64 message bodies decoded."""
+    found: list[str] = []
+    redis_urls = [settings.REDIS_URL]
+    if settings.BROKER_IS_RABBITMQ:
+        found.extend(body.decode("utf-8", errors="replace") for body in queued_bodies(settings.CELERY_BROKER_URL))
+    else:
+        redis_urls.append(settings.CELERY_BROKER_URL)
+    for url in redis_urls:
         server = redis.Redis.from_url(url)
         for key in server.scan_iter(count=1000):
             found.append(repr(key))

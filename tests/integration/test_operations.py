@@ -31,7 +31,7 @@ def test_readyz_checks_only_what_this_process_needs_to_serve(client):
 
     body = response.json()
     assert response.status_code == 200, body
-    assert set(body["checks"]) == {"database", "cache"}
+    assert set(body["checks"]) == {"database"}
     assert all(check["status"] == "ok" for check in body["checks"].values())
 
 

@@ -1,7 +1,7 @@
-"""The relay on the real stack: PostgreSQL, Redis as the Celery broker, relays as separate processes.
+"""The relay on the real stack: PostgreSQL, a Redis broker, relays as separate processes.
 
-Relay processes publish to a private redis-server (tests.stack.ThrowawayRedis), which the tests stop, hang and
-restart without touching the shared Redis. What reached the bus is read back from the broker's queue list.
+Relay processes publish to a private redis-server (bench.private_services.ThrowawayRedis), which the tests stop,
+hang and restart without touching the shared Redis. What reached the bus is read back from the broker's queue lists.
 """
 
 import base64
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 import redis
@@ -30,15 +30,18 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 import sqlkit
+from bench.private_services import ThrowawayRedis
+from config.broker import task_queues
 from outbox_app import registry
 from outbox_app import relay as outbox_relay
-from outbox_app.bus import bus_publisher
+from outbox_app.bus import BrokerUnavailable, bus_publisher
 from outbox_app.models import OutboxEvent
 from outbox_app.operations import requeue_dead
 from outbox_app.outbox import NUDGE_KEY, NewEvent, append, send_nudge
 from outbox_app.relay import RelayReport, relay_once, relay_until_drained
 from tests.conftest import command, eventually
-from tests.stack import ROOT, ThrowawayRedis
+from tests.stack import ROOT
+from tests.streams import OrderStream, line, write_to_log
 
 PROBE = "OutboxProbeHappened"
 PROBE_TASKS = ["tests.outbox.probe", "tests.outbox.audit"]
@@ -135,15 +138,6 @@ def probe_subscribers() -> Iterator[None]:
         registry.unsubscribe(PROBE, task)
 
 
-@pytest.fixture
-def session_bus(stack_env: dict[str, str]) -> Iterator[redis.Redis]:
-    """The test process's own broker (CELERY_BROKER_URL), its queue emptied before and after."""
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.delete("celery")
-    yield client
-    client.delete("celery")
-
-
 def write_probe_events(*, aggregates: int, versions: int, prefix: str) -> list[UUID]:
     """Events for many aggregates, committed in one transaction, versions interleaved across aggregates."""
     events = [
@@ -174,13 +168,14 @@ def claimed_by_someone_else(event_ids: list[UUID]) -> bool:
 
 
 def bus_messages(client: redis.Redis, task_names: list[str]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """(task, envelopes) of every message on the default queue for these tasks, oldest first.
+    """(task, envelopes) of every message in the work queues for these tasks, oldest first in each queue.
 
-    Celery's Redis transport LPUSHes a JSON message whose body is base64 JSON [args, kwargs, embed]; workers
-    BRPOP, so the list holds the newest message first.
+    Celery's Redis transport LPUSHes a JSON message whose body is base64 JSON [args, kwargs, embed] to the list
+    named after the queue its task is routed to; workers BRPOP, so the list holds the newest message first.
     """
     messages = []
-    for raw in reversed(client.lrange("celery", 0, -1)):
+    raws = [raw for queue in settings.WORK_QUEUES for raw in reversed(client.lrange(queue, 0, -1))]
+    for raw in raws:
         message = json.loads(raw)
         if message["headers"]["task"] in task_names:
             args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
@@ -208,13 +203,19 @@ def versions_by_aggregate(envelopes: list[dict[str, Any]]) -> dict[str, list[int
 
 @contextmanager
 def web_broker(url: str) -> Iterator[None]:
-    """Point what this process (the web tier of the test) sends, the nudges, at another broker."""
-    current_app.conf.update(broker_write_url=url)
+    """Point what this process (the web tier of the test) sends, the nudges, at another broker, with the queues
+    that broker wants (the suite's own broker may be RabbitMQ, these are Redis)."""
+    use_broker(url, write_url=url)
     cache.delete(NUDGE_KEY)  # so the first commit does nudge, through that broker
     try:
         yield
     finally:
-        current_app.conf.update(broker_write_url=None)
+        use_broker(settings.CELERY_BROKER_URL, write_url=None)
+
+
+def use_broker(url: str, *, write_url: str | None) -> None:
+    current_app.conf.update(broker_write_url=write_url, task_queues=task_queues(url))
+    vars(current_app).pop("amqp", None)  # Celery caches the queues and the router built from them
 
 
 pytestmark = [pytest.mark.stack]
@@ -367,7 +368,7 @@ def test_transactions_committing_in_the_opposite_order_to_their_created_at_are_b
 
 @pytest.mark.django_db
 def test_a_poison_event_is_parked_dead_after_max_attempts_while_every_other_event_flows_past_it(
-    settings, probe_subscribers, session_bus
+    settings, probe_subscribers, broker
 ):
     # given: one event the bus refuses, a later version of its aggregate, and twenty others
     settings.OUTBOX_MAX_ATTEMPTS = 3
@@ -375,7 +376,7 @@ def test_a_poison_event_is_parked_dead_after_max_attempts_while_every_other_even
     poison_id, successor_id = write_probe_events(aggregates=1, versions=2, prefix="poison")
     others = write_probe_events(aggregates=5, versions=4, prefix="healthy")
 
-    with bus_publisher() as bus:
+    with web_broker(broker.url), bus_publisher() as bus:
 
         def refusing_the_poison(task_name: str, envelopes: list[dict[str, Any]]) -> None:
             if str(poison_id) in {e["event_id"] for e in envelopes}:
@@ -387,7 +388,7 @@ def test_a_poison_event_is_parked_dead_after_max_attempts_while_every_other_even
 
     # then: the others were published on the first run, on the real broker
     assert unpublished(others) == 0
-    relayed = first_arrivals(bus_messages(session_bus, PROBE_TASKS), PROBE_TASKS[0])
+    relayed = first_arrivals(bus_messages(broker.client(), PROBE_TASKS), PROBE_TASKS[0])
     assert {e["event_id"] for e in relayed} == {str(i) for i in others}
     # the poison event was parked after three rejections, kept with its error
     poison = OutboxEvent.objects.get(pk=poison_id)
@@ -401,12 +402,12 @@ def test_a_poison_event_is_parked_dead_after_max_attempts_while_every_other_even
 
     # when an operator requeues the dead event and the bus accepts it
     assert requeue_dead(OutboxEvent.objects.filter(pk=poison_id)) == 1
-    with bus_publisher() as bus:
+    with web_broker(broker.url), bus_publisher() as bus:
         report = relay_once(publish=bus)
 
     # then both go out, in version order
     assert report.published == 2
-    relayed = first_arrivals(bus_messages(session_bus, PROBE_TASKS), PROBE_TASKS[0])
+    relayed = first_arrivals(bus_messages(broker.client(), PROBE_TASKS), PROBE_TASKS[0])
     assert [e["event_id"] for e in relayed[-2:]] == [str(poison_id), str(successor_id)]
 
 
@@ -515,7 +516,7 @@ def test_a_broker_lost_between_two_batches_of_a_drain_fails_the_next_batch_as_an
 ):
     # given: 30 events, a drain in batches of 10 over one broker connection, and a broker that dies after the
     # first batch is published and marked
-    settings.OUTBOX_BACKOFF_BASE_SECONDS = 0
+    settings.OUTBOX_OUTAGE_RETRY_SECONDS = 0
     event_ids = write_probe_events(aggregates=10, versions=3, prefix="reconnect")
     relay_batch = outbox_relay.relay_once
     batches: list[RelayReport] = []
@@ -548,6 +549,56 @@ def test_a_broker_lost_between_two_batches_of_a_drain_fails_the_next_batch_as_an
     relayed = first_arrivals(bus_messages(broker.client(), PROBE_TASKS), PROBE_TASKS[0])
     assert len(relayed) == 20
     assert all(versions == sorted(versions) for versions in versions_by_aggregate(relayed).values())
+
+
+@pytest.mark.django_db
+def test_an_outage_makes_events_due_again_after_a_flat_second_however_often_they_failed(settings, probe_subscribers):
+    # given: events that failed nine times already (their backoff would now be minutes)
+    settings.OUTBOX_OUTAGE_RETRY_SECONDS = 1.0
+    event_ids = write_probe_events(aggregates=3, versions=1, prefix="flat")
+    OutboxEvent.objects.filter(pk__in=event_ids).update(attempts=9)
+
+    def broker_down(task_name: str, envelopes: list[dict[str, Any]]) -> None:
+        raise BrokerUnavailable("Error 111 connecting to the broker. Connection refused.")
+
+    # when: a relay run meets the broker down
+    started = timezone.now()
+    report = relay_once(publish=broker_down)
+
+    # then: the attempt counts, and the events are due again a second later, not after a backoff; none is dead
+    assert (report.broker_down, report.failed, report.dead) == (True, 3, 0)
+    rows = OutboxEvent.objects.filter(pk__in=event_ids)
+    assert set(rows.values_list("attempts", flat=True)) == {10}
+    due = list(rows.values_list("next_attempt_at", flat=True))
+    assert all(started < at <= timezone.now() + timedelta(seconds=1) for at in due), due
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_relay_and_its_nudge_send_each_task_to_the_queue_of_its_kind_of_work(broker):
+    # given: an order placed (the projections, the saga and the webhooks subscribe to it), with this process on a
+    # Redis broker, whose lists are named after the queues
+    with web_broker(broker.url):
+        order = OrderStream(customer_id=str(uuid4()))
+        write_to_log([order.placed(line("SKU-ROUTE"))])  # its commit nudges the relay
+
+        # when
+        eventually(lambda: broker.client().llen("relay"), timeout=10)
+        with bus_publisher() as bus:
+            relay_once(publish=bus)
+
+    # then: each task went to its own queue, by its name's route in settings, and nothing to the default queue
+    client = broker.client()
+    queued = {
+        queue: [json.loads(raw)["headers"]["task"] for raw in client.lrange(queue, 0, -1)]
+        for queue in settings.WORK_QUEUES
+    }
+    assert queued == {
+        "relay": ["outbox_app.relay_outbox"],
+        "projections": [PROJECT_EVENTS],
+        "sagas": ["sagas_app.handle_order_events"],
+        "webhooks": ["webhooks_app.fan_out_events"],
+        "celery": [],
+    }
 
 
 @pytest.mark.django_db

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from queries_app.lag import status
 from queries_app.management.commands._select import projections_named
+from queries_app.routers import replica_status
 
 
 class Command(BaseCommand):
@@ -25,3 +26,7 @@ class Command(BaseCommand):
                 f"{row.projection:<14} {row.events_applied:>9} {row.lag.events_behind:>8} {age:>17} "
                 f"{row.parked:>7}  {last}"
             )
+        replica = replica_status()
+        if replica is not None:
+            suffix = "; EVENTUAL reads through it are behind by the lag above plus this" if replica.serves_reads else ""
+            self.stdout.write(f"replica: {replica}{suffix}")
