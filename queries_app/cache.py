@@ -22,7 +22,11 @@ def _generation(scope: str) -> str:
 
 
 def product_key(sku: str) -> str:
-    return f"read:product:{_generation('products')}:{sku}"
+    return _product_key(_generation("products"), sku)
+
+
+def _product_key(generation: str, sku: str) -> str:
+    return f"read:product:{generation}:{sku}"
 
 
 def best_sellers_key(limit: int) -> str:
@@ -37,8 +41,10 @@ def put(key: str, value: Any) -> None:
     cache.set(key, value, timeout=settings.QUERY_CACHE_SECONDS)
 
 
-def invalidate_product(sku: str) -> None:
-    cache.delete(product_key(sku))
+def invalidate_product(*skus: str) -> None:
+    """Forget these products' answers: two round trips, however many skus."""
+    generation = _generation("products")
+    cache.delete_many([_product_key(generation, sku) for sku in skus])
 
 
 def invalidate_products() -> None:

@@ -33,7 +33,8 @@ class ApplyContext:
     in_memory: bool = False
     # Runs after the apply commits (cache invalidation); a no-op outside the live read model
     on_commit: Callable[[Callable[[], None]], None] = lambda callback: None
-    # State a projection keeps outside `rows` while folding in memory (the Redis best sellers)
+    # State a projection keeps outside `rows` for this context's length (a batch's apply, or a fold in memory): the
+    # Redis best sellers while folding, what a batch invalidates once it commits
     scratch: dict[str, Any] = field(default_factory=dict)
 
 

@@ -11,6 +11,9 @@ from queries_app.models import BestSeller
 from queries_app.projection_engine.projection import ApplyContext, Projection, handles
 from queries_app.projection_engine.rows import Need
 
+# Whether a batch has asked for the cached answers to go once it commits, in its ApplyContext's scratch.
+INVALIDATED = "best sellers invalidated"
+
 
 class BestSellersProjection(Projection):
     name = "best_sellers"
@@ -40,7 +43,10 @@ class BestSellersProjection(Projection):
         for line in payload["lines"]:
             units[line["sku"]] = units.get(line["sku"], 0) + line["quantity"]
         self.counter(ctx).add(envelope["event_id"], units)
-        ctx.on_commit(cache.invalidate_best_sellers)
+        # Once per batch, however many orders it confirms.
+        if not ctx.scratch.get(INVALIDATED):
+            ctx.scratch[INVALIDATED] = True
+            ctx.on_commit(cache.invalidate_best_sellers)
 
     def counter(self, ctx: ApplyContext) -> best_sellers.SalesCounter:
         if not best_sellers.in_redis():

@@ -10,12 +10,20 @@ from queries_app.models import ProductReadModel
 from queries_app.projection_engine.projection import ApplyContext, Projection, handles
 from queries_app.projection_engine.rows import Need
 
+# The skus a batch changed, in its ApplyContext's scratch.
+CHANGED = "changed skus"
+
 
 def _product(ctx: ApplyContext, envelope: Envelope) -> ProductReadModel:
     product = ctx.rows.get_or_create(ProductReadModel, envelope["aggregate_id"])
     product.version = envelope["aggregate_version"]
-    sku = product.sku
-    ctx.on_commit(lambda: cache.invalidate_product(sku))
+    # One invalidation per batch for all the products it changed: one per event cost more than the apply itself
+    # (docs/benchmarks.md, "Measured choices in the code").
+    changed: set[str] | None = ctx.scratch.get(CHANGED)
+    if changed is None:
+        changed = ctx.scratch[CHANGED] = set()
+        ctx.on_commit(lambda: cache.invalidate_product(*changed))
+    changed.add(product.sku)
     return product
 
 
