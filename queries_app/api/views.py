@@ -7,6 +7,7 @@ ones, the cache; with an X-Consistency-Token they answer READ_YOUR_WRITES, from 
 
 import functools
 import re
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -53,7 +54,7 @@ from queries_app.api.serializers import (
     paginated,
 )
 from queries_app.consistency import Consistency, applied, wait_until
-from queries_app.models import CustomerReadModel, OrderReadModel, ProductReadModel
+from queries_app.models import AggregatePosition, CustomerReadModel, OrderReadModel, ProductReadModel
 from queries_app.projections import BY_NAME
 from queries_app.routers import PRIMARY, replica_failed, replica_for_reads
 
@@ -134,7 +135,10 @@ class QueryView(APIView):
 
     def wait_for(self, versions: list[AggregateVersion]) -> None:
         """Wait until this view's projection has applied these versions (on the primary), or answer 503."""
-        probe = applied(BY_NAME[self.projection], versions, using=PRIMARY)
+        self.wait_or_refuse(applied(BY_NAME[self.projection], versions, using=PRIMARY))
+
+    def wait_or_refuse(self, probe: Callable[[], bool]) -> None:
+        """Wait until `probe` says the read model has caught up, or answer 503."""
         if not wait_until(probe, timeout=settings.CONSISTENCY_WAIT_SECONDS):
             raise Problem(
                 status_code=503,
@@ -142,11 +146,6 @@ class QueryView(APIView):
                 detail="The read model has not caught up with the commands it must reflect yet; retry shortly.",
                 headers={"Retry-After": "1"},
             )
-
-    def wait_for_latest(self, *aggregates: tuple[str, str]) -> None:
-        """STRONG: wait until the projection has applied the newest event of each aggregate in the event log."""
-        latest = latest_versions(aggregates)
-        self.wait_for([AggregateVersion(kind, key, version) for (kind, key), version in latest.items()])
 
     @property
     def db(self) -> str:
@@ -179,15 +178,17 @@ class QueryView(APIView):
         return response
 
 
-def _paginate(view: QueryView, request: Request, rows: "QuerySet[Any]", serializer: Any) -> Response:
+def _paginate(view: QueryView, request: Request, rows: "QuerySet[Any]", output: Any) -> Response:
     paginator = Pagination()
-    page = paginator.paginate_queryset(rows, request, view=view)
-    return paginator.get_paginated_response(serializer(page, many=True).data)
+    page = paginator.paginate_queryset(rows, request, view=view) or []
+    return paginator.get_paginated_response([output.to_representation(row) for row in page])
 
 
-# The busiest query renders plain rows with one serializer built once per process: building a serializer's
-# fields, and a model instance, on every request cost more than the read itself.
+# Rows are rendered by one serializer per output, built once per process: building a serializer's fields on every
+# request cost more than the read itself (docs/benchmarks.md, "Measured choices in the code").
 CUSTOMER_OUTPUT = CustomerOutput()
+ORDER_OUTPUT = OrderOutput()
+PRODUCT_OUTPUT = ProductOutput()
 CUSTOMER_COLUMNS = [str(field.source) for field in CUSTOMER_OUTPUT.fields.values()]
 
 
@@ -255,7 +256,7 @@ class CustomerListView(QueryView):
         query = CustomerQueryInput(data=request.query_params)
         query.is_valid(raise_exception=True)
         rows = self.rows(CustomerReadModel).filter(email=query.validated_data["email"].lower(), version__gte=1)
-        return _paginate(self, request, rows.order_by("customer_id"), CustomerOutput)
+        return _paginate(self, request, rows.order_by("customer_id"), CUSTOMER_OUTPUT)
 
 
 class OrderDetailView(QueryView):
@@ -275,14 +276,60 @@ class OrderDetailView(QueryView):
     def get(self, request: Request, order_id: UUID) -> Response:
         # The row shows the order and a copy of its customer: both must have reached their newest events. The
         # customer is known from the row only, so its wait comes between two reads, and the answer after both.
-        self.wait_for_latest(("Order", str(order_id)))
-        customer_id = self.rows(OrderReadModel).filter(order_id=order_id).values_list("customer_id", flat=True).first()
-        if customer_id is not None:
-            self.wait_for_latest(("Customer", str(customer_id)))
-        order = self.rows(OrderReadModel).filter(order_id=order_id).first()
+        order = self.read_when_applied(order_id, ("Order", str(order_id)))
+        if order is not None:
+            order = self.read_when_applied(order_id, ("Customer", str(order.customer_id)))
         if order is None:
             raise Problem(status_code=404, code="ORDER_NOT_FOUND", detail="No such order in the read model.")
-        return Response(OrderOutput(order).data)
+        return Response(ORDER_OUTPUT.to_representation(order))
+
+    def read_when_applied(self, order_id: UUID, aggregate: tuple[str, str]) -> OrderReadModel | None:
+        """The order's row once the projection has applied the newest event of `aggregate` in the log, or 503.
+
+        Each read brings the projection's position for the aggregate with the row, in the same snapshot: a row
+        read with a position that has reached the newest version reflects that version."""
+        newest = latest_versions([aggregate]).get(aggregate)
+        read: list[OrderReadModel | None] = [None]
+
+        def caught_up() -> bool:
+            read[0], position = order_with_position(order_id, aggregate, using=self.db)
+            return newest is None or position >= newest
+
+        self.wait_or_refuse(caught_up)
+        return read[0]
+
+
+ORDER_COLUMNS = [field.name for field in OrderReadModel._meta.concrete_fields]
+
+
+@functools.cache
+def _order_read(using: str) -> str:
+    """The order's row by key and, as one more column, a projection's position for an aggregate, built once from
+    the models' metadata (compiling the ORM's queries cost more CPU than the reads)."""
+    quote = connections[using].ops.quote_name
+
+    def column(model: type[models.Model], name: str) -> str:
+        return quote(model._meta.get_field(name).column)
+
+    position = (
+        f"(SELECT {column(AggregatePosition, 'version')} FROM {quote(AggregatePosition._meta.db_table)} "
+        f"WHERE {column(AggregatePosition, 'projection')} = %s AND {column(AggregatePosition, 'aggregate_type')} = %s "
+        f"AND {column(AggregatePosition, 'aggregate_id')} = %s)"
+    )
+    columns = ", ".join(column(OrderReadModel, name) for name in ORDER_COLUMNS)
+    table = quote(OrderReadModel._meta.db_table)
+    return f"SELECT {columns}, {position} FROM {table} WHERE {column(OrderReadModel, 'order_id')} = %s"
+
+
+def order_with_position(order_id: UUID, aggregate: tuple[str, str], *, using: str) -> tuple[OrderReadModel | None, int]:
+    """The order's row (or None) and the orders projection's position for `aggregate` (0 if none) as of one moment."""
+    key = sqlkit.field_values(OrderReadModel, {"order_id": order_id}, using=using)
+    params = [OrderDetailView.projection, *aggregate, *key]
+    rows = sqlkit.send([sqlkit.Statement(_order_read(using), params)], using=using)[0].rows
+    if not rows:
+        return None, 0
+    (*values, position) = sqlkit.decode(OrderReadModel, ORDER_COLUMNS, rows, using=using)[0]
+    return OrderReadModel.from_db(using, ORDER_COLUMNS, values), position or 0
 
 
 class OrderListView(QueryView):
@@ -306,7 +353,7 @@ class OrderListView(QueryView):
         rows = self.rows(OrderReadModel).filter(customer_id=query.validated_data["customer_id"])
         if "status" in query.validated_data:
             rows = rows.filter(status=query.validated_data["status"])
-        return _paginate(self, request, rows.order_by("-placed_at", "order_id"), OrderOutput)
+        return _paginate(self, request, rows.order_by("-placed_at", "order_id"), ORDER_OUTPUT)
 
 
 class ProductDetailView(QueryView):
@@ -334,7 +381,7 @@ class ProductDetailView(QueryView):
         product = self.rows(ProductReadModel).filter(sku=sku).first()
         if product is None:
             raise Problem(status_code=404, code="PRODUCT_NOT_FOUND", detail="No such product in the catalog.")
-        data = dict(ProductOutput(product).data)
+        data = dict(PRODUCT_OUTPUT.to_representation(product))
         cache.put(key, data)
         return Response(data)
 
@@ -370,7 +417,7 @@ class ProductListView(QueryView):
         rows = self.rows(ProductReadModel).all()
         text = query.validated_data.get("search", "")
         rows = _search(rows, text) if text else rows.order_by("sku")
-        return _paginate(self, request, rows, ProductOutput)
+        return _paginate(self, request, rows, PRODUCT_OUTPUT)
 
 
 class BestSellersView(QueryView):
