@@ -274,26 +274,32 @@ class OrderDetailView(QueryView):
         statuses=(404,),
     )
     def get(self, request: Request, order_id: UUID) -> Response:
-        # The row shows the order and a copy of its customer: both must have reached their newest events. The
-        # customer is known from the row only, so its wait comes between two reads, and the answer after both.
-        order = self.read_when_applied(order_id, ("Order", str(order_id)))
+        # The row shows the order and a copy of its customer: both must have reached their newest events. Which
+        # customer is known from the row (an order's customer never changes): a first read finds it, and when the
+        # read model does not have the order yet, waits for the order's newest event first.
+        order, _ = order_with_positions(order_id, [], using=self.db)
+        if order is None:
+            order = self.read_when_applied(order_id, [("Order", str(order_id))])
         if order is not None:
-            order = self.read_when_applied(order_id, ("Customer", str(order.customer_id)))
+            order = self.read_when_applied(order_id, [("Order", str(order_id)), ("Customer", str(order.customer_id))])
         if order is None:
             raise Problem(status_code=404, code="ORDER_NOT_FOUND", detail="No such order in the read model.")
         return Response(ORDER_OUTPUT.to_representation(order))
 
-    def read_when_applied(self, order_id: UUID, aggregate: tuple[str, str]) -> OrderReadModel | None:
-        """The order's row once the projection has applied the newest event of `aggregate` in the log, or 503.
+    def read_when_applied(self, order_id: UUID, aggregates: list[tuple[str, str]]) -> OrderReadModel | None:
+        """The order's row once the projection has applied the newest event in the log of each aggregate, or 503.
 
-        Each read brings the projection's position for the aggregate with the row, in the same snapshot: a row
-        read with a position that has reached the newest version reflects that version."""
-        newest = latest_versions([aggregate]).get(aggregate)
+        Each read brings the projection's positions for the aggregates with the row, in the same snapshot, taken
+        after the newest versions were read: a row read with positions that reached them reflects every command
+        acknowledged before the query."""
+        newest = latest_versions(aggregates)
         read: list[OrderReadModel | None] = [None]
 
         def caught_up() -> bool:
-            read[0], position = order_with_position(order_id, aggregate, using=self.db)
-            return newest is None or position >= newest
+            read[0], positions = order_with_positions(order_id, aggregates, using=self.db)
+            return all(
+                position >= newest.get(aggregate, 0) for aggregate, position in zip(aggregates, positions, strict=True)
+            )
 
         self.wait_or_refuse(caught_up)
         return read[0]
@@ -303,9 +309,9 @@ ORDER_COLUMNS = [field.name for field in OrderReadModel._meta.concrete_fields]
 
 
 @functools.cache
-def _order_read(using: str) -> str:
-    """The order's row by key and, as one more column, a projection's position for an aggregate, built once from
-    the models' metadata (compiling the ORM's queries cost more CPU than the reads)."""
+def _order_read(using: str, positions: int) -> str:
+    """The order's row by key and, as more columns, the orders projection's position for each of `positions`
+    aggregates, built once from the models' metadata (compiling the ORM's queries cost more CPU than the reads)."""
     quote = connections[using].ops.quote_name
 
     def column(model: type[models.Model], name: str) -> str:
@@ -316,20 +322,26 @@ def _order_read(using: str) -> str:
         f"WHERE {column(AggregatePosition, 'projection')} = %s AND {column(AggregatePosition, 'aggregate_type')} = %s "
         f"AND {column(AggregatePosition, 'aggregate_id')} = %s)"
     )
-    columns = ", ".join(column(OrderReadModel, name) for name in ORDER_COLUMNS)
+    columns = ", ".join([*(column(OrderReadModel, name) for name in ORDER_COLUMNS), *[position] * positions])
     table = quote(OrderReadModel._meta.db_table)
-    return f"SELECT {columns}, {position} FROM {table} WHERE {column(OrderReadModel, 'order_id')} = %s"
+    return f"SELECT {columns} FROM {table} WHERE {column(OrderReadModel, 'order_id')} = %s"
 
 
-def order_with_position(order_id: UUID, aggregate: tuple[str, str], *, using: str) -> tuple[OrderReadModel | None, int]:
-    """The order's row (or None) and the orders projection's position for `aggregate` (0 if none) as of one moment."""
+def order_with_positions(
+    order_id: UUID, aggregates: list[tuple[str, str]], *, using: str
+) -> tuple[OrderReadModel | None, list[int]]:
+    """The order's row (or None) and the orders projection's position for each aggregate (0 if none), as of one
+    moment."""
     key = sqlkit.field_values(OrderReadModel, {"order_id": order_id}, using=using)
-    params = [OrderDetailView.projection, *aggregate, *key]
-    rows = sqlkit.send([sqlkit.Statement(_order_read(using), params)], using=using)[0].rows
+    params = [value for kind, key_of in aggregates for value in (OrderDetailView.projection, kind, key_of)]
+    statement = sqlkit.Statement(_order_read(using, len(aggregates)), [*params, *key])
+    rows = sqlkit.send([statement], using=using)[0].rows
     if not rows:
-        return None, 0
-    (*values, position) = sqlkit.decode(OrderReadModel, ORDER_COLUMNS, rows, using=using)[0]
-    return OrderReadModel.from_db(using, ORDER_COLUMNS, values), position or 0
+        return None, [0] * len(aggregates)
+    values = sqlkit.decode(OrderReadModel, ORDER_COLUMNS, rows, using=using)[0]
+    count = len(ORDER_COLUMNS)
+    order = OrderReadModel.from_db(using, ORDER_COLUMNS, values[:count])
+    return order, [position or 0 for position in values[count:]]
 
 
 class OrderListView(QueryView):
