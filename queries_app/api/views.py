@@ -315,7 +315,7 @@ def _order_read(using: str, positions: int) -> str:
     quote = connections[using].ops.quote_name
 
     def column(model: type[models.Model], name: str) -> str:
-        return quote(model._meta.get_field(name).column)
+        return quote(next(str(field.column) for field in model._meta.concrete_fields if field.name == name))
 
     position = (
         f"(SELECT {column(AggregatePosition, 'version')} FROM {quote(AggregatePosition._meta.db_table)} "
