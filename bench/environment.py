@@ -167,8 +167,9 @@ def machine(world: World) -> dict[str, str]:
         row = connection.execute("SHOW server_version").fetchone()
         postgres = str(row[0]) if row else "?"
     redis_info = redis.Redis.from_url(world.redis_url, socket_timeout=5).info("server")
-    # The report this run rewrites is not code: a change to it alone leaves the commit what was measured.
-    dirty = run("git", "status", "--porcelain", "--", ".", ":(exclude)docs/benchmarks.md")
+    # The report this run rewrites is not code: a change to it alone leaves the commit what was measured. Neither is
+    # an untracked file (a worktree's .venv symlink); a new module under test is committed before it is measured.
+    dirty = run("git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)docs/benchmarks.md")
     commit = run("git", "rev-parse", "--short", "HEAD")
     return {
         "cpus (nproc)": run("nproc"),
