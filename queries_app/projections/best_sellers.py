@@ -23,7 +23,7 @@ class BestSellersProjection(Projection):
             "InventoryReservationFailed",
             "PaymentAuthorized",
             "PaymentDeclined",
-            "PaymentRefunded",
+            "PaymentVoided",
             "OrderCancelled",
         }
     )
