@@ -3,8 +3,9 @@
 The v1 -> v2 upcaster (commands_app/events.py) already keeps the token from every reader; this removes it from
 the rows themselves, so no dump or backup taken from now on holds one. Each OrderPlaced v1 in the log loses its
 `payment_token` and gains the order's `payment_reference` (write_order, given by migration 0005); the row stays
-at version 1 (the upcaster still makes it v2 for readers). The same for the copies outside the log: parked
-projection events and webhook delivery bodies. A data migration (not a management command) so that no deploy can
+at version 1 (the upcaster still makes it v2 for readers). The archive of old events is scrubbed too, where the
+migration state has it (the lead's merge adds the dependency on outbox_app's archive migration). The same for the
+copies outside the log: parked projection events and webhook delivery bodies. A data migration (not a management command) so that no deploy can
 leave the secrets waiting for an operator; idempotent, not atomic, in batches of 1,000 rows, each its own
 transaction, so no lock is held long on the outbox (docs/events.md, "OrderPlaced v1 and its payment tokens").
 """
@@ -29,9 +30,21 @@ def _scrubbed(payload, reference):
     return payload
 
 
+# The log's tables: the live outbox, and the archive of old events where the migration state has it.
+LOG_MODELS = ("OutboxEvent", "ArchivedEvent")
+
+
 def scrub_log(apps, alias):
-    OutboxEvent = apps.get_model("outbox_app", "OutboxEvent")
-    holding = OutboxEvent.objects.using(alias).filter(
+    for name in LOG_MODELS:
+        try:
+            model = apps.get_model("outbox_app", name)
+        except LookupError:
+            continue
+        _scrub_events(apps, alias, model)
+
+
+def _scrub_events(apps, alias, model):
+    holding = model.objects.using(alias).filter(
         event_type="OrderPlaced", schema_version=1, payload__has_key="payment_token"
     )
     while True:
@@ -42,7 +55,7 @@ def scrub_log(apps, alias):
             references = _references(apps, alias, [row.aggregate_id for row in rows])
             for row in rows:
                 row.payload = _scrubbed(row.payload, references.get(row.aggregate_id))
-            OutboxEvent.objects.using(alias).bulk_update(rows, ["payload"])
+            model.objects.using(alias).bulk_update(rows, ["payload"])
 
 
 def scrub_parked_events(apps, alias):
