@@ -22,6 +22,7 @@ from tests.streams import CustomerStream, write_to_log
 from webhooks_app import tasks as webhook_tasks
 from webhooks_app.apps import FAN_OUT_TASK
 from webhooks_app.models import WebhookDelivery, WebhookEndpoint
+from webhooks_app.reconcile import fan_out_missed_events
 from webhooks_app.signing import new_secret
 
 pytestmark = pytest.mark.django_db
@@ -183,3 +184,23 @@ def test_events_stored_before_sealing_are_redacted_in_place_and_idempotency_fing
     assert json.loads(IdempotencyRecord.objects.get(command_type="RegisterCustomer").response_body)["customer_id"] == bo
     assert IdempotencyRecord.objects.get(command_type="RegisterCustomer").request_hash == "erased"
     assert CustomerRecord.objects.get(customer_id=customer.customer_id).first_name == ERASED
+
+
+def test_an_erasure_whose_fan_out_the_bus_lost_still_rebuilds_the_delivery_bodies(staff, receiving_endpoint, settings):
+    # given: deliveries holding Ada's data, the webhooks' reconciliation at the head of the log
+    settings.WEBHOOKS_RECONCILE_AFTER_SECONDS = 0
+    customer_id, _ = ada_with_two_orders(staff)
+    fan_out_missed_events()
+    assert any("Ada" in body for body in WebhookDelivery.objects.values_list("body", flat=True))
+
+    # when: the erasure's events reach the projections but their fan-out is lost, then the safety net runs
+    call_command("erase_customer", customer_id)
+    sent: dict[str, list] = {}
+    relay_once(publish=lambda task, envelopes: sent.setdefault(task, []).extend(envelopes))
+    project(sent[PROJECT_EVENTS_TASK])
+    fan_out_missed_events()
+
+    # then
+    bodies = " ".join(WebhookDelivery.objects.values_list("body", flat=True))
+    assert "Ada" not in bodies and PERSONAL[2] not in bodies and PERSONAL[3] not in bodies
+    assert WebhookDelivery.objects.filter(event_type="CustomerErased").count() == 1
