@@ -32,6 +32,14 @@ class ChangeCustomerEmail(Command):
     expected_version: int | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class EraseCustomer(Command):
+    """Erase a customer's personal data (GDPR's right to erasure): an operator's command (`manage.py
+    erase_customer`), not public over HTTP."""
+
+    customer_id: UUID
+
+
 # --- catalog --------------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
 class AddProduct(Command):

@@ -10,8 +10,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from commands_app.events import CATALOG, DomainEvent
-from outbox_app import catalog
+from commands_app.events import CATALOG, UPCASTERS, DomainEvent
+from outbox_app import catalog, upcasting
 
 MONEY_PATTERN = r"^-?[0-9]+\.[0-9]{2}$"
 
@@ -51,7 +51,10 @@ def _schema(hint: Any) -> dict[str, Any]:
 
 
 def declare_events() -> None:
-    """Declare every event type in the log's catalog (outbox_app.catalog), with its aggregate and payload schema."""
+    """Declare every event type in the log's catalog (outbox_app.catalog), with its aggregate and payload schema,
+    and the upcasters of their older versions in the log's registry (outbox_app.upcasting)."""
+    for upcast in UPCASTERS:
+        upcasting.register(upcasting.Upcaster(upcast.event_type, upcast.from_version, upcast.to_type, upcast.change))
     for aggregate_type, event_classes in CATALOG.items():
         for event_class in event_classes:
             catalog.declare(

@@ -108,3 +108,24 @@ class PaymentToken(models.Model):
 
     def __str__(self) -> str:
         return f"payment token of {self.order_id}"
+
+
+class CustomerKey(models.Model):
+    """A customer's key, which seals the personal data in the customer's events (outbox_app/sealing.py).
+
+    Created with the first event that holds the customer's personal data; destroyed by the customer's erasure,
+    which keeps the row as a tombstone (no key, `erased_at` set): an event written later (a race with the erasure)
+    is then stored with its personal fields erased instead of under a new key. Keys never leave this table: no
+    event, log line, read model or admin page shows one.
+    """
+
+    customer_id = models.UUIDField(primary_key=True)
+    key = models.BinaryField(max_length=32, null=True)
+    created_at = models.DateTimeField(db_default=Now())
+    erased_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "write_customer_key"
+
+    def __str__(self) -> str:
+        return f"key of customer {self.customer_id}"

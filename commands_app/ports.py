@@ -74,11 +74,26 @@ class PaymentTokens(Protocol):
     def forget(self, order_id: Any) -> None: ...
 
 
+class CustomerKeys(Protocol):
+    """The keys that seal customers' personal data in events (the unit of work seals with them)."""
+
+    def is_erased(self, customer_id: Any) -> bool:
+        """Whether the customer's key was destroyed (read at once)."""
+        ...
+
+    def destroy(self, customer_id: Any) -> None:
+        """Destroy the customer's key, for good (staged with the other writes)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One command's access to the write model, inside a transaction its owner began and will end."""
 
     @property
     def payment_tokens(self) -> PaymentTokens: ...
+
+    @property
+    def customer_keys(self) -> CustomerKeys: ...
 
     def repository(self, aggregate_type: type[A]) -> Repository[A]: ...
 

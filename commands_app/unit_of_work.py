@@ -13,15 +13,17 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from django.utils import timezone
+
 import sqlkit
 from commands_app.domain.aggregate import Aggregate
 from commands_app.events import DomainEvent
-from commands_app.models import PaymentToken
+from commands_app.models import CustomerKey, PaymentToken
 from commands_app.ports import Lock
 from commands_app.repository import Aggregates, SqlRepository
 from commands_app.result import WrittenVersion
 from commands_app.serialization import to_json_value
-from outbox_app import outbox
+from outbox_app import outbox, sealing
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -56,12 +58,54 @@ class SqlPaymentTokens:
         self._unit.stage_side_write([sqlkit.delete(PaymentToken, where={"order_id": order_id})])
 
 
+class SqlCustomerKeys:
+    """commands_app.models.CustomerKey rows: the keys that seal customers' personal data in events."""
+
+    def __init__(self, unit: "SqlUnitOfWork") -> None:
+        self._unit = unit
+        # customer id -> its key, or None once erased
+        self._known: dict[str, bytes | None] = {}
+
+    def is_erased(self, customer_id: Any) -> bool:
+        (read,) = sqlkit.select(CustomerKey, ["erased_at"], where={"customer_id": customer_id})
+        rows = self._unit.fetch(read, ())
+        return bool(rows) and rows[0][0] is not None
+
+    def destroy(self, customer_id: Any) -> None:
+        self._known[str(customer_id)] = None
+        destroyed = {"customer_id": customer_id, "key": None, "erased_at": timezone.now()}
+        upsert = sqlkit.OnConflict(target=("customer_id",), update=("key", "erased_at"))
+        self._unit.stage_side_write(sqlkit.insert(CustomerKey, [destroyed], on_conflict=upsert))
+
+    def key_of_new_customer(self, customer_id: str) -> bytes:
+        """A key for a customer this unit of work registers (staged: no round trip)."""
+        key = self._known[customer_id] = sealing.new_key()
+        self._unit.stage_side_write(sqlkit.insert(CustomerKey, [{"customer_id": customer_id, "key": key}]))
+        return key
+
+    def key_of(self, customer_id: str) -> bytes | None:
+        """The customer's key (None: erased), created now for a customer that has none yet (registered before
+        keys existed). One statement that concurrent units of work agree on: the first key inserted wins."""
+        if customer_id in self._known:
+            return self._known[customer_id]
+        (upsert,) = sqlkit.insert(
+            CustomerKey,
+            [{"customer_id": customer_id, "key": sealing.new_key()}],
+            on_conflict=sqlkit.OnConflict(target=("customer_id",), update=("customer_id",)),
+            returning=["key"],
+        )
+        (stored,) = self._unit.fetch(upsert, ())
+        key = self._known[customer_id] = None if stored[0] is None else bytes(stored[0])
+        return key
+
+
 class SqlUnitOfWork:
     def __init__(self, *, transaction: sqlkit.Transaction, aggregates: Aggregates, metadata: dict[str, Any]) -> None:
         self.transaction = transaction
         self.aggregates = aggregates
         self.metadata = metadata
         self.payment_tokens = SqlPaymentTokens(self)
+        self.customer_keys = SqlCustomerKeys(self)
         self._dialect = sqlkit.dialect(transaction.using)
         self._repositories: dict[type[Aggregate], SqlRepository[Any]] = {}
         self._seen: list[Aggregate] = []
@@ -97,7 +141,7 @@ class SqlUnitOfWork:
                         aggregate_type=aggregate.aggregate_type,
                         aggregate_id=aggregate.aggregate_id,
                         aggregate_version=version,
-                        payload=event_payload(event),
+                        payload=self._sealed_payload(aggregate, event),
                         metadata=self.metadata,
                     )
                 )
@@ -106,6 +150,17 @@ class SqlUnitOfWork:
             aggregate.pending_events.clear()
         outbox.stage(self.transaction, new_events)
         return tuple(written)
+
+    def _sealed_payload(self, aggregate: Aggregate, event: DomainEvent) -> dict[str, Any]:
+        """The event's payload with its personal data sealed by the key of the customer it names."""
+        payload = event_payload(event)
+        if not any(payload.get(name) for name in event.personal_fields):
+            return payload
+        subject = str(payload["customer_id"])
+        registered_here = self._loaded.get(id(aggregate), {}) is None and aggregate.aggregate_id == subject
+        keys = self.customer_keys
+        key = keys.key_of_new_customer(subject) if registered_here else keys.key_of(subject)
+        return sealing.seal(payload, event.personal_fields, subject=subject, key=key)
 
     # --- for the repositories ------------------------------------------------------------------------------
     def fetch(self, read: sqlkit.Statement, after_locks: Sequence[Lock]) -> list[tuple[Any, ...]]:

@@ -29,6 +29,8 @@ from django.db.models import F, Max, Q
 from django.db.models.functions import Now
 
 from outbox_app.models import ENVELOPE_COLUMNS, OutboxEvent, OutboxEventQuerySet, envelope
+from outbox_app.sealing import open_sealed
+from outbox_app.upcasting import stored_names
 
 # pg_advisory_xact_lock key serializing the relays' publication commits (an arbitrary constant of this app).
 LOG_LOCK = 0x6F7574626F786C67  # "outboxlg"
@@ -117,6 +119,17 @@ def _logged() -> OutboxEventQuerySet:
     return OutboxEvent.objects.using(PRIMARY).filter(log_position__isnull=False)
 
 
+def read_events(event_ids: Sequence[UUID | str]) -> dict[str, dict[str, Any]]:
+    """These events' envelopes as the log's readers see them (current schema, personal data opened), by event id."""
+    rows = (
+        OutboxEvent.objects.using(PRIMARY)
+        .filter(event_id__in=list(event_ids))
+        .with_envelope_keys()
+        .values_list(*ENVELOPE_COLUMNS)
+    )
+    return {sent["event_id"]: sent for sent in open_sealed([envelope(*columns) for columns in rows])}
+
+
 def read_log(
     *,
     after: UUID | str | None = None,
@@ -148,13 +161,18 @@ def read_log(
         )
     rows = logged.filter(log_position__gt=start, log_position__lte=head_position)
     if event_types:
-        rows = rows.filter(event_type__in=list(event_types))
+        # A type's rows include those stored under its older names (they are read upcast to it).
+        rows = rows.filter(event_type__in=stored_names(event_types))
     found_rows = list(
         rows.order_by("log_position")
         .with_envelope_keys()
         .values_list(*ENVELOPE_COLUMNS, "log_position", "published_at")[: limit + 1]
     )
-    entries = [LogEntry(position, published_at, envelope(*columns)) for *columns, position, published_at in found_rows]
+    opened = open_sealed([envelope(*columns) for *columns, _, _ in found_rows])
+    entries = [
+        LogEntry(position, published_at, sent)
+        for (*_, position, published_at), sent in zip(found_rows, opened, strict=True)
+    ]
     if len(entries) > limit:
         last = entries[limit - 1]
         return LogPage(entries=entries[:limit], has_more=True, next_after=last.event_id, next_position=last.position)

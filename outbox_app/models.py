@@ -9,6 +9,9 @@ from django.db.models import Q
 from django.db.models.expressions import Func
 from django.db.models.fields.json import KeyTextTransform
 
+from outbox_app.sealing import open_sealed
+from outbox_app.upcasting import upcast
+
 
 class ClockTimestamp(Func):
     """The database clock at the moment of the insert (not the transaction start, as now() would be).
@@ -118,20 +121,25 @@ class OutboxEvent(models.Model):
         return self.Status.PENDING
 
     def to_envelope(self) -> dict[str, Any]:
-        """The event as it travels on the bus: plain JSON, described in ARCHITECTURE.md."""
-        return envelope(
-            self.event_id,
-            self.event_type,
-            self.schema_version,
-            self.aggregate_type,
-            self.aggregate_id,
-            self.aggregate_version,
-            self.created_at,
-            self.metadata.get("correlation_id"),
-            self.metadata.get("causation_id"),
-            self.payload,
-            traceparent=self.metadata.get("traceparent"),
+        """The event as it travels on the bus: plain JSON, described in ARCHITECTURE.md (personal data opened)."""
+        (opened,) = open_sealed(
+            [
+                envelope(
+                    self.event_id,
+                    self.event_type,
+                    self.schema_version,
+                    self.aggregate_type,
+                    self.aggregate_id,
+                    self.aggregate_version,
+                    self.created_at,
+                    self.metadata.get("correlation_id"),
+                    self.metadata.get("causation_id"),
+                    self.payload,
+                    traceparent=self.metadata.get("traceparent"),
+                )
+            ]
         )
+        return opened
 
 
 def envelope(
@@ -151,21 +159,23 @@ def envelope(
     """The envelope of an event row, from its columns in ENVELOPE_COLUMNS order (the relay reads no model objects).
 
     `traceparent`: the W3C trace context of the span that wrote the event, or that published it (the relay's), when
-    tracing is on (observability/tracing.py).
+    tracing is on (observability/tracing.py). At its type's current schema (outbox_app/upcasting.py).
     """
-    return {
-        "event_id": str(event_id),
-        "event_type": event_type,
-        "schema_version": schema_version,
-        "aggregate_type": aggregate_type,
-        "aggregate_id": aggregate_id,
-        "aggregate_version": aggregate_version,
-        "occurred_at": created_at.isoformat(),
-        "correlation_id": correlation_id,
-        "causation_id": causation_id,
-        "traceparent": traceparent,
-        "payload": payload,
-    }
+    return upcast(
+        {
+            "event_id": str(event_id),
+            "event_type": event_type,
+            "schema_version": schema_version,
+            "aggregate_type": aggregate_type,
+            "aggregate_id": aggregate_id,
+            "aggregate_version": aggregate_version,
+            "occurred_at": created_at.isoformat(),
+            "correlation_id": correlation_id,
+            "causation_id": causation_id,
+            "traceparent": traceparent,
+            "payload": payload,
+        }
+    )
 
 
 # The columns envelope() takes, for values_list() after with_envelope_keys().

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from outbox_app.models import OutboxEvent
 from outbox_app.outbox import nudge_relay
+from outbox_app.upcasting import stored_names
 
 RATE_WINDOW = timedelta(seconds=60)
 AGGREGATES_PER_QUERY = 100
@@ -148,7 +149,7 @@ def published_between(
     What a consumer that may have lost deliveries reconciles against: it reads forward page by page, passing
     the last one's published_at as `since` and its event_id as `after_id` (a relay batch shares one timestamp).
     """
-    rows = OutboxEvent.objects.filter(event_type__in=event_types, published_at__lt=until)
+    rows = OutboxEvent.objects.filter(event_type__in=stored_names(event_types), published_at__lt=until)
     if after_id:
         rows = rows.filter(Q(published_at__gt=since) | Q(published_at=since, event_id__gt=after_id))
     else:

@@ -21,7 +21,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -40,6 +40,7 @@ from outbox_app import metrics, registry
 from outbox_app.bus import BrokerUnavailable, Publisher, bus_publisher
 from outbox_app.log import mark_published_in_log_order
 from outbox_app.models import ENVELOPE_COLUMNS, OutboxEvent, envelope
+from outbox_app.sealing import open_sealed
 
 log = structlog.get_logger(__name__)
 
@@ -63,9 +64,10 @@ class ClaimedEvent:
     def from_row(cls, row: tuple[Any, ...]) -> "ClaimedEvent":
         """From a row of CLAIM_COLUMNS."""
         *columns, traceparent, attempts = row
-        event_id, event_type, _, aggregate_type, aggregate_id, aggregate_version = columns[:6]
+        event_id, _, _, aggregate_type, aggregate_id, aggregate_version = columns[:6]
         sent = envelope(*columns, traceparent=traceparent)
-        return cls(event_id, event_type, aggregate_type, aggregate_id, aggregate_version, attempts, sent)
+        # Routed by the type it is sent as: a row stored under an older name goes to the current name's subscribers.
+        return cls(event_id, sent["event_type"], aggregate_type, aggregate_id, aggregate_version, attempts, sent)
 
 
 CLAIM_COLUMNS = (*ENVELOPE_COLUMNS, "traceparent", "attempts")
@@ -225,7 +227,13 @@ def _claim(batch_size: int) -> list[ClaimedEvent]:
         .with_envelope_keys()
         .values_list(*CLAIM_COLUMNS)[:batch_size]
     )
-    return [ClaimedEvent.from_row(row) for row in rows]
+    claimed = [ClaimedEvent.from_row(row) for row in rows]
+    # Personal data goes on the bus opened (consumers have no keys); the log keeps it sealed.
+    opened = open_sealed([event.envelope for event in claimed])
+    return [
+        event if sent is event.envelope else replace(event, envelope=sent)
+        for event, sent in zip(claimed, opened, strict=True)
+    ]
 
 
 def _unpublished_predecessors(claimed: list[ClaimedEvent]) -> dict[AggregateKey, Predecessor]:

@@ -76,7 +76,7 @@ class InventoryReservationFailedPayload(TypedDict):
 
 
 class PaymentPayload(TypedDict, total=False):
-    """PaymentAuthorized, PaymentDeclined and PaymentRefunded."""
+    """PaymentAuthorized, PaymentDeclined and PaymentVoided."""
 
     order_id: str
     authorization_id: str

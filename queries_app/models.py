@@ -62,7 +62,8 @@ class OrderReadModel(models.Model):
         NONE = "none"
         AUTHORIZED = "authorized"
         DECLINED = "declined"
-        REFUNDED = "refunded"
+        # The authorization was given back (PaymentVoided; stored as PaymentRefunded before its schema version 2).
+        VOIDED = "voided"
 
     order_id = models.UUIDField(primary_key=True)
     customer_id = models.UUIDField()

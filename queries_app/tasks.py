@@ -7,6 +7,7 @@ from celery import Task, shared_task
 from django.conf import settings
 
 from observability import tracing
+from outbox_app.upcasting import upcast
 from queries_app.envelopes import Envelope
 from queries_app.projection_engine.apply import INFRASTRUCTURE_ERRORS, park, project
 
@@ -26,7 +27,8 @@ log = structlog.get_logger(__name__)
 def project_events(self: Task, envelopes: list[dict[str, Any]], attempt: int = 1) -> int:
     try:
         with tracing.consuming("project events", envelopes, attempt=attempt):
-            run = project([Envelope(**e) for e in envelopes])  # type: ignore[typeddict-item]
+            # Upcast on receipt: a message published before a deploy may carry an older schema.
+            run = project([Envelope(**upcast(e)) for e in envelopes])  # type: ignore[typeddict-item]
     except INFRASTRUCTURE_ERRORS as error:
         # An outage is no fault of the events: retry the whole batch (applied ones are duplicates) without
         # counting towards parking.

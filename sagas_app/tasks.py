@@ -8,6 +8,7 @@ from celery import shared_task
 from django.db import transaction
 
 from observability import tracing
+from outbox_app.upcasting import upcast_all
 from sagas_app import executor, lifecycle, reconcile
 from sagas_app.apps import HANDLE_ORDER_EVENTS_TASK
 
@@ -32,7 +33,8 @@ def queue_advance(saga_ids: Iterable[UUID]) -> None:
 )
 def handle_order_events(envelopes: list[dict[str, Any]]) -> int:
     with tracing.consuming("saga order events", envelopes), transaction.atomic():
-        saga_ids = lifecycle.on_order_events(envelopes)
+        # Upcast on receipt: a message published before a deploy may carry an older schema.
+        saga_ids = lifecycle.on_order_events(upcast_all(envelopes))
         transaction.on_commit(lambda: queue_advance(saga_ids))
     return len(saga_ids)
 

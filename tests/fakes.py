@@ -90,6 +90,19 @@ class FakePaymentTokens:
         self._uow.staged_tokens.append((order_id, None))
 
 
+class FakeCustomerKeys:
+    """Customers whose key is destroyed (committed), and destroy() calls staged."""
+
+    def __init__(self, uow: "FakeUnitOfWork") -> None:
+        self._uow = uow
+
+    def is_erased(self, customer_id: Any) -> bool:
+        return customer_id in self._uow.erased
+
+    def destroy(self, customer_id: Any) -> None:
+        self._uow.staged_erasures.append(customer_id)
+
+
 @dataclass
 class FakeUnitOfWork:
     """Holds `stored` aggregates as committed state; each read hands out a copy, as a database would."""
@@ -103,6 +116,9 @@ class FakeUnitOfWork:
     # Payment tokens by order id (committed), and keep() (a token) or forget() (None) calls staged
     tokens: dict[Any, str] = field(default_factory=dict)
     staged_tokens: list[tuple[Any, str | None]] = field(default_factory=list)
+    # Customers whose key is destroyed (committed), and destroy() calls staged
+    erased: set[Any] = field(default_factory=set)
+    staged_erasures: list[Any] = field(default_factory=list)
     committed: bool = False
     rolled_back_with_staged_writes: bool = False
 
@@ -117,6 +133,10 @@ class FakeUnitOfWork:
     @property
     def payment_tokens(self) -> FakePaymentTokens:
         return FakePaymentTokens(self)
+
+    @property
+    def customer_keys(self) -> FakeCustomerKeys:
+        return FakeCustomerKeys(self)
 
     def repository(self, aggregate_type: type[A]) -> FakeRepository[A]:
         return FakeRepository(self, aggregate_type)
@@ -153,14 +173,17 @@ class FakeUnitOfWork:
                 self.tokens.pop(order_id, None)
             else:
                 self.tokens[order_id] = token
+        self.erased.update(self.staged_erasures)
         self.staged.clear()
         self.staged_tokens.clear()
+        self.staged_erasures.clear()
         self.committed = True
 
     def roll_back(self) -> None:
-        self.rolled_back_with_staged_writes = bool(self.staged or self.staged_tokens)
+        self.rolled_back_with_staged_writes = bool(self.staged or self.staged_tokens or self.staged_erasures)
         self.staged.clear()
         self.staged_tokens.clear()
+        self.staged_erasures.clear()
         self.events.clear()
 
     # --- helpers -------------------------------------------------------------------------------------------

@@ -25,12 +25,14 @@ class Stream:
     aggregate_id: str
     version: int = 0
 
-    def event(self, event_type: str, payload: dict[str, Any], *, version: int | None = None) -> Envelope:
+    def event(
+        self, event_type: str, payload: dict[str, Any], *, version: int | None = None, schema_version: int = 1
+    ) -> Envelope:
         self.version = version if version is not None else self.version + 1
         return Envelope(
             event_id=str(uuid7()),
             event_type=event_type,
-            schema_version=1,
+            schema_version=schema_version,
             aggregate_type=self.aggregate_type,
             aggregate_id=self.aggregate_id,
             aggregate_version=self.version,
@@ -125,7 +127,7 @@ class OrderStream(Stream):
             "total": self.total,
             "payment_reference": "pm_test",
         }
-        return self.event("OrderPlaced", payload)
+        return self.event("OrderPlaced", payload, schema_version=2)
 
     def reservation_failed(self, sku: str, requested: int, available: int) -> Envelope:
         shortages = [{"sku": sku, "requested": requested, "available": available}]
@@ -139,9 +141,9 @@ class OrderStream(Stream):
     def payment_declined(self, reason: str = "card_declined") -> Envelope:
         return self.event("PaymentDeclined", {"order_id": self.order_id, "reason": reason})
 
-    def payment_refunded(self, authorization_id: str = "auth_1") -> Envelope:
+    def payment_voided(self, authorization_id: str = "auth_1") -> Envelope:
         payload = {"order_id": self.order_id, "authorization_id": authorization_id, "amount": self.total}
-        return self.event("PaymentRefunded", payload)
+        return self.event("PaymentVoided", payload, schema_version=2)
 
     def confirmed(self) -> Envelope:
         sold = [{"sku": item["sku"], "quantity": item["quantity"]} for item in self.lines]
@@ -162,6 +164,7 @@ def write_to_log(envelopes: Sequence[Envelope]) -> list[Envelope]:
                 NewEvent(
                     event_id=UUID(e["event_id"]),
                     event_type=e["event_type"],
+                    schema_version=e["schema_version"],
                     aggregate_type=e["aggregate_type"],
                     aggregate_id=e["aggregate_id"],
                     aggregate_version=e["aggregate_version"],

@@ -11,7 +11,8 @@ from uuid import UUID
 from celery import shared_task
 from django.conf import settings
 
-from webhooks_app import deliveries, operations, reconcile
+from outbox_app.upcasting import upcast_all
+from webhooks_app import deliveries, erasure, operations, reconcile
 from webhooks_app.apps import FAN_OUT_TASK
 
 
@@ -30,7 +31,10 @@ from webhooks_app.apps import FAN_OUT_TASK
     ignore_result=True,
 )
 def fan_out_events(envelopes: list[dict[str, Any]]) -> int:
-    return len(deliveries.fan_out(envelopes))
+    # Upcast on receipt: a message published before a deploy may carry an older schema; receivers get the current.
+    current = upcast_all(envelopes)
+    erasure.redact_erased_customers(current)
+    return len(deliveries.fan_out(current))
 
 
 # One attempt. Its time limits bound a receiver that answers byte by byte; the lease outlasts them

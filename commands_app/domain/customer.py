@@ -4,7 +4,10 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from commands_app.domain.aggregate import Aggregate
-from commands_app.events import CustomerEmailChanged, CustomerRegistered
+from commands_app.events import CustomerEmailChanged, CustomerErased, CustomerRegistered
+
+# What an erased customer's names read as in the write model (the log reads them as outbox_app.sealing.ERASED).
+ERASED = "[erased]"
 
 
 def normalize_email(email: str) -> str:
@@ -41,3 +44,9 @@ class Customer(Aggregate):
     def change_email(self, email: str) -> None:
         previous, self.email = self.email, normalize_email(email)
         self.record(CustomerEmailChanged(customer_id=self.customer_id, email=self.email, previous_email=previous))
+
+    def erase(self) -> None:
+        """Forget the customer's personal data; the email becomes a unique placeholder that is no one's address."""
+        self.first_name = self.last_name = ERASED
+        self.email = f"erased:{self.customer_id}"
+        self.record(CustomerErased(customer_id=self.customer_id))

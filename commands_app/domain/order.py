@@ -14,7 +14,7 @@ from commands_app.events import (
     OrderPlaced,
     PaymentAuthorized,
     PaymentDeclined,
-    PaymentRefunded,
+    PaymentVoided,
     Shortage,
     SoldLine,
 )
@@ -106,7 +106,7 @@ class Order(Aggregate):
         if self.status == CONFIRMED:
             return Error("ORDER_ALREADY_CONFIRMED", "A confirmed order's payment is captured, not voided.")
         self.payment_status = VOIDED
-        self.record(PaymentRefunded(order_id=self.order_id, authorization_id=self.authorization_id, amount=self.total))
+        self.record(PaymentVoided(order_id=self.order_id, authorization_id=self.authorization_id, amount=self.total))
         return None
 
     def confirm(self) -> Error | None:

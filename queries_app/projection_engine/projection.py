@@ -12,10 +12,11 @@ the live model, its rebuild and its check.
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from django.db import models
 
+from outbox_app.upcasting import upcast
 from queries_app.catalog import EVENT_TYPES, event_types_of
 from queries_app.envelopes import Envelope
 from queries_app.projection_engine.rows import Need, Rows
@@ -84,6 +85,8 @@ class Projection:
         return event_types_of(self.follows)
 
     def apply(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        # Upcast here too: an envelope sent before a deploy, or parked, may be at an older schema.
+        envelope = cast(Envelope, upcast(cast(dict[str, Any], envelope)))
         handler = self._handlers.get(envelope["event_type"])
         if handler is not None:
             handler(self, ctx, envelope)

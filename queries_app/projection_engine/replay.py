@@ -40,6 +40,7 @@ from django.utils import timezone
 import sqlkit
 from outbox_app.models import ENVELOPE_COLUMNS, OutboxEvent
 from outbox_app.models import envelope as log_envelope
+from outbox_app.sealing import open_sealed
 from queries_app import lag
 from queries_app.envelopes import Envelope
 from queries_app.models import AggregatePosition, InboxEntry, ParkedEvent, ProjectionCheckpoint
@@ -107,8 +108,18 @@ def _envelopes(events: "QuerySet[OutboxEvent]", chunk_size: int, *, stream: bool
     """The events' envelopes; `stream=False` fetches them in one go (a small result, known to be)."""
     rows = events.annotate(**_METADATA).values_list(*ENVELOPE_COLUMNS)
     loads = json.loads
+    chunk: list[dict[str, Any]] = []
     for row in sqlkit.dialect().stream(rows, chunk_size, server_side=stream):
-        event = log_envelope(*row)
+        chunk.append(log_envelope(*row))
+        if len(chunk) == chunk_size:
+            yield from _opened(chunk, loads)
+            chunk = []
+    yield from _opened(chunk, loads)
+
+
+def _opened(chunk: list[dict[str, Any]], loads: Callable[[Any], Any]) -> Iterator[Envelope]:
+    """The chunk's personal data opened (one key lookup: outbox_app/sealing.py), payloads decoded."""
+    for event in open_sealed(chunk):
         if isinstance(event["payload"], str | bytes):
             event["payload"] = loads(event["payload"])
         yield cast(Envelope, event)

@@ -26,7 +26,7 @@ class BestSellersProjection(Projection):
             "InventoryReservationFailed",
             "PaymentAuthorized",
             "PaymentDeclined",
-            "PaymentRefunded",
+            "PaymentVoided",
             "OrderCancelled",
         }
     )

@@ -6,6 +6,7 @@ from typing import cast
 
 from django.utils.dateparse import parse_datetime
 
+from outbox_app.sealing import ERASED
 from queries_app.envelopes import (
     CustomerEmailChangedPayload,
     CustomerRegisteredPayload,
@@ -24,7 +25,7 @@ class CustomerProjection(Projection):
     models = (CustomerReadModel,)
     # Lifetime value counts confirmed orders only, and the order count every placed one.
     ignores = frozenset(
-        {"InventoryReservationFailed", "PaymentAuthorized", "PaymentDeclined", "PaymentRefunded", "OrderCancelled"}
+        {"InventoryReservationFailed", "PaymentAuthorized", "PaymentDeclined", "PaymentVoided", "OrderCancelled"}
     )
 
     def needs(self, envelope: Envelope) -> Iterable[Need]:
@@ -45,6 +46,12 @@ class CustomerProjection(Projection):
         payload = cast(CustomerEmailChangedPayload, envelope["payload"])
         customer = ctx.rows.get_or_create(CustomerReadModel, payload["customer_id"])
         customer.email = payload["email"]
+        customer.version = envelope["aggregate_version"]
+
+    @handles("CustomerErased")
+    def erased(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        customer = ctx.rows.get_or_create(CustomerReadModel, envelope["payload"]["customer_id"])
+        customer.first_name = customer.last_name = customer.email = ERASED
         customer.version = envelope["aggregate_version"]
 
     @handles("OrderPlaced")

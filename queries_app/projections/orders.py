@@ -12,6 +12,7 @@ from uuid import UUID
 
 from django.utils.dateparse import parse_datetime
 
+from outbox_app.sealing import ERASED
 from queries_app.envelopes import (
     CustomerEmailChangedPayload,
     CustomerRegisteredPayload,
@@ -75,6 +76,13 @@ class OrderProjection(Projection):
         for order in ctx.rows.filter(OrderReadModel, "customer_id", payload["customer_id"]):
             _copy_customer(order, customer)
 
+    @handles("CustomerErased")
+    def customer_erased(self, ctx: ApplyContext, envelope: Envelope) -> None:
+        customer = ctx.rows.get_or_create(OrderCustomer, envelope["payload"]["customer_id"])
+        customer.first_name = customer.last_name = customer.email = ERASED
+        for order in ctx.rows.filter(OrderReadModel, "customer_id", envelope["payload"]["customer_id"]):
+            _copy_customer(order, customer)
+
     @handles("OrderPlaced")
     def placed(self, ctx: ApplyContext, envelope: Envelope) -> None:
         payload = cast(OrderPlacedPayload, envelope["payload"])
@@ -122,11 +130,11 @@ class OrderProjection(Projection):
         order = _order(ctx, envelope, f"declined: {payload['reason']}")
         order.payment_status = OrderReadModel.PaymentStatus.DECLINED
 
-    @handles("PaymentRefunded")
-    def payment_refunded(self, ctx: ApplyContext, envelope: Envelope) -> None:
+    @handles("PaymentVoided")
+    def payment_voided(self, ctx: ApplyContext, envelope: Envelope) -> None:
         payload = cast(PaymentPayload, envelope["payload"])
-        order = _order(ctx, envelope, f"refunded {payload['amount']} ({payload['authorization_id']})")
-        order.payment_status = OrderReadModel.PaymentStatus.REFUNDED
+        order = _order(ctx, envelope, f"voided {payload['amount']} ({payload['authorization_id']})")
+        order.payment_status = OrderReadModel.PaymentStatus.VOIDED
 
     @handles("OrderConfirmed")
     def confirmed(self, ctx: ApplyContext, envelope: Envelope) -> None:

@@ -1,8 +1,10 @@
 """End to end on the real stack: POST a command, a real worker relays and projects it, GET reads it."""
 
 import pytest
+from django.core.management import call_command
 
 from outbox_app.models import OutboxEvent
+from outbox_app.sealing import ERASED
 from queries_app.models import InboxEntry
 from tests.conftest import command, eventually
 
@@ -43,3 +45,19 @@ def test_queries_need_the_read_scope_and_unknown_customers_are_404(celery_stack,
     missing = reader.get("/api/customers/01a21810-0000-7000-8000-000000000000")
     assert (missing.status_code, missing.json()["code"]) == (404, "CUSTOMER_NOT_FOUND")
     assert reader.get("/api/customers").status_code == 400
+
+
+def test_an_erased_customer_reads_erased_once_the_workers_apply_the_erasure(celery_stack, writer):
+    # given: a customer the workers have projected
+    response = command(writer, "register-customer", {"first_name": "Ada", "last_name": "Lovelace", "email": "a@l.org"})
+    customer_id = response.json()["customer_id"]
+    eventually(lambda: writer.get(f"/api/customers/{customer_id}").status_code == 200)
+
+    # when
+    call_command("erase_customer", customer_id)
+
+    # then: the workers relay and project CustomerErased; the feed shows nothing of hers
+    erased = eventually(lambda: (r := writer.get(f"/api/customers/{customer_id}").json())["email"] == ERASED and r)
+    assert (erased["first_name"], erased["last_name"], erased["version"]) == (ERASED, ERASED, 2)
+    feed = writer.get("/api/events?limit=100").content.decode()
+    assert "Lovelace" not in feed and "a@l.org" not in feed and "CustomerErased" in feed

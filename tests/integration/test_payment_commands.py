@@ -137,7 +137,7 @@ def test_voiding_gives_the_authorization_back_once(mediator):
     authorization_id = authorized.body["authorization_id"]
     assert (voided.status_code, voided.body["voided"]) == (200, True)
     assert (again.status_code, again.body["voided"]) == (200, False)
-    assert [e for e, _ in events(order_id)] == ["OrderPlaced", "PaymentAuthorized", "PaymentRefunded"]
+    assert [e for e, _ in events(order_id)] == ["OrderPlaced", "PaymentAuthorized", "PaymentVoided"]
     assert events(order_id)[-1][1] == {
         "order_id": str(order_id),
         "authorization_id": authorization_id,

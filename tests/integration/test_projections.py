@@ -123,7 +123,7 @@ def test_a_cancelled_order_keeps_its_reason_and_payment_status():
         ada.registered(),
         order.placed(line("SKU-1")),
         order.payment_authorized(),
-        order.payment_refunded(),
+        order.payment_voided(),
         order.cancelled("payment_timeout"),
     ]
 
@@ -132,7 +132,7 @@ def test_a_cancelled_order_keeps_its_reason_and_payment_status():
 
     # then
     view = OrderReadModel.objects.get(order_id=order.order_id)
-    assert (view.status, view.cancellation_reason, view.payment_status) == ("cancelled", "payment_timeout", "refunded")
+    assert (view.status, view.cancellation_reason, view.payment_status) == ("cancelled", "payment_timeout", "voided")
     customer = CustomerReadModel.objects.get(customer_id=ada.customer_id)
     assert (customer.orders_count, customer.lifetime_value) == (1, Decimal("0"))
 

@@ -1,5 +1,6 @@
 """POST /api/commands/register-customer: the write side over HTTP, with counts proving what was written."""
 
+import json
 import uuid
 
 import pytest
@@ -36,7 +37,9 @@ def test_registers_a_customer_and_its_event_in_one_transaction(writer):
         body["customer_id"],
         1,
     )
-    assert event.payload == {
+    # stored sealed with the customer's key (docs/security.md, "Erasure"), read back opened
+    assert "Ada" not in json.dumps(event.payload) and "ada@example.com" not in json.dumps(event.payload)
+    assert event.to_envelope()["payload"] == {
         "customer_id": body["customer_id"],
         "first_name": "Ada",
         "last_name": "Lovelace",

@@ -125,4 +125,4 @@ def test_an_event_new_to_a_followed_aggregate_leaves_a_projection_undecided():
         def registered(self, ctx: ApplyContext, envelope: dict) -> None:
             pass
 
-    assert Partial.undecided() == ["CustomerEmailChanged"]
+    assert Partial.undecided() == ["CustomerEmailChanged", "CustomerErased"]

@@ -34,7 +34,7 @@ def test_an_authorization_is_voided_with_the_provider_and_recorded():
 
     assert result == Ok({"order_id": str(order.order_id), "voided": True, "authorization_id": "auth_1"})
     assert uow.get(Order, order.order_id).payment_status == "voided"
-    assert uow.event_types() == ["PaymentRefunded"]
+    assert uow.event_types() == ["PaymentVoided"]
     assert provider.calls == [("void", {"idempotency_key": str(command.idempotency_key), "authorization_id": "auth_1"})]
 
 
