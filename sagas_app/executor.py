@@ -1,5 +1,8 @@
 """The saga executor: holds a saga's lease, sends its steps through the mediator and records each decision.
 
+It runs any saga definition (sagas_app/definitions.py): the saga's type names it, and its steps build the
+commands it sends.
+
 At most one executor works on a saga: it claims an expiring lease with a conditional UPDATE, renews it
 before every step, and every write it makes is conditional on its lease and on the saga's version (which
 every update bumps). An executor that loses either reloads the saga and decides again; one that dies mid-step
@@ -7,6 +10,7 @@ leaves a lease that expires, and beat's tick hands the saga to another. Steps ca
 idempotency keys, so a step run again after a crash replays its first answer instead of repeating its effect.
 """
 
+import functools
 import os
 import socket
 from dataclasses import dataclass
@@ -24,22 +28,29 @@ from uuid_utils.compat import uuid7
 
 from commands_app.mediator import CommandContext, Mediator, process_mediator
 from observability import tracing
-from sagas_app import domain, faults, fulfilment
+from sagas_app import definitions, domain, faults
 from sagas_app.models import Saga, SagaStep
 
 log = structlog.get_logger("sagas")
 SAGA_CLIENT_ID = "saga"
-SYSTEM_SCOPES = frozenset({"system"})
 # The pseudo-owner of a lease taken by the tick for the executor it queued: any executor may take it over.
 DISPATCHED = "dispatched"
 
 
-def policy() -> domain.Policy:
+def policy(saga: domain.SagaDefinition) -> domain.Policy:
+    """Retries from the settings; each step's timeout from its definition, or the setting it names."""
+    timeouts = {
+        step.name: float(getattr(settings, step.timeout.setting, step.timeout.seconds))
+        if step.timeout.setting
+        else step.timeout.seconds
+        for step in saga.steps
+        if step.timeout is not None
+    }
     return domain.Policy(
         retry_base_seconds=settings.SAGA_RETRY_BASE_SECONDS,
         retry_max_seconds=settings.SAGA_RETRY_MAX_SECONDS,
         max_attempts=settings.SAGA_MAX_ATTEMPTS,
-        timeouts={domain.AUTHORIZE_PAYMENT: settings.SAGA_PAYMENT_TIMEOUT_SECONDS},
+        timeouts=timeouts,
     )
 
 
@@ -98,8 +109,15 @@ def advance(saga_id: UUID, *, send_through: Mediator | None = None) -> Run:
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid7()}"
     if not claim(saga_id, owner):
         return Run(status=None)
-    executor = Executor(saga_id=saga_id, owner=owner, policy=policy(), mediator=send_through or process_mediator())
-    context = Saga.objects.filter(pk=saga_id).values_list("context", flat=True).first() or {}
+    saga_type, context = Saga.objects.filter(pk=saga_id).values_list("saga_type", "context").get()
+    definition = definitions.definition(saga_type)
+    executor = Executor(
+        saga_id=saga_id,
+        owner=owner,
+        definition=definition,
+        policy=policy(definition),
+        mediator=send_through or process_mediator(),
+    )
     # Every log line of this run, and of the commands it sends, carries the order's correlation id.
     with (
         structlog.contextvars.bound_contextvars(correlation_id=context.get("correlation_id"), saga_id=str(saga_id)),
@@ -116,9 +134,18 @@ def advance(saga_id: UUID, *, send_through: Mediator | None = None) -> Run:
 
 
 class Executor:
-    def __init__(self, *, saga_id: UUID, owner: str, policy: domain.Policy, mediator: Mediator) -> None:
+    def __init__(
+        self,
+        *,
+        saga_id: UUID,
+        owner: str,
+        definition: domain.SagaDefinition,
+        policy: domain.Policy,
+        mediator: Mediator,
+    ) -> None:
         self.saga_id = saga_id
         self.owner = owner
+        self.definition = definition
         self.policy = policy
         self.mediator = mediator
 
@@ -137,16 +164,16 @@ class Executor:
             if reply is not None and answered == (saga.status, saga.current_step, saga.attempts):
                 # Our last write lost to a concurrent update (a cancellation, an operator): decide the same
                 # answer again on the new state rather than sending the step again.
-                decision: domain.Decision = domain.decide(state, reply, now, self.policy)
-            elif override := domain.before_attempt(state, now):
+                decision: domain.Decision = domain.decide(self.definition, state, reply, now, self.policy)
+            elif override := domain.before_attempt(self.definition, state, now):
                 reply, decision = None, override
             else:
                 if not self._begin_attempt(saga, now):
                     continue
                 reply = self._send(saga)
-                faults.crash_if_injected(saga.saga_id, saga.current_step, state.direction)
+                faults.step_answered(saga.saga_id, saga.current_step, state.direction)
                 answered = (saga.status, saga.current_step, saga.attempts)
-                decision = domain.decide(saga.state(), reply, timezone.now(), self.policy)
+                decision = domain.decide(self.definition, saga.state(), reply, timezone.now(), self.policy)
             if not self._apply(saga, decision, reply):
                 continue
             reply, answered = None, None
@@ -183,17 +210,22 @@ class Executor:
 
     def _send(self, saga: Saga) -> domain.Reply:
         direction = saga.state().direction
-        command = fulfilment.command_for(
-            step=saga.current_step,
-            direction=direction,
-            order_id=saga.order_id,
-            reason=saga.reason,
-            idempotency_key=step_key(saga.saga_id, saga.current_step, direction),
-            note=f"fulfilment saga {saga.saga_id}",
+        step = self.definition.step(saga.current_step)
+        build = step.forward if direction == domain.FORWARD else step.compensation
+        assert build is not None, f"{saga.saga_type} has no {direction} command at {step.name}"
+        command = build(
+            domain.StepInput(
+                saga_id=saga.saga_id,
+                correlation_id=saga.correlation_id,
+                context=saga.context,
+                idempotency_key=step_key(saga.saga_id, saga.current_step, direction),
+                reason=saga.reason,
+                step_keys=functools.partial(step_key, saga.saga_id),
+            )
         )
         context = CommandContext(
             client_id=SAGA_CLIENT_ID,
-            scopes=SYSTEM_SCOPES,
+            scopes=self.definition.scopes,
             correlation_id=saga.context.get("correlation_id") or str(saga.saga_id),
             causation_id=saga.context.get("causation_id"),
         )
@@ -253,7 +285,7 @@ class Executor:
                     error = reason if reply is None or reply.ok else f"{reason} ({reply.describe()})"
                     status = SagaStep.Status.ABANDONED if abandoned else SagaStep.Status.FAILED
                     step_fields = {**finished, "status": status, "error": error}
-                case domain.Completed(outcome=outcome, reason=reason):
+                case domain.Completed(outcome=outcome, reason=reason, abandoned=abandoned):
                     changed = self._update(
                         saga,
                         status=domain.COMPLETED,
@@ -264,7 +296,10 @@ class Executor:
                         last_error="",
                         **released,
                     )
-                    step_fields = {**finished, "status": SagaStep.Status.SUCCEEDED, "error": ""}
+                    if abandoned:  # given up with nothing to compensate
+                        step_fields = {**finished, "status": SagaStep.Status.ABANDONED, "error": reason}
+                    else:
+                        step_fields = {**finished, "status": SagaStep.Status.SUCCEEDED, "error": ""}
                 case domain.Failed(error=error):
                     changed = self._update(
                         saga, status=domain.FAILED, next_attempt_at=None, last_error=error, **released
@@ -287,7 +322,12 @@ class Executor:
         return updated == 1
 
     def _log(self, saga: Saga, decision: domain.Decision, direction: str) -> None:
-        fields = {"saga_id": str(saga.saga_id), "order_id": str(saga.order_id), "direction": direction}
+        fields = {
+            "saga_id": str(saga.saga_id),
+            "saga_type": saga.saga_type,
+            "saga_correlation_id": saga.correlation_id,
+            "direction": direction,
+        }
         if isinstance(decision, domain.Failed):
             # Never silent: an operator retries or aborts it (admin, or `manage.py sagas`).
             log.error("saga.failed", step=saga.current_step, error=decision.error, **fields)

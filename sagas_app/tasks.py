@@ -1,4 +1,4 @@
-"""Celery entry points of the sagas: order events from the bus, advancing one saga, and beat's tick."""
+"""Celery entry points of the sagas: events from the bus, advancing one saga, and beat's tick."""
 
 from collections.abc import Iterable
 from typing import Any
@@ -8,8 +8,7 @@ from celery import shared_task
 from django.db import transaction
 
 from observability import tracing
-from sagas_app import executor, lifecycle, reconcile
-from sagas_app.apps import HANDLE_ORDER_EVENTS_TASK
+from sagas_app import definitions, executor, reconcile
 
 
 def queue_advance(saga_ids: Iterable[UUID]) -> None:
@@ -19,7 +18,7 @@ def queue_advance(saga_ids: Iterable[UUID]) -> None:
 
 # The relay hands an event over once: a delivery that fails (the database away) is retried, not dropped.
 @shared_task(
-    name=HANDLE_ORDER_EVENTS_TASK,
+    name=definitions.HANDLE_EVENTS_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(Exception,),
@@ -30,9 +29,9 @@ def queue_advance(saga_ids: Iterable[UUID]) -> None:
     soft_time_limit=25,
     ignore_result=True,
 )
-def handle_order_events(envelopes: list[dict[str, Any]]) -> int:
-    with tracing.consuming("saga order events", envelopes), transaction.atomic():
-        saga_ids = lifecycle.on_order_events(envelopes)
+def handle_events(envelopes: list[dict[str, Any]]) -> int:
+    with tracing.consuming("saga events", envelopes), transaction.atomic():
+        saga_ids = definitions.on_events(envelopes)
         transaction.on_commit(lambda: queue_advance(saga_ids))
     return len(saga_ids)
 
