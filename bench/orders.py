@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import connection
 from kombu import Connection
@@ -350,10 +351,10 @@ def in_process(ctx: Context) -> tuple[list[float], list[float], str]:
 def purge_broker() -> None:
     """Drop what this process queued without a worker (relay nudges) before the workers start."""
     url = settings.CELERY_BROKER_URL
+    if url.startswith("redis"):
+        redis.Redis.from_url(url).flushdb()
+        return
     with Connection(url, connect_timeout=5) as broker:
-        if url.startswith("redis"):
-            broker.default_channel.client.flushdb()
-            return
         for name in settings.WORK_QUEUES:
             channel: Any = broker.channel()
             try:

@@ -179,6 +179,7 @@ CELERY_TASK_ROUTES = {
     "queries_app.redeliver_unapplied_events": {"queue": "projections"},
     "sagas_app.handle_events": {"queue": "sagas"},
     "sagas_app.advance_saga": {"queue": "sagas"},
+    "sagas_app.advance_sagas": {"queue": "sagas"},
     "sagas_app.tick_sagas": {"queue": "sagas"},
     "sagas_app.start_missed_sagas": {"queue": "sagas"},
     # Webhook deliveries never wait behind, or hold back, the relay, projections or sagas.

@@ -109,10 +109,10 @@ def advance(saga_id: UUID, *, send_through: Mediator | None = None) -> Run:
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid7()}"
     if not claim(saga_id, owner):
         return Run(status=None)
-    saga_type, context = Saga.objects.filter(pk=saga_id).values_list("saga_type", "context").get()
-    definition = definitions.definition(saga_type)
+    saga = Saga.objects.get(pk=saga_id)
+    definition = definitions.definition(saga.saga_type)
     executor = Executor(
-        saga_id=saga_id,
+        saga=saga,
         owner=owner,
         definition=definition,
         policy=policy(definition),
@@ -120,40 +120,49 @@ def advance(saga_id: UUID, *, send_through: Mediator | None = None) -> Run:
     )
     # Every log line of this run, and of the commands it sends, carries the order's correlation id.
     with (
-        structlog.contextvars.bound_contextvars(correlation_id=context.get("correlation_id"), saga_id=str(saga_id)),
-        tracing.continuing("saga advance", context.get(tracing.TRACEPARENT), **{"saga.id": saga_id}),
+        structlog.contextvars.bound_contextvars(
+            correlation_id=saga.context.get("correlation_id"), saga_id=str(saga_id)
+        ),
+        tracing.continuing("saga advance", saga.context.get(tracing.TRACEPARENT), **{"saga.id": saga_id}),
     ):
         try:
             status = executor.run()
         finally:
             executor.release()
-    saga = Saga.objects.get(pk=saga_id)
-    if status in domain.ACTIVE and saga.next_attempt_at is not None and not saga.lease_owner:
-        return Run(status=status, resume_in=max((saga.next_attempt_at - timezone.now()).total_seconds(), 0.0))
-    return Run(status=status)
+    return executor.outcome(status)
 
 
 class Executor:
+    """Runs one saga it holds the lease of. It keeps the saga's row in memory: every write is conditional on the
+    lease and the version it knows, so a write that succeeds leaves the row exactly as it is in memory; one that
+    fails (someone else changed the row) makes it read the row again."""
+
     def __init__(
         self,
         *,
-        saga_id: UUID,
+        saga: Saga,
         owner: str,
         definition: domain.SagaDefinition,
         policy: domain.Policy,
         mediator: Mediator,
     ) -> None:
-        self.saga_id = saga_id
+        self.saga = saga
+        self.saga_id = saga.saga_id
         self.owner = owner
         self.definition = definition
         self.policy = policy
         self.mediator = mediator
+        self._stale = False
+        self._begun: tuple[str, str, int] | None = None
+        """The attempt the last decision began already (step, direction, attempts), in its own transaction."""
 
     def run(self) -> str | None:
         reply: domain.Reply | None = None
         answered: tuple[str, str, int] | None = None
         while True:
-            saga = Saga.objects.get(pk=self.saga_id)
+            if self._stale:
+                self.saga, self._stale, self._begun = Saga.objects.get(pk=self.saga_id), False, None
+            saga = self.saga
             if saga.lease_owner != self.owner:
                 log.info("saga.lease_lost", saga_id=str(saga.saga_id), owner=self.owner)
                 return None
@@ -165,11 +174,16 @@ class Executor:
                 # Our last write lost to a concurrent update (a cancellation, an operator): decide the same
                 # answer again on the new state rather than sending the step again.
                 decision: domain.Decision = domain.decide(self.definition, state, reply, now, self.policy)
-            elif override := domain.before_attempt(self.definition, state, now):
+            elif self._begun != (saga.current_step, state.direction, saga.attempts) and (
+                override := domain.before_attempt(self.definition, state, now)
+            ):
                 reply, decision = None, override
             else:
-                if not self._begin_attempt(saga, now):
+                if self._begun != (saga.current_step, state.direction, saga.attempts) and not self._begin_attempt(
+                    saga, now
+                ):
                     continue
+                self._begun = None
                 reply = self._send(saga)
                 faults.step_answered(saga.saga_id, saga.current_step, state.direction)
                 answered = (saga.status, saga.current_step, saga.attempts)
@@ -182,31 +196,42 @@ class Executor:
 
     def release(self) -> None:
         """Give the lease back if still ours (after an error, say); the saga's next_attempt_at says when to resume."""
+        if not self._stale and self.saga.lease_owner != self.owner:
+            return  # released already, with the decision that ended the run (or never ours)
         Saga.objects.filter(pk=self.saga_id, lease_owner=self.owner).update(
             lease_owner="", lease_expires_at=None, version=F("version") + 1, updated_at=Now()
         )
+        self._stale = True
+
+    def outcome(self, status: str | None) -> Run:
+        saga = Saga.objects.get(pk=self.saga_id) if self._stale else self.saga
+        if status in domain.ACTIVE and saga.next_attempt_at is not None and not saga.lease_owner:
+            return Run(status=status, resume_in=max((saga.next_attempt_at - timezone.now()).total_seconds(), 0.0))
+        return Run(status=status)
 
     # --- one attempt -----------------------------------------------------------------------------------
     def _begin_attempt(self, saga: Saga, now: datetime) -> bool:
-        direction = saga.state().direction
         with transaction.atomic():
-            if not self._update(saga, attempts=F("attempts") + 1, lease_expires_at=lease_until()):
+            if not self._update(saga, renew_lease=True, attempts=saga.attempts + 1):
                 return False
-            step, _ = SagaStep.objects.get_or_create(
+            self._step_begins(saga, now)
+        return True
+
+    def _step_begins(self, saga: Saga, now: datetime) -> None:
+        """The step log of the attempt the saga (as written) is at: a new row, or one more attempt on its row."""
+        direction = saga.state().direction
+        steps = SagaStep.objects.filter(saga=saga, step=saga.current_step, direction=direction)
+        if not steps.update(attempts=F("attempts") + 1, status=SagaStep.Status.RUNNING):
+            # Only the lease holder writes the log, and the saga's row is locked by the update above: no race.
+            SagaStep.objects.create(
                 saga=saga,
                 step=saga.current_step,
                 direction=direction,
-                defaults={
-                    "idempotency_key": step_key(saga.saga_id, saga.current_step, direction),
-                    "started_at": now,
-                    "status": SagaStep.Status.RUNNING,
-                },
+                idempotency_key=step_key(saga.saga_id, saga.current_step, direction),
+                started_at=now,
+                status=SagaStep.Status.RUNNING,
+                attempts=1,
             )
-            step.attempts += 1
-            step.status = SagaStep.Status.RUNNING
-            step.save(update_fields=["attempts", "status"])
-        saga.attempts += 1
-        return True
 
     def _send(self, saga: Saga) -> domain.Reply:
         direction = saga.state().direction
@@ -249,21 +274,24 @@ class Executor:
 
     # --- recording a decision ----------------------------------------------------------------------
     def _apply(self, saga: Saga, decision: domain.Decision, reply: domain.Reply | None) -> bool:
+        """Record the decision: the saga's new state and the step's outcome in one transaction. A decision that
+        moves on to another step (Done, Compensate) begins that step's first attempt in the same transaction."""
         now = timezone.now()
-        direction = saga.state().direction
+        step, direction = saga.current_step, saga.state().direction
         finished: dict[str, Any] = {"finished_at": now, "result": dict(reply.body) if reply else {}}
         released = {"lease_owner": "", "lease_expires_at": None}
+        begins = False
         with transaction.atomic():
             match decision:
                 case domain.Done(next_step=next_step, deadline=deadline):
-                    changed = self._update(
+                    begins = changed = self._update(
                         saga,
+                        renew_lease=True,
                         current_step=next_step,
-                        attempts=0,
+                        attempts=1,
                         deadline=deadline,
                         next_attempt_at=now,
                         last_error="",
-                        lease_expires_at=lease_until(),
                     )
                     step_fields = {**finished, "status": SagaStep.Status.SUCCEEDED, "error": ""}
                 case domain.Retry(delay_seconds=delay, error=error):
@@ -272,15 +300,15 @@ class Executor:
                     )
                     step_fields = {"status": SagaStep.Status.RETRYING, "error": error}
                 case domain.Compensate(reason=reason, next_step=next_step, abandoned=abandoned):
-                    changed = self._update(
+                    begins = changed = self._update(
                         saga,
+                        renew_lease=True,
                         status=domain.COMPENSATING,
                         reason=reason,
                         current_step=next_step,
-                        attempts=0,
+                        attempts=1,
                         deadline=None,
                         next_attempt_at=now,
-                        lease_expires_at=lease_until(),
                     )
                     error = reason if reply is None or reply.ok else f"{reason} ({reply.describe()})"
                     status = SagaStep.Status.ABANDONED if abandoned else SagaStep.Status.FAILED
@@ -307,19 +335,27 @@ class Executor:
                     step_fields = {**finished, "status": SagaStep.Status.FAILED, "error": error}
             if not changed:
                 return False
-            SagaStep.objects.filter(saga=saga, step=saga.current_step, direction=direction).update(**step_fields)
-        saga.refresh_from_db()
+            SagaStep.objects.filter(saga=saga, step=step, direction=direction).update(**step_fields)
+            if begins:
+                self._step_begins(saga, now)
+        self._begun = (saga.current_step, saga.state().direction, saga.attempts) if begins else None
         self._log(saga, decision, direction)
         return True
 
-    def _update(self, saga: Saga, **fields: Any) -> bool:
-        """Write to the saga only if we still hold its lease and nobody updated it since we read it."""
+    def _update(self, saga: Saga, *, renew_lease: bool = False, **fields: Any) -> bool:
+        """Write to the saga only if we still hold its lease and nobody updated it since we read it; on success
+        the saga in memory is the row as written (its lease's expiry aside, which is on the database clock)."""
+        lease = {"lease_expires_at": lease_until()} if renew_lease else {}
         updated = Saga.objects.filter(pk=saga.pk, version=saga.version, lease_owner=self.owner).update(
-            **fields, version=F("version") + 1, updated_at=Now()
+            **fields, **lease, version=F("version") + 1, updated_at=Now()
         )
-        if updated == 1:
-            saga.version += 1
-        return updated == 1
+        if updated != 1:
+            self._stale = True
+            return False
+        for name, value in fields.items():
+            setattr(saga, name, value)
+        saga.version += 1
+        return True
 
     def _log(self, saga: Saga, decision: domain.Decision, direction: str) -> None:
         fields = {
