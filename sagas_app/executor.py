@@ -279,7 +279,7 @@ class Executor:
         now = timezone.now()
         step, direction = saga.current_step, saga.state().direction
         finished: dict[str, Any] = {"finished_at": now, "result": dict(reply.body) if reply else {}}
-        released = {"lease_owner": "", "lease_expires_at": None}
+        released: dict[str, Any] = {"lease_owner": "", "lease_expires_at": None}
         begins = False
         with transaction.atomic():
             match decision:
