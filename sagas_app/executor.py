@@ -28,6 +28,7 @@ from uuid_utils.compat import uuid7
 
 from commands_app.mediator import CommandContext, Mediator, process_mediator
 from observability import tracing
+from outbox_app import outbox
 from sagas_app import definitions, domain, faults
 from sagas_app.models import Saga, SagaStep
 
@@ -118,12 +119,14 @@ def advance(saga_id: UUID, *, send_through: Mediator | None = None) -> Run:
         policy=policy(definition),
         mediator=send_through or process_mediator(),
     )
-    # Every log line of this run, and of the commands it sends, carries the order's correlation id.
+    # Every log line of this run, and of the commands it sends, carries the order's correlation id; the steps'
+    # events reach the relay as one batch, once the run ends (a step takes milliseconds).
     with (
         structlog.contextvars.bound_contextvars(
             correlation_id=saga.context.get("correlation_id"), saga_id=str(saga_id)
         ),
         tracing.continuing("saga advance", saga.context.get(tracing.TRACEPARENT), **{"saga.id": saga_id}),
+        outbox.one_nudge(),
     ):
         try:
             status = executor.run()
@@ -153,6 +156,8 @@ class Executor:
         self.policy = policy
         self.mediator = mediator
         self._stale = False
+        self._logged = set(SagaStep.objects.filter(saga=saga).values_list("step", "direction"))
+        """The (step, direction) rows of the step log: a step's first attempt inserts its row, later ones update it."""
         self._begun: tuple[str, str, int] | None = None
         """The attempt the last decision began already (step, direction, attempts), in its own transaction."""
 
@@ -221,8 +226,11 @@ class Executor:
         """The step log of the attempt the saga (as written) is at: a new row, or one more attempt on its row."""
         direction = saga.state().direction
         steps = SagaStep.objects.filter(saga=saga, step=saga.current_step, direction=direction)
-        if not steps.update(attempts=F("attempts") + 1, status=SagaStep.Status.RUNNING):
+        if (saga.current_step, direction) in self._logged:
+            steps.update(attempts=F("attempts") + 1, status=SagaStep.Status.RUNNING)
+        else:
             # Only the lease holder writes the log, and the saga's row is locked by the update above: no race.
+            self._logged.add((saga.current_step, direction))
             SagaStep.objects.create(
                 saga=saga,
                 step=saga.current_step,
