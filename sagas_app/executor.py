@@ -29,7 +29,7 @@ from uuid_utils.compat import uuid7
 from commands_app.mediator import CommandContext, Mediator, process_mediator
 from observability import tracing
 from outbox_app import outbox
-from sagas_app import definitions, domain, faults
+from sagas_app import bookkeeping, definitions, domain, faults
 from sagas_app.models import Saga, SagaStep
 
 log = structlog.get_logger("sagas")
@@ -70,9 +70,10 @@ def lease_is_free() -> Q:
 
 def claim(saga_id: UUID, owner: str) -> bool:
     """Take the saga's lease if nobody holds it (or it expired, or the tick reserved it for whoever comes)."""
-    claimed = Saga.objects.filter(
-        lease_is_free() | Q(lease_owner=DISPATCHED), pk=saga_id, status__in=domain.ACTIVE
-    ).update(lease_owner=owner, lease_expires_at=lease_until(), version=F("version") + 1, updated_at=Now())
+    with bookkeeping.records():
+        claimed = Saga.objects.filter(
+            lease_is_free() | Q(lease_owner=DISPATCHED), pk=saga_id, status__in=domain.ACTIVE
+        ).update(lease_owner=owner, lease_expires_at=lease_until(), version=F("version") + 1, updated_at=Now())
     return claimed == 1
 
 
@@ -216,7 +217,7 @@ class Executor:
 
     # --- one attempt -----------------------------------------------------------------------------------
     def _begin_attempt(self, saga: Saga, now: datetime) -> bool:
-        with transaction.atomic():
+        with bookkeeping.records():
             if not self._update(saga, renew_lease=True, attempts=saga.attempts + 1):
                 return False
             self._step_begins(saga, now)
@@ -289,7 +290,7 @@ class Executor:
         finished: dict[str, Any] = {"finished_at": now, "result": dict(reply.body) if reply else {}}
         released: dict[str, Any] = {"lease_owner": "", "lease_expires_at": None}
         begins = False
-        with transaction.atomic():
+        with bookkeeping.records():
             match decision:
                 case domain.Done(next_step=next_step, deadline=deadline):
                     begins = changed = self._update(

@@ -13,10 +13,9 @@ from uuid import UUID
 
 import structlog
 from celery import shared_task
-from django.db import transaction
 
 from observability import tracing
-from sagas_app import definitions, executor, reconcile
+from sagas_app import bookkeeping, definitions, executor, reconcile
 
 log = structlog.get_logger("sagas")
 INLINE = 10
@@ -70,7 +69,7 @@ def resume_later(saga_id: UUID, run: executor.Run) -> None:
 )
 def handle_events(envelopes: list[dict[str, Any]]) -> int:
     with tracing.consuming("saga events", envelopes):
-        with transaction.atomic():
+        with bookkeeping.records():
             saga_ids = definitions.on_events(envelopes)
         advance_here(saga_ids)
     return len(saga_ids)
