@@ -337,14 +337,27 @@ def profile_one_saga(envelopes: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def in_process(ctx: Context) -> tuple[list[float], list[float], str]:
+def statements_per_order(n: int = 20) -> tuple[float, float]:
+    """Round trips to PostgreSQL per order: a saga (start + advance), and its three commands back to back."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as placing:
+        envelopes = in_process_orders(n)
+    with CaptureQueriesContext(connection) as sagas:
+        saga_runs(envelopes)
+    with CaptureQueriesContext(connection) as commands:
+        command_runs(in_process_orders(n))
+    return len(sagas) / n, (len(commands) - len(placing)) / n
+
+
+def in_process(ctx: Context) -> tuple[list[float], list[float], str, tuple[float, float]]:
     n = 30 if ctx.quick else SAGAS
     sagas, commands = [], []
     for _ in range(ctx.repeat):
         commands.append(median(command_runs(in_process_orders(n))))
         sagas.append(median(saga_runs(in_process_orders(n))))
     profile = profile_one_saga(in_process_orders(20))
-    return sagas, commands, profile
+    return sagas, commands, profile, statements_per_order()
 
 
 # --- the run --------------------------------------------------------------------------------------------
@@ -383,7 +396,7 @@ def load() -> str:
 def run(ctx: Context) -> Section:
     section = Section("Orders")
     reset_tables()
-    sagas_ms, commands_ms, profile = in_process(ctx)
+    sagas_ms, commands_ms, profile, (saga_statements, command_statements) = in_process(ctx)
     reset_tables()
     purge_broker()
     load_before = load()
@@ -450,6 +463,15 @@ def run(ctx: Context) -> Section:
             baseline="its 3 commands back to back, same mediator",
             baseline_value=commands,
             runs=sagas_ms,
+        )
+    )
+    section.figures.append(
+        Figure(
+            "  round trips to PostgreSQL per saga (load-independent)",
+            saga_statements,
+            "",
+            baseline="its 3 commands back to back",
+            baseline_value=command_statements,
         )
     )
     section.notes += [
