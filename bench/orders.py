@@ -316,7 +316,7 @@ PROFILE_STAGES = [
     ("claiming the lease", "sagas_app/executor.py", "claim"),
     ("beginning each attempt (lease renewal, step row)", "sagas_app/executor.py", "_begin_attempt"),
     ("recording each decision (saga update, step row)", "sagas_app/executor.py", "_apply"),
-    ("reading the saga before each step", "django/db/models/query.py", "get"),
+    ("ORM reads (QuerySet.get: the saga after its claim, the start)", "django/db/models/query.py", "get"),
     ("releasing the lease", "sagas_app/executor.py", "release"),
 ]
 
