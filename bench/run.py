@@ -24,7 +24,17 @@ from bench.context import Context
 from bench.report import BENCH_END, BENCH_START, bench_markdown, text_table, write_section
 from bench.results import Section
 
-MODULES = ["command_path", "http_load", "relay", "projection", "replay", "end_to_end", "killed_worker", "memory"]
+MODULES = [
+    "command_path",
+    "http_load",
+    "relay",
+    "projection",
+    "replay",
+    "end_to_end",
+    "orders",
+    "killed_worker",
+    "memory",
+]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -115,6 +115,11 @@ class AuthorizePayment(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class VoidPayment(Command):
-    """Void the order's authorization (saga compensation); a no-op when nothing is authorized."""
+    """Void the order's authorization (saga compensation); a no-op when nothing is authorized.
+
+    `authorization_key`: the idempotency key the AuthorizePayment being compensated sent. Whatever the provider
+    authorized with it is voided too, even an authorization the order never recorded (its command rolled back
+    after the provider answered)."""
 
     order_id: UUID
+    authorization_key: UUID | None = None

@@ -177,8 +177,9 @@ CELERY_TASK_ROUTES = {
     "queries_app.project_events": {"queue": "projections"},
     "queries_app.measure_projection_lag": {"queue": "projections"},
     "queries_app.redeliver_unapplied_events": {"queue": "projections"},
-    "sagas_app.handle_order_events": {"queue": "sagas"},
+    "sagas_app.handle_events": {"queue": "sagas"},
     "sagas_app.advance_saga": {"queue": "sagas"},
+    "sagas_app.advance_sagas": {"queue": "sagas"},
     "sagas_app.tick_sagas": {"queue": "sagas"},
     "sagas_app.start_missed_sagas": {"queue": "sagas"},
     # Webhook deliveries never wait behind, or hold back, the relay, projections or sagas.
@@ -334,8 +335,10 @@ HEALTH_MAX_SAGA_DELAY_SECONDS = env.float("HEALTH_MAX_SAGA_DELAY_SECONDS", defau
 IDEMPOTENCY_WINDOW_SECONDS = env.int("IDEMPOTENCY_WINDOW_SECONDS", default=24 * 3600)
 IDEMPOTENCY_CLAIM_SECONDS = env.int("IDEMPOTENCY_CLAIM_SECONDS", default=30)
 # --- Sagas and the payment provider (see docs/sagas.md) ---------------------------------------------
-# How long the payment step may take before the saga compensates with reason payment_timeout.
-SAGA_PAYMENT_TIMEOUT_SECONDS = env.float("SAGA_PAYMENT_TIMEOUT_SECONDS", default=300.0)
+# How long the fulfilment saga's steps may take before it compensates (sagas_app/fulfilment.py): reserving the
+# inventory (reason insufficient_stock) and authorizing the payment (reason payment_timeout).
+SAGA_RESERVE_TIMEOUT_SECONDS = env.float("SAGA_RESERVE_TIMEOUT_SECONDS", default=300.0)
+SAGA_PAYMENT_TIMEOUT_SECONDS = env.float("SAGA_PAYMENT_TIMEOUT_SECONDS", default=600.0)
 # An executor's claim on a saga, renewed before each step; it must outlast the longest step (the provider
 # timeout). A worker that dies mid-step loses it when it expires, and beat resumes the saga.
 SAGA_LEASE_SECONDS = env.float("SAGA_LEASE_SECONDS", default=30.0)
@@ -344,9 +347,6 @@ SAGA_RETRY_BASE_SECONDS = env.float("SAGA_RETRY_BASE_SECONDS", default=1.0)
 SAGA_RETRY_MAX_SECONDS = env.float("SAGA_RETRY_MAX_SECONDS", default=60.0)
 # A step without a deadline, or a compensation, that failed this many times leaves the saga failed.
 SAGA_MAX_ATTEMPTS = env.int("SAGA_MAX_ATTEMPTS", default=10)
-# Fault injection for the crash tests, never set in production: "step:direction" points (comma-separated)
-# after which the executor SIGKILLs its own process, once per saga and point.
-SAGA_CRASH_AFTER = env.list("SAGA_CRASH_AFTER", default=[])
 PAYMENT_PROVIDER_TIMEOUT_SECONDS = env.float("PAYMENT_PROVIDER_TIMEOUT_SECONDS", default=5.0)
 CELERY_BEAT_SCHEDULE["tick-sagas"] = {
     "task": "sagas_app.tick_sagas",

@@ -3,7 +3,8 @@
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
@@ -81,8 +82,30 @@ def _in_a_transaction() -> None:
         raise RuntimeError("Outbox rows must be written inside the transaction that changes the aggregate.")
 
 
+_held = threading.local()
+
+
+@contextmanager
+def one_nudge() -> Iterator[None]:
+    """The relay nudges asked for by the commits inside the block go as one when it ends, however it ends: a saga
+    run's steps, each a commit, reach the relay (and the consumers) as one batch instead of one each. Per thread;
+    blocks nest (the outermost sends)."""
+    depth = getattr(_held, "depth", 0)
+    _held.depth = depth + 1
+    try:
+        yield
+    finally:
+        _held.depth = depth
+        if depth == 0 and getattr(_held, "wanted", False):
+            _held.wanted = False
+            nudge_relay()
+
+
 def nudge_relay() -> None:
     """Ask for a relay run now (beat is the safety net); with a broker, from a thread so the commit does not wait."""
+    if getattr(_held, "depth", 0):
+        _held.wanted = True  # sent when the one_nudge() block ends
+        return
     if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
         # Embedded default: the nudge runs the relay itself, in-process, right after the commit.
         send_nudge()

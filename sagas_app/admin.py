@@ -56,7 +56,7 @@ class SagaAdmin(admin.ModelAdmin):
     list_display = (
         "saga_id",
         "saga_type",
-        "order_id",
+        "correlation_id",
         "status",
         "current_step",
         "attempts",
@@ -67,8 +67,8 @@ class SagaAdmin(admin.ModelAdmin):
         "short_error",
     )
     list_filter = ("status", "saga_type", AgeFilter)
-    search_fields = ("=order_id", "=saga_id")
-    search_help_text = "An order id or a saga id (exact match)."
+    search_fields = ("=correlation_id", "=saga_id")
+    search_help_text = "A correlation id (an order id) or a saga id (exact match)."
     ordering = ("-created_at",)
     list_per_page = 50
     actions = ("retry_sagas", "abort_sagas")
@@ -76,7 +76,7 @@ class SagaAdmin(admin.ModelAdmin):
     fields = (
         "saga_id",
         "saga_type",
-        "order_id",
+        "correlation_id",
         "status",
         "current_step",
         "attempts",

@@ -1,5 +1,8 @@
 """The saga executor: holds a saga's lease, sends its steps through the mediator and records each decision.
 
+It runs any saga definition (sagas_app/definitions.py): the saga's type names it, and its steps build the
+commands it sends.
+
 At most one executor works on a saga: it claims an expiring lease with a conditional UPDATE, renews it
 before every step, and every write it makes is conditional on its lease and on the saga's version (which
 every update bumps). An executor that loses either reloads the saga and decides again; one that dies mid-step
@@ -7,6 +10,7 @@ leaves a lease that expires, and beat's tick hands the saga to another. Steps ca
 idempotency keys, so a step run again after a crash replays its first answer instead of repeating its effect.
 """
 
+import functools
 import os
 import socket
 from dataclasses import dataclass
@@ -24,22 +28,30 @@ from uuid_utils.compat import uuid7
 
 from commands_app.mediator import CommandContext, Mediator, process_mediator
 from observability import tracing
-from sagas_app import domain, faults, fulfilment
+from outbox_app import outbox
+from sagas_app import bookkeeping, definitions, domain, faults
 from sagas_app.models import Saga, SagaStep
 
 log = structlog.get_logger("sagas")
 SAGA_CLIENT_ID = "saga"
-SYSTEM_SCOPES = frozenset({"system"})
 # The pseudo-owner of a lease taken by the tick for the executor it queued: any executor may take it over.
 DISPATCHED = "dispatched"
 
 
-def policy() -> domain.Policy:
+def policy(saga: domain.SagaDefinition) -> domain.Policy:
+    """Retries from the settings; each step's timeout from its definition, or the setting it names."""
+    timeouts = {
+        step.name: float(getattr(settings, step.timeout.setting, step.timeout.seconds))
+        if step.timeout.setting
+        else step.timeout.seconds
+        for step in saga.steps
+        if step.timeout is not None
+    }
     return domain.Policy(
         retry_base_seconds=settings.SAGA_RETRY_BASE_SECONDS,
         retry_max_seconds=settings.SAGA_RETRY_MAX_SECONDS,
         max_attempts=settings.SAGA_MAX_ATTEMPTS,
-        timeouts={domain.AUTHORIZE_PAYMENT: settings.SAGA_PAYMENT_TIMEOUT_SECONDS},
+        timeouts=timeouts,
     )
 
 
@@ -58,9 +70,10 @@ def lease_is_free() -> Q:
 
 def claim(saga_id: UUID, owner: str) -> bool:
     """Take the saga's lease if nobody holds it (or it expired, or the tick reserved it for whoever comes)."""
-    claimed = Saga.objects.filter(
-        lease_is_free() | Q(lease_owner=DISPATCHED), pk=saga_id, status__in=domain.ACTIVE
-    ).update(lease_owner=owner, lease_expires_at=lease_until(), version=F("version") + 1, updated_at=Now())
+    with bookkeeping.records():
+        claimed = Saga.objects.filter(
+            lease_is_free() | Q(lease_owner=DISPATCHED), pk=saga_id, status__in=domain.ACTIVE
+        ).update(lease_owner=owner, lease_expires_at=lease_until(), version=F("version") + 1, updated_at=Now())
     return claimed == 1
 
 
@@ -98,35 +111,64 @@ def advance(saga_id: UUID, *, send_through: Mediator | None = None) -> Run:
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid7()}"
     if not claim(saga_id, owner):
         return Run(status=None)
-    executor = Executor(saga_id=saga_id, owner=owner, policy=policy(), mediator=send_through or process_mediator())
-    context = Saga.objects.filter(pk=saga_id).values_list("context", flat=True).first() or {}
-    # Every log line of this run, and of the commands it sends, carries the order's correlation id.
+    saga = Saga.objects.get(pk=saga_id)
+    definition = definitions.definition(saga.saga_type)
+    executor = Executor(
+        saga=saga,
+        owner=owner,
+        definition=definition,
+        policy=policy(definition),
+        mediator=send_through or process_mediator(),
+    )
+    # Every log line of this run, and of the commands it sends, carries the order's correlation id; the steps'
+    # events reach the relay as one batch, once the run ends (a step takes milliseconds).
     with (
-        structlog.contextvars.bound_contextvars(correlation_id=context.get("correlation_id"), saga_id=str(saga_id)),
-        tracing.continuing("saga advance", context.get(tracing.TRACEPARENT), **{"saga.id": saga_id}),
+        structlog.contextvars.bound_contextvars(
+            correlation_id=saga.context.get("correlation_id"), saga_id=str(saga_id)
+        ),
+        tracing.continuing("saga advance", saga.context.get(tracing.TRACEPARENT), **{"saga.id": saga_id}),
+        outbox.one_nudge(),
     ):
         try:
             status = executor.run()
         finally:
             executor.release()
-    saga = Saga.objects.get(pk=saga_id)
-    if status in domain.ACTIVE and saga.next_attempt_at is not None and not saga.lease_owner:
-        return Run(status=status, resume_in=max((saga.next_attempt_at - timezone.now()).total_seconds(), 0.0))
-    return Run(status=status)
+    return executor.outcome(status)
 
 
 class Executor:
-    def __init__(self, *, saga_id: UUID, owner: str, policy: domain.Policy, mediator: Mediator) -> None:
-        self.saga_id = saga_id
+    """Runs one saga it holds the lease of. It keeps the saga's row in memory: every write is conditional on the
+    lease and the version it knows, so a write that succeeds leaves the row exactly as it is in memory; one that
+    fails (someone else changed the row) makes it read the row again."""
+
+    def __init__(
+        self,
+        *,
+        saga: Saga,
+        owner: str,
+        definition: domain.SagaDefinition,
+        policy: domain.Policy,
+        mediator: Mediator,
+    ) -> None:
+        self.saga = saga
+        self.saga_id = saga.saga_id
         self.owner = owner
+        self.definition = definition
         self.policy = policy
         self.mediator = mediator
+        self._stale = False
+        self._logged = set(SagaStep.objects.filter(saga=saga).values_list("step", "direction"))
+        """The (step, direction) rows of the step log: a step's first attempt inserts its row, later ones update it."""
+        self._begun: tuple[str, str, int] | None = None
+        """The attempt the last decision began already (step, direction, attempts), in its own transaction."""
 
     def run(self) -> str | None:
         reply: domain.Reply | None = None
         answered: tuple[str, str, int] | None = None
         while True:
-            saga = Saga.objects.get(pk=self.saga_id)
+            if self._stale:
+                self.saga, self._stale, self._begun = Saga.objects.get(pk=self.saga_id), False, None
+            saga = self.saga
             if saga.lease_owner != self.owner:
                 log.info("saga.lease_lost", saga_id=str(saga.saga_id), owner=self.owner)
                 return None
@@ -137,16 +179,21 @@ class Executor:
             if reply is not None and answered == (saga.status, saga.current_step, saga.attempts):
                 # Our last write lost to a concurrent update (a cancellation, an operator): decide the same
                 # answer again on the new state rather than sending the step again.
-                decision: domain.Decision = domain.decide(state, reply, now, self.policy)
-            elif override := domain.before_attempt(state, now):
+                decision: domain.Decision = domain.decide(self.definition, state, reply, now, self.policy)
+            elif self._begun != (saga.current_step, state.direction, saga.attempts) and (
+                override := domain.before_attempt(self.definition, state, now)
+            ):
                 reply, decision = None, override
             else:
-                if not self._begin_attempt(saga, now):
+                if self._begun != (saga.current_step, state.direction, saga.attempts) and not self._begin_attempt(
+                    saga, now
+                ):
                     continue
+                self._begun = None
                 reply = self._send(saga)
-                faults.crash_if_injected(saga.saga_id, saga.current_step, state.direction)
+                faults.step_answered(saga.saga_id, saga.current_step, state.direction)
                 answered = (saga.status, saga.current_step, saga.attempts)
-                decision = domain.decide(saga.state(), reply, timezone.now(), self.policy)
+                decision = domain.decide(self.definition, saga.state(), reply, timezone.now(), self.policy)
             if not self._apply(saga, decision, reply):
                 continue
             reply, answered = None, None
@@ -155,45 +202,64 @@ class Executor:
 
     def release(self) -> None:
         """Give the lease back if still ours (after an error, say); the saga's next_attempt_at says when to resume."""
+        if not self._stale and self.saga.lease_owner != self.owner:
+            return  # released already, with the decision that ended the run (or never ours)
         Saga.objects.filter(pk=self.saga_id, lease_owner=self.owner).update(
             lease_owner="", lease_expires_at=None, version=F("version") + 1, updated_at=Now()
         )
+        self._stale = True
+
+    def outcome(self, status: str | None) -> Run:
+        saga = Saga.objects.get(pk=self.saga_id) if self._stale else self.saga
+        if status in domain.ACTIVE and saga.next_attempt_at is not None and not saga.lease_owner:
+            return Run(status=status, resume_in=max((saga.next_attempt_at - timezone.now()).total_seconds(), 0.0))
+        return Run(status=status)
 
     # --- one attempt -----------------------------------------------------------------------------------
     def _begin_attempt(self, saga: Saga, now: datetime) -> bool:
-        direction = saga.state().direction
-        with transaction.atomic():
-            if not self._update(saga, attempts=F("attempts") + 1, lease_expires_at=lease_until()):
+        with bookkeeping.records():
+            if not self._update(saga, renew_lease=True, attempts=saga.attempts + 1):
                 return False
-            step, _ = SagaStep.objects.get_or_create(
+            self._step_begins(saga, now)
+        return True
+
+    def _step_begins(self, saga: Saga, now: datetime) -> None:
+        """The step log of the attempt the saga (as written) is at: a new row, or one more attempt on its row."""
+        direction = saga.state().direction
+        steps = SagaStep.objects.filter(saga=saga, step=saga.current_step, direction=direction)
+        if (saga.current_step, direction) in self._logged:
+            steps.update(attempts=F("attempts") + 1, status=SagaStep.Status.RUNNING)
+        else:
+            # Only the lease holder writes the log, and the saga's row is locked by the update above: no race.
+            self._logged.add((saga.current_step, direction))
+            SagaStep.objects.create(
                 saga=saga,
                 step=saga.current_step,
                 direction=direction,
-                defaults={
-                    "idempotency_key": step_key(saga.saga_id, saga.current_step, direction),
-                    "started_at": now,
-                    "status": SagaStep.Status.RUNNING,
-                },
+                idempotency_key=step_key(saga.saga_id, saga.current_step, direction),
+                started_at=now,
+                status=SagaStep.Status.RUNNING,
+                attempts=1,
             )
-            step.attempts += 1
-            step.status = SagaStep.Status.RUNNING
-            step.save(update_fields=["attempts", "status"])
-        saga.attempts += 1
-        return True
 
     def _send(self, saga: Saga) -> domain.Reply:
         direction = saga.state().direction
-        command = fulfilment.command_for(
-            step=saga.current_step,
-            direction=direction,
-            order_id=saga.order_id,
-            reason=saga.reason,
-            idempotency_key=step_key(saga.saga_id, saga.current_step, direction),
-            note=f"fulfilment saga {saga.saga_id}",
+        step = self.definition.step(saga.current_step)
+        build = step.forward if direction == domain.FORWARD else step.compensation
+        assert build is not None, f"{saga.saga_type} has no {direction} command at {step.name}"
+        command = build(
+            domain.StepInput(
+                saga_id=saga.saga_id,
+                correlation_id=saga.correlation_id,
+                context=saga.context,
+                idempotency_key=step_key(saga.saga_id, saga.current_step, direction),
+                reason=saga.reason,
+                step_keys=functools.partial(step_key, saga.saga_id),
+            )
         )
         context = CommandContext(
             client_id=SAGA_CLIENT_ID,
-            scopes=SYSTEM_SCOPES,
+            scopes=self.definition.scopes,
             correlation_id=saga.context.get("correlation_id") or str(saga.saga_id),
             causation_id=saga.context.get("causation_id"),
         )
@@ -217,21 +283,24 @@ class Executor:
 
     # --- recording a decision ----------------------------------------------------------------------
     def _apply(self, saga: Saga, decision: domain.Decision, reply: domain.Reply | None) -> bool:
+        """Record the decision: the saga's new state and the step's outcome in one transaction. A decision that
+        moves on to another step (Done, Compensate) begins that step's first attempt in the same transaction."""
         now = timezone.now()
-        direction = saga.state().direction
+        step, direction = saga.current_step, saga.state().direction
         finished: dict[str, Any] = {"finished_at": now, "result": dict(reply.body) if reply else {}}
-        released = {"lease_owner": "", "lease_expires_at": None}
-        with transaction.atomic():
+        released: dict[str, Any] = {"lease_owner": "", "lease_expires_at": None}
+        begins = False
+        with bookkeeping.records():
             match decision:
                 case domain.Done(next_step=next_step, deadline=deadline):
-                    changed = self._update(
+                    begins = changed = self._update(
                         saga,
+                        renew_lease=True,
                         current_step=next_step,
-                        attempts=0,
+                        attempts=1,
                         deadline=deadline,
                         next_attempt_at=now,
                         last_error="",
-                        lease_expires_at=lease_until(),
                     )
                     step_fields = {**finished, "status": SagaStep.Status.SUCCEEDED, "error": ""}
                 case domain.Retry(delay_seconds=delay, error=error):
@@ -240,20 +309,20 @@ class Executor:
                     )
                     step_fields = {"status": SagaStep.Status.RETRYING, "error": error}
                 case domain.Compensate(reason=reason, next_step=next_step, abandoned=abandoned):
-                    changed = self._update(
+                    begins = changed = self._update(
                         saga,
+                        renew_lease=True,
                         status=domain.COMPENSATING,
                         reason=reason,
                         current_step=next_step,
-                        attempts=0,
+                        attempts=1,
                         deadline=None,
                         next_attempt_at=now,
-                        lease_expires_at=lease_until(),
                     )
                     error = reason if reply is None or reply.ok else f"{reason} ({reply.describe()})"
                     status = SagaStep.Status.ABANDONED if abandoned else SagaStep.Status.FAILED
                     step_fields = {**finished, "status": status, "error": error}
-                case domain.Completed(outcome=outcome, reason=reason):
+                case domain.Completed(outcome=outcome, reason=reason, abandoned=abandoned):
                     changed = self._update(
                         saga,
                         status=domain.COMPLETED,
@@ -264,7 +333,10 @@ class Executor:
                         last_error="",
                         **released,
                     )
-                    step_fields = {**finished, "status": SagaStep.Status.SUCCEEDED, "error": ""}
+                    if abandoned:  # given up with nothing to compensate
+                        step_fields = {**finished, "status": SagaStep.Status.ABANDONED, "error": reason}
+                    else:
+                        step_fields = {**finished, "status": SagaStep.Status.SUCCEEDED, "error": ""}
                 case domain.Failed(error=error):
                     changed = self._update(
                         saga, status=domain.FAILED, next_attempt_at=None, last_error=error, **released
@@ -272,22 +344,35 @@ class Executor:
                     step_fields = {**finished, "status": SagaStep.Status.FAILED, "error": error}
             if not changed:
                 return False
-            SagaStep.objects.filter(saga=saga, step=saga.current_step, direction=direction).update(**step_fields)
-        saga.refresh_from_db()
+            SagaStep.objects.filter(saga=saga, step=step, direction=direction).update(**step_fields)
+            if begins:
+                self._step_begins(saga, now)
+        self._begun = (saga.current_step, saga.state().direction, saga.attempts) if begins else None
         self._log(saga, decision, direction)
         return True
 
-    def _update(self, saga: Saga, **fields: Any) -> bool:
-        """Write to the saga only if we still hold its lease and nobody updated it since we read it."""
+    def _update(self, saga: Saga, *, renew_lease: bool = False, **fields: Any) -> bool:
+        """Write to the saga only if we still hold its lease and nobody updated it since we read it; on success
+        the saga in memory is the row as written (its lease's expiry aside, which is on the database clock)."""
+        lease = {"lease_expires_at": lease_until()} if renew_lease else {}
         updated = Saga.objects.filter(pk=saga.pk, version=saga.version, lease_owner=self.owner).update(
-            **fields, version=F("version") + 1, updated_at=Now()
+            **fields, **lease, version=F("version") + 1, updated_at=Now()
         )
-        if updated == 1:
-            saga.version += 1
-        return updated == 1
+        if updated != 1:
+            self._stale = True
+            return False
+        for name, value in fields.items():
+            setattr(saga, name, value)
+        saga.version += 1
+        return True
 
     def _log(self, saga: Saga, decision: domain.Decision, direction: str) -> None:
-        fields = {"saga_id": str(saga.saga_id), "order_id": str(saga.order_id), "direction": direction}
+        fields = {
+            "saga_id": str(saga.saga_id),
+            "saga_type": saga.saga_type,
+            "saga_correlation_id": saga.correlation_id,
+            "direction": direction,
+        }
         if isinstance(decision, domain.Failed):
             # Never silent: an operator retries or aborts it (admin, or `manage.py sagas`).
             log.error("saga.failed", step=saga.current_step, error=decision.error, **fields)

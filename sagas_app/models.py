@@ -1,4 +1,8 @@
-"""Saga state, persisted: one row per saga (optimistically versioned, leased to one executor) and its step log."""
+"""Saga state, persisted: one row per saga (optimistically versioned, leased to one executor) and its step log.
+
+A saga is keyed by its type and its correlation id (the fulfilment saga's is the order id): one saga of a type
+per correlation id, so a redelivered event that starts it is a no-op.
+"""
 
 from django.db import models
 from django.db.models import Q
@@ -14,13 +18,9 @@ class Saga(models.Model):
         COMPLETED = domain.COMPLETED
         FAILED = domain.FAILED
 
-    class Outcome(models.TextChoices):
-        CONFIRMED = domain.CONFIRMED
-        CANCELLED = domain.CANCELLED
-
     saga_id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
-    saga_type = models.CharField(max_length=50, default="order_fulfilment")
-    order_id = models.UUIDField(unique=True)
+    saga_type = models.CharField(max_length=50, help_text="Its definition (sagas_app.definitions).")
+    correlation_id = models.CharField(max_length=200, help_text="What it is about, for its type: the order id.")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
     current_step = models.CharField(max_length=50)
     attempts = models.PositiveIntegerField(default=0, help_text="Attempts at the current step.")
@@ -33,7 +33,7 @@ class Saga(models.Model):
     lease_owner = models.CharField(max_length=200, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    outcome = models.CharField(max_length=20, blank=True, help_text="Its definition's: confirmed or cancelled, say.")
     reason = models.CharField(max_length=30, blank=True, help_text="Why the saga compensates (or compensated).")
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -50,10 +50,13 @@ class Saga(models.Model):
             ),
             models.Index(fields=["status", "created_at"], name="saga_status_age_idx"),
         ]
+        constraints = [
+            models.UniqueConstraint(fields=["saga_type", "correlation_id"], name="saga_type_correlation_unique"),
+        ]
         permissions = [("operate_saga", "Can retry and abort sagas")]
 
     def __str__(self) -> str:
-        return f"{self.saga_type} {self.order_id} ({self.status})"
+        return f"{self.saga_type} {self.correlation_id} ({self.status})"
 
     def state(self) -> domain.SagaState:
         return domain.SagaState(

@@ -1,12 +1,12 @@
 """Starts the sagas whose OrderPlaced delivery was lost, from the event log.
 
-`handle_order_events` retries a failed delivery with a countdown, and a countdown retry lives in a worker's
+`handle_events` retries a failed delivery with a countdown, and a countdown retry lives in a worker's
 memory until it is due: a SIGKILLed worker takes it along (celery/celery#1810), and a broker can drop a message
 it had accepted. The order would then stay pending with no saga to move it. Beat runs `start_missed_sagas()`
 every SAGA_RECONCILE_INTERVAL seconds: it reads forward through the OrderPlaced events published since the
 last run (a watermark in the cache, read back SAGA_RECONCILE_OVERLAP_SECONDS to cover relay transactions that
 committed late), up to SAGA_RECONCILE_AFTER_SECONDS ago, and starts a saga for each order that has none.
-Starting is idempotent (one saga per order, a unique index), so a delivery still in flight is harmless.
+Starting is idempotent (one saga per type and order, a unique index), so a delivery still in flight is harmless.
 Without a watermark (the cache was flushed) it reads back SAGA_RECONCILE_WINDOW_SECONDS.
 """
 
@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from outbox_app.operations import published_between
-from sagas_app.lifecycle import start_fulfilment
+from sagas_app import fulfilment
 from sagas_app.models import Saga
 
 log = structlog.get_logger("sagas")
@@ -52,14 +52,18 @@ def start_missed_sagas(now: datetime | None = None) -> list[UUID]:
 
 
 def _start_sagas_missing_for(envelopes: list[dict[str, Any]]) -> list[UUID]:
-    by_order = {UUID(e["payload"]["order_id"]): e for e in envelopes}
-    known = set(Saga.objects.filter(order_id__in=by_order).values_list("order_id", flat=True))
+    by_order = {str(UUID(e["payload"]["order_id"])): e for e in envelopes}
+    known = set(
+        Saga.objects.filter(saga_type=fulfilment.FULFILMENT, correlation_id__in=by_order).values_list(
+            "correlation_id", flat=True
+        )
+    )
     started = []
     for order_id, envelope in by_order.items():
         if order_id in known:
             continue
         with transaction.atomic():
-            saga_id = start_fulfilment(envelope)
+            saga_id = fulfilment.start(envelope)
         if saga_id is not None:
             started.append(saga_id)
     return started

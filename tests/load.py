@@ -194,7 +194,8 @@ def behind(database_url: str, load: Load) -> Behind:
         settled = {
             str(row[0])
             for row in connection.execute(
-                "SELECT o.order_id FROM read_order o JOIN saga s ON s.order_id = o.order_id "
+                "SELECT o.order_id FROM read_order o JOIN saga s ON s.saga_type = 'fulfilment' "
+                "AND s.correlation_id = o.order_id::text "
                 "WHERE o.order_id = ANY(%s::uuid[]) AND o.status IN ('confirmed', 'cancelled') "
                 "AND s.status = 'completed'",
                 [orders],

@@ -33,9 +33,9 @@ class Stack:
     logs: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        """A Celery process (`celery -A config ARGS`)."""
-        return self.start_process(name, [sys.executable, "-m", "celery", "-A", "config", *args])
+    def start(self, name: str, *args: str, app: str = "config") -> subprocess.Popen[bytes]:
+        """A Celery process (`celery -A APP ARGS`); the service's app unless a test brings one (a fault injected)."""
+        return self.start_process(name, [sys.executable, "-m", "celery", "-A", app, *args])
 
     def start_process(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         if not self.processes:
@@ -50,7 +50,7 @@ class Stack:
         return process
 
     def start_worker(
-        self, name: str = "worker", concurrency: int = 2, queues: str | Sequence[str] = ()
+        self, name: str = "worker", concurrency: int = 2, queues: str | Sequence[str] = (), app: str = "config"
     ) -> subprocess.Popen[bytes]:
         """A worker on the given queues ("a,b" or a list; every work queue by default), ready when it returns."""
         process = self.start(
@@ -62,6 +62,7 @@ class Stack:
             "--without-mingle",
             "--without-gossip",
             *([f"--queues={queues if isinstance(queues, str) else ','.join(queues)}"] if queues else []),
+            app=app,
         )
         self.wait_for_log(name, "ready.")
         return process

@@ -3,7 +3,8 @@
 Tokens: `tok_ok` authorizes; `tok_declined` declines; `tok_timeout` never answers (it waits the provider
 timeout, then raises PaymentProviderUnavailable); `tok_flaky` is unavailable twice per idempotency key, then
 authorizes. Each may carry a unique suffix (`tok_ok_3f9c...`), as a real provider's tokens are unique per card.
-Any other token is declined as unknown.
+Any other token is declined as unknown. An authorization can be voided by the key it was made with
+(`void_authorized_with`), after which that key authorizes nothing.
 
 Its state lives in Django's cache (Redis in production settings, in-process on the embedded default), not
 in the command's database transaction: like a real provider's, an authorization made by a command that
@@ -55,13 +56,22 @@ class FakePaymentProvider:
             return Declined("card_declined")
         if token not in ("tok_ok", "tok_flaky"):
             return Declined("unknown_token")
-        authorization_id = f"auth_{uuid.uuid5(AUTHORIZATION_NAMESPACE, idempotency_key).hex}"
+        authorization_id = self._authorization_id(idempotency_key)
+        if self.cache.get(f"{PREFIX}void:{authorization_id}") is not None:
+            return Declined("authorization_voided")
         self._append_to_order(str(order_id), authorization_id)
         self._store(f"authorization:{authorization_id}", {"order_id": str(order_id), "amount": str(amount)})
         return Authorized(authorization_id)
 
     def void(self, *, idempotency_key: str, authorization_id: str) -> None:
         self._add_or_existing(f"void:{authorization_id}", idempotency_key)
+
+    def void_authorized_with(self, *, idempotency_key: str, authorization_key: str) -> str | None:
+        authorization_id = self._authorization_id(authorization_key)
+        self.void(idempotency_key=idempotency_key, authorization_id=authorization_id)
+        if self.cache.get(f"{PREFIX}authorization:{authorization_id}") is None:
+            return None
+        return authorization_id
 
     # --- what a test (or an operator) may ask the fake ---------------------------------------------
     def authorizations(self, order_id: UUID | str) -> list[FakeAuthorization]:
@@ -86,6 +96,10 @@ class FakePaymentProvider:
         return int(self.cache.get(f"{PREFIX}attempts:{idempotency_key}") or 0)
 
     # --- state -------------------------------------------------------------------------------------
+    @staticmethod
+    def _authorization_id(idempotency_key: str) -> str:
+        return f"auth_{uuid.uuid5(AUTHORIZATION_NAMESPACE, idempotency_key).hex}"
+
     def _count_attempt(self, idempotency_key: str) -> int:
         key = f"{PREFIX}attempts:{idempotency_key}"
         try:

@@ -35,3 +35,9 @@ class PaymentProvider(Protocol):
     ) -> Authorized | Declined: ...
 
     def void(self, *, idempotency_key: str, authorization_id: str) -> None: ...
+
+    def void_authorized_with(self, *, idempotency_key: str, authorization_key: str) -> str | None:
+        """Void what authorize() made with `authorization_key` (its idempotency key), if anything, and return that
+        authorization's id; an authorize() with that key afterwards is declined. (A real provider: look the
+        authorization up by the key, which the request carried as its idempotency key and reference.)"""
+        ...

@@ -19,6 +19,7 @@ from sagas_app.executor import step_key
 from sagas_app.models import Saga
 from sagas_app.reconcile import WATERMARK_KEY
 from tests.conftest import command, eventually
+from tests.saga_faults import PROVIDER_AUTHORIZED, marker
 from tests.stack import Stack, wait_until_idle
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
@@ -42,9 +43,11 @@ EVERY_STEP = [
 PROVIDER = FakePaymentProvider(cache=cache, timeout_seconds=0)
 
 
-def run_stack(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, **env: str) -> Iterator[Stack]:
+def run_stack(
+    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, app: str = "config", **env: str
+) -> Iterator[Stack]:
     stack = Stack(env={**stack_env, **FAST, **env}, logs=tmp_path_factory.mktemp("saga-stack"))
-    stack.start_worker()
+    stack.start_worker(app=app)
     stack.start_beat()
     yield stack
     stack.stop_all()
@@ -82,7 +85,8 @@ def place_order(shop, *, token: str, quantity: int = 2, stock: int = 5) -> tuple
 
 def finished_saga(order_id: str, timeout: float = 30) -> Saga:
     return eventually(
-        lambda: Saga.objects.filter(order_id=order_id, status__in=["completed", "failed"]).first(), timeout=timeout
+        lambda: Saga.objects.filter(correlation_id=order_id, status__in=["completed", "failed"]).first(),
+        timeout=timeout,
     )
 
 
@@ -196,7 +200,9 @@ class TestCustomerCancels:
         # given: stock held, the payment step retrying against a provider that does not answer
         order_id, sku = place_order(shop, token="tok_timeout")
         eventually(
-            lambda: Saga.objects.filter(order_id=order_id, current_step="authorize_payment", attempts__gte=1).first()
+            lambda: Saga.objects.filter(
+                correlation_id=order_id, current_step="authorize_payment", attempts__gte=1
+            ).first()
         )
 
         # when
@@ -219,14 +225,15 @@ class TestCustomerCancels:
 
 
 class TestWorkerKilled:
-    """The executor SIGKILLs its own process right after each step's command answered, once per step."""
+    """The executor SIGKILLs its own process right after each step's command answered, once per step (the fault
+    injected by tests/saga_crash_worker.py, the worker's app)."""
 
     @pytest.fixture(scope="class", autouse=True)
     @classmethod
     def stack(cls, stack_env, tmp_path_factory):
         # The payment deadline outlasts a crash's lease expiry, so the resumed step is not timed out.
         env = {"SAGA_CRASH_AFTER": ",".join(EVERY_STEP), "SAGA_PAYMENT_TIMEOUT_SECONDS": "60"}
-        yield from run_stack(stack_env, tmp_path_factory, **env)
+        yield from run_stack(stack_env, tmp_path_factory, app="tests.saga_crash_worker", **env)
 
     def test_killed_after_every_forward_step_the_order_is_confirmed_once(self, shop, stack):
         order_id, sku = place_order(shop, token="tok_ok")
@@ -258,11 +265,41 @@ class TestWorkerKilled:
 def assert_crashed_after(saga: Saga, points: list[str], stack: Stack) -> None:
     """Each point killed the worker once, and the step ran again (replayed) after the crash."""
     for point in points:
-        assert cache.get(f"saga:crashed:{saga.saga_id}:{point}") == 1, point
+        assert cache.get(marker(saga.saga_id, point)) == 1, point
         step, direction = point.split(":")
         assert saga.steps.get(step=step, direction=direction).attempts == 2, point
     log = (stack.logs / "worker.log").read_text(errors="replace")
     assert log.count("signal 9 (SIGKILL)") >= len(points)
+
+
+class TestKilledInsideThePaymentStep:
+    """The chaos run's finding: a worker killed inside AuthorizePayment after the provider authorized (the order's
+    side rolled back), and the step's deadline passing before the saga resumes, used to leave a live authorization
+    on a cancelled order: VoidPayment voided only what the order recorded."""
+
+    @pytest.fixture(scope="class", autouse=True)
+    @classmethod
+    def stack(cls, stack_env, tmp_path_factory):
+        # The payment deadline (1 s) passes before the killed worker's lease (2 s) expires: the resumed saga
+        # compensates the step instead of running it again.
+        env = {"SAGA_CRASH_AFTER": PROVIDER_AUTHORIZED, "SAGA_PAYMENT_TIMEOUT_SECONDS": "1"}
+        yield from run_stack(stack_env, tmp_path_factory, app="tests.saga_crash_worker", **env)
+
+    def test_the_authorization_the_order_never_recorded_is_voided_with_the_cancellation(self, shop, stack):
+        order_id, sku = place_order(shop, token="tok_ok")
+
+        saga = finished_saga(order_id, timeout=60)
+        key = str(step_key(saga.saga_id, "authorize_payment", "forward"))
+        assert cache.get(marker(key, PROVIDER_AUTHORIZED)) == 1, "the worker was killed inside the payment step"
+        assert (saga.outcome, saga.reason) == ("cancelled", "payment_timeout")
+        order = OrderRecord.objects.get(order_id=order_id)
+        assert (order.status, order.payment_status) == ("cancelled", "none")
+        (authorization,) = PROVIDER.authorizations(order_id)
+        assert authorization.voided
+        void = saga.steps.get(step="authorize_payment", direction="compensate")
+        assert void.result["authorization_id"] == authorization.authorization_id
+        assert ProductRecord.objects.get(sku=sku).reserved == 0
+        assert_invariants()
 
 
 class TestLostDelivery:

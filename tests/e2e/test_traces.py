@@ -77,7 +77,7 @@ def test_one_trace_shows_a_command_through_the_relay_the_worker_the_projections_
                     ("cqrs-worker", "outbox publish"),
                     ("cqrs-worker", "project events"),
                     ("cqrs-worker", "projection orders"),
-                    ("cqrs-worker", "saga order events"),
+                    ("cqrs-worker", "saga events"),
                     ("cqrs-worker", "saga advance"),
                     ("cqrs-worker", "saga step reserve_inventory forward"),
                     ("cqrs-worker", "command ReserveInventory"),

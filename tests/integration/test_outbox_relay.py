@@ -595,7 +595,7 @@ def test_the_relay_and_its_nudge_send_each_task_to_the_queue_of_its_kind_of_work
     assert queued == {
         "relay": ["outbox_app.relay_outbox"],
         "projections": [PROJECT_EVENTS],
-        "sagas": ["sagas_app.handle_order_events"],
+        "sagas": ["sagas_app.handle_events"],
         "webhooks": ["webhooks_app.fan_out_events"],
         "celery": [],
     }

@@ -20,7 +20,7 @@ from commands_app.models import OrderRecord, ProductRecord
 from commands_app.payments.fake import FakePaymentProvider
 from commands_app.payments.port import PaymentProviderUnavailable
 from outbox_app.models import OutboxEvent
-from sagas_app import executor, lifecycle
+from sagas_app import definitions, executor, lifecycle
 from sagas_app.models import Saga
 from tests.factories import CustomerRecordFactory, ProductRecordFactory
 
@@ -66,7 +66,7 @@ def envelope(order_id, event_type="OrderPlaced") -> dict:
 
 
 def start(order_id) -> uuid.UUID:
-    (saga_id,) = lifecycle.on_order_events([envelope(order_id)])
+    (saga_id,) = definitions.on_events([envelope(order_id)])
     return saga_id
 
 
@@ -83,13 +83,14 @@ def event_types(order_id) -> list[str]:
 def test_an_order_placed_delivered_twice_starts_one_saga(mediator):
     order_id, _ = place(mediator)
 
-    first = lifecycle.on_order_events([envelope(order_id)])
-    second = lifecycle.on_order_events([envelope(order_id)])
+    first = definitions.on_events([envelope(order_id)])
+    second = definitions.on_events([envelope(order_id)])
 
     assert len(first) == 1
     assert second == []
     saga = Saga.objects.get()
-    assert (saga.order_id, saga.status, saga.current_step) == (order_id, "running", "reserve_inventory")
+    assert (saga.saga_type, saga.correlation_id) == ("fulfilment", str(order_id))
+    assert (saga.status, saga.current_step) == ("running", "reserve_inventory")
     assert saga.context["causation_id"] == envelope(order_id)["event_id"]
     assert saga.context["correlation_id"] == "corr-saga"
 
@@ -218,7 +219,7 @@ def test_a_customer_cancellation_makes_a_waiting_saga_compensate(mediator):
 
     # when: the customer cancels, and the OrderCancelled event arrives
     mediator.send(CancelOrder(idempotency_key=uuid.uuid4(), order_id=order_id, reason="customer_request"), CLIENT)
-    assert lifecycle.on_order_events([envelope(order_id, "OrderCancelled")]) == [saga_id]
+    assert definitions.on_events([envelope(order_id, "OrderCancelled")]) == [saga_id]
     executor.advance(saga_id, send_through=mediator)
 
     # then
@@ -273,3 +274,42 @@ def test_an_operator_abort_compensates_a_waiting_saga_and_completed_sagas_refuse
     saga = Saga.objects.get(pk=waiting)
     assert (saga.outcome, saga.reason) == ("cancelled", "customer_request")
     assert ProductRecord.objects.get(sku=sku).reserved == 0
+
+
+class AuthorizesThenDies(FakePaymentProvider):
+    """Authorizes, then its caller dies before the command commits: the order's side rolls back, the provider's
+    authorization stays (a worker killed inside AuthorizePayment; the end-to-end test kills a real one)."""
+
+    def authorize(self, **kwargs):
+        super().authorize(**kwargs)
+        raise RuntimeError("the worker died here")
+
+
+def test_an_authorization_the_order_never_recorded_is_voided_when_the_step_times_out(mediator, settings):
+    # given: the provider authorized under the step's key, the order never recorded it, and the deadline passed
+    settings.SAGA_PAYMENT_TIMEOUT_SECONDS = 0.2
+    order_id, sku = place(mediator)
+    saga_id = start(order_id)
+    dying = build_mediator(payment_provider=AuthorizesThenDies(cache=cache, timeout_seconds=1))
+    assert executor.advance(saga_id, send_through=dying).status == "running"
+    assert OrderRecord.objects.get().payment_status == "none"
+    assert [a.voided for a in PROVIDER.authorizations(order_id)] == [False]
+    time.sleep(0.3)
+
+    # when
+    assert executor.advance(saga_id, send_through=mediator).status == "completed"
+
+    # then: cancelled for the timeout, and nothing authorized survives it
+    saga = Saga.objects.get()
+    assert (saga.outcome, saga.reason) == ("cancelled", "payment_timeout")
+    (authorization,) = PROVIDER.authorizations(order_id)
+    assert authorization.voided
+    assert saga.steps.get(step="authorize_payment", direction="compensate").result == {
+        "order_id": str(order_id),
+        "voided": True,
+        "authorization_id": authorization.authorization_id,
+    }
+    assert ProductRecord.objects.get(sku=sku).reserved == 0
+    # and the key authorizes nothing any more
+    key = str(executor.step_key(saga_id, "authorize_payment", "forward"))
+    assert PROVIDER.authorize(idempotency_key=key, order_id=order_id, amount=Decimal(8), token="tok_ok").reason

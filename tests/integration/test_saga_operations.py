@@ -9,31 +9,36 @@ from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from sagas_app import domain
+from sagas_app import domain, fulfilment
 from sagas_app.models import Saga, SagaStep
 
 pytestmark = pytest.mark.django_db
 
 
 def a_saga(**fields) -> Saga:
-    defaults = {"order_id": uuid.uuid4(), "current_step": domain.RESERVE_INVENTORY, "next_attempt_at": timezone.now()}
+    defaults = {
+        "saga_type": fulfilment.FULFILMENT,
+        "correlation_id": str(uuid.uuid4()),
+        "current_step": fulfilment.RESERVE_INVENTORY,
+        "next_attempt_at": timezone.now(),
+    }
     return Saga.objects.create(**{**defaults, **fields})
 
 
 def a_failed_compensation() -> Saga:
     saga = a_saga(
         status=domain.FAILED,
-        current_step=domain.AUTHORIZE_PAYMENT,
-        reason=domain.PAYMENT_TIMEOUT,
+        current_step=fulfilment.AUTHORIZE_PAYMENT,
+        reason=fulfilment.PAYMENT_TIMEOUT,
         attempts=10,
         last_error="503 PAYMENT_PROVIDER_UNAVAILABLE: voids are down (after 10 attempts)",
         next_attempt_at=None,
     )
     now = timezone.now()
     for step, direction, status in [
-        (domain.RESERVE_INVENTORY, domain.FORWARD, "succeeded"),
-        (domain.AUTHORIZE_PAYMENT, domain.FORWARD, "abandoned"),
-        (domain.AUTHORIZE_PAYMENT, domain.COMPENSATE, "failed"),
+        (fulfilment.RESERVE_INVENTORY, domain.FORWARD, "succeeded"),
+        (fulfilment.AUTHORIZE_PAYMENT, domain.FORWARD, "abandoned"),
+        (fulfilment.AUTHORIZE_PAYMENT, domain.COMPENSATE, "failed"),
     ]:
         SagaStep.objects.create(
             saga=saga, step=step, direction=direction, status=status, idempotency_key=uuid.uuid4(), started_at=now
@@ -44,7 +49,7 @@ def a_failed_compensation() -> Saga:
 def test_the_admin_lists_sagas_by_status_and_age_and_shows_the_timeline(admin_client):
     # given
     failed = a_failed_compensation()
-    a_saga(status=domain.COMPLETED, outcome=domain.CONFIRMED)
+    a_saga(status=domain.COMPLETED, outcome=fulfilment.CONFIRMED)
     Saga.objects.filter(pk=failed.pk).update(created_at=timezone.now() - timedelta(days=2))
 
     # when
@@ -66,7 +71,7 @@ def test_admin_actions_retry_and_abort_queue_the_saga(admin_client, django_captu
     # given
     failed = a_failed_compensation()
     running = a_saga()
-    done = a_saga(status=domain.COMPLETED, outcome=domain.CONFIRMED)
+    done = a_saga(status=domain.COMPLETED, outcome=fulfilment.CONFIRMED)
 
     # when
     with django_capture_on_commit_callbacks() as queued:
@@ -79,7 +84,7 @@ def test_admin_actions_retry_and_abort_queue_the_saga(admin_client, django_captu
     failed.refresh_from_db()
     running.refresh_from_db()
     assert (failed.status, failed.attempts) == (domain.COMPENSATING, 0)
-    assert (running.status, running.requested_cancellation) == (domain.RUNNING, domain.CUSTOMER_REQUEST)
+    assert (running.status, running.requested_cancellation) == (domain.RUNNING, fulfilment.CUSTOMER_REQUEST)
     assert Saga.objects.get(pk=done.pk).status == domain.COMPLETED
     assert len(queued) == 2
 
@@ -112,11 +117,11 @@ def test_the_sagas_command_lists_resumes_and_aborts():
     assert str(running.pk) not in text.split("resumed")[0]
     assert "voids are down" in text
     assert Saga.objects.get(pk=failed.pk).status == domain.COMPENSATING
-    assert Saga.objects.get(pk=running.pk).requested_cancellation == domain.PAYMENT_TIMEOUT
+    assert Saga.objects.get(pk=running.pk).requested_cancellation == fulfilment.PAYMENT_TIMEOUT
 
 
 def test_the_sagas_command_refuses_a_completed_or_unknown_saga():
-    done = a_saga(status=domain.COMPLETED, outcome=domain.CONFIRMED)
+    done = a_saga(status=domain.COMPLETED, outcome=fulfilment.CONFIRMED)
 
     with pytest.raises(CommandError):
         call_command("sagas", "resume", str(done.pk))

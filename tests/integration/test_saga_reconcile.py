@@ -9,7 +9,7 @@ from django.utils import timezone
 from outbox_app.models import OutboxEvent
 from queries_app.envelopes import Envelope
 from sagas_app import reconcile
-from sagas_app.lifecycle import start_fulfilment
+from sagas_app.fulfilment import start as start_fulfilment
 from sagas_app.models import Saga
 from tests.streams import CustomerStream, OrderStream, line, write_to_log
 
@@ -39,7 +39,7 @@ def placed_orders(count: int, *, seconds_ago: float) -> list[Envelope]:
 
 def sagas_for(events: list[Envelope]) -> set[str]:
     order_ids = [e["payload"]["order_id"] for e in events]
-    return {str(o) for o in Saga.objects.filter(order_id__in=order_ids).values_list("order_id", flat=True)}
+    return set(Saga.objects.filter(correlation_id__in=order_ids).values_list("correlation_id", flat=True))
 
 
 def test_an_order_whose_saga_never_started_gets_one_and_only_that_one():
@@ -53,7 +53,7 @@ def test_an_order_whose_saga_never_started_gets_one_and_only_that_one():
 
     # then
     assert len(started) == 1
-    assert Saga.objects.get(saga_id=started[0]).order_id.hex == lost["payload"]["order_id"].replace("-", "")
+    assert Saga.objects.get(saga_id=started[0]).correlation_id == lost["payload"]["order_id"]
     assert Saga.objects.count() == 2
     assert again == []
 

@@ -25,7 +25,9 @@ class Command(BaseCommand):
         resume.add_argument("saga_id", type=UUID)
         abort = subcommands.add_parser("abort", help="Compensate a saga and cancel its order.")
         abort.add_argument("saga_id", type=UUID)
-        abort.add_argument("--reason", choices=domain.CANCELLATION_REASONS, default=domain.CUSTOMER_REQUEST)
+        abort.add_argument(
+            "--reason", default="", help="One of its definition's cancellation reasons (default: the first)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         match options["subcommand"]:
@@ -42,17 +44,25 @@ class Command(BaseCommand):
         sagas = Saga.objects.order_by("-created_at")
         if status:
             sagas = sagas.filter(status=status)
-        self.stdout.write(f"{'saga':36}  {'order':36}  {'status':12}  {'step':17}  {'outcome':9}  {'reason':18}  age")
+        self.stdout.write(
+            f"{'saga':36}  {'type':12}  {'correlation id':36}  {'status':12}  {'step':17}  {'outcome':9}  "
+            f"{'reason':18}  age"
+        )
         for saga in sagas[:limit]:
             self.stdout.write(
-                f"{saga.saga_id!s:36}  {saga.order_id!s:36}  {saga.status:12}  {saga.current_step:17}  "
+                f"{saga.saga_id!s:36}  {saga.saga_type:12}  {saga.correlation_id:36}  {saga.status:12}  "
+                f"{saga.current_step:17}  "
                 f"{saga.outcome or '-':9}  {saga.reason or '-':18}  {timesince(saga.created_at)}"
                 + (f"\n    last error: {saga.last_error}" if saga.status == domain.FAILED else "")
             )
 
     def _operate(self, saga_id: UUID, operation: Any, done: str) -> None:
         with transaction.atomic():
-            if not operation(saga_id):
+            try:
+                operated = operation(saga_id)
+            except ValueError as error:
+                raise CommandError(str(error)) from error
+            if not operated:
                 raise CommandError(f"Saga {saga_id} does not exist or is completed.")
             transaction.on_commit(lambda: queue_advance([saga_id]))
         self.stdout.write(f"Saga {saga_id} {done}.")

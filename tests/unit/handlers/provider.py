@@ -23,3 +23,10 @@ class ScriptedProvider:
         self.calls.append(("void", {"idempotency_key": idempotency_key, "authorization_id": authorization_id}))
         if self.answer is None:
             raise PaymentProviderUnavailable("the provider did not answer in time")
+
+    def void_authorized_with(self, *, idempotency_key: str, authorization_key: str) -> str | None:
+        """Voids the scripted authorization when there is one (the provider made it with that key)."""
+        self.calls.append(("void_authorized_with", {"idempotency_key": idempotency_key, "key": authorization_key}))
+        if self.answer is None:
+            raise PaymentProviderUnavailable("the provider did not answer in time")
+        return self.answer.authorization_id if isinstance(self.answer, Authorized) else None

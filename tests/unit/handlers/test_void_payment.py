@@ -73,3 +73,34 @@ def test_the_orders_lock_is_taken_with_its_read():
     decide(void_payment, void(order.order_id), uow, provider=ScriptedProvider(Authorized("auth_1")))
 
     assert uow.journal == [Lock("order", str(order.order_id)), Read("Order", (order.order_id,))]
+
+
+def test_an_authorization_the_order_never_recorded_is_voided_by_the_key_it_was_made_with():
+    # given: the provider authorized under the step's key, and the order's side rolled back (a killed worker)
+    order = an_order()
+    uow = FakeUnitOfWork.holding(order)
+    provider = ScriptedProvider(Authorized("auth_lost"))
+    authorization_key = uuid.uuid4()
+    command = VoidPayment(idempotency_key=uuid.uuid4(), order_id=order.order_id, authorization_key=authorization_key)
+
+    # when
+    result = decide(void_payment, command, uow, provider=provider)
+
+    # then: the provider's authorization is voided; the order, which never held it, records nothing
+    assert result == Ok({"order_id": str(order.order_id), "voided": True, "authorization_id": "auth_lost"})
+    assert provider.calls == [
+        ("void_authorized_with", {"idempotency_key": str(command.idempotency_key), "key": str(authorization_key)})
+    ]
+    assert uow.events == []
+
+
+def test_voiding_by_key_with_the_provider_away_is_refused_and_nothing_is_committed():
+    order = an_order()
+    uow = FakeUnitOfWork.holding(order)
+    before = copy.deepcopy(uow.stored)
+    command = VoidPayment(idempotency_key=uuid.uuid4(), order_id=order.order_id, authorization_key=uuid.uuid4())
+
+    result = decide(void_payment, command, uow, provider=ScriptedProvider(None))
+
+    assert isinstance(result, Error) and result.code == "PAYMENT_PROVIDER_UNAVAILABLE"
+    assert_nothing_committed(uow, before)

@@ -1,0 +1,42 @@
+# One saga of a type per correlation id. On PostgreSQL the unique index is built CONCURRENTLY (writes go on while
+# it builds), then attached as the constraint (a catalog change); hence a non-atomic migration. SQLite (the
+# embedded default) builds it plainly.
+
+from django.db import migrations, models
+
+NAME = "saga_type_correlation_unique"
+
+
+def create_unique_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "{NAME}" ON "saga" ("saga_type", "correlation_id")')
+        schema_editor.execute(f'ALTER TABLE "saga" ADD CONSTRAINT "{NAME}" UNIQUE USING INDEX "{NAME}"')
+    else:
+        schema_editor.execute(f'CREATE UNIQUE INDEX IF NOT EXISTS "{NAME}" ON "saga" ("saga_type", "correlation_id")')
+
+
+def drop_unique_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f'ALTER TABLE "saga" DROP CONSTRAINT IF EXISTS "{NAME}"')
+    else:
+        schema_editor.execute(f'DROP INDEX IF EXISTS "{NAME}"')
+
+
+class Migration(migrations.Migration):
+    atomic = False
+
+    dependencies = [
+        ("sagas_app", "0002_saga_type_and_correlation_id"),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            database_operations=[migrations.RunPython(create_unique_index, drop_unique_index)],
+            state_operations=[
+                migrations.AddConstraint(
+                    model_name="saga",
+                    constraint=models.UniqueConstraint(fields=("saga_type", "correlation_id"), name=NAME),
+                ),
+            ],
+        ),
+    ]
