@@ -114,7 +114,7 @@ class ProductReadModel(models.Model):
 
 
 class BestSeller(models.Model):
-    """Units sold per sku, when Redis is not configured (with Redis, the sorted set is the read model)."""
+    """Units sold per sku in confirmed orders (queries_app/best_sellers.py)."""
 
     sku = models.CharField(max_length=64, primary_key=True)
     units_sold = models.PositiveBigIntegerField(default=0)
