@@ -144,7 +144,7 @@ def _position_of(event_id: UUID | str) -> int | None:
 def _head() -> tuple[int, str] | None:
     """The last event of the log: (position, event id), in whichever table it is."""
     heads = [
-        (int(position), str(event_id))
+        (int(position or 0), str(event_id))
         for table in (_logged(), _archived())
         for position, event_id in table.order_by("-log_position").values_list("log_position", "event_id")[:1]
     ]

@@ -1,7 +1,7 @@
 """The outbox table: one row per event, the source of truth until published and the event log after."""
 
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 from uuid import UUID
 
 from django.db import models
@@ -30,7 +30,7 @@ class ClockTimestamp(Func):
 class LogQuerySet(models.QuerySet[T]):
     """Rows of the event log, in either of its tables (the live outbox, the archive)."""
 
-    def with_envelope_keys(self) -> "LogQuerySet[T]":
+    def with_envelope_keys(self) -> Self:
         """The metadata keys the envelope carries, as columns: read without decoding the metadata."""
         return self.annotate(
             correlation_id=KeyTextTransform("correlation_id", "metadata"),

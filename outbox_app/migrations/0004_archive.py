@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+from sqlkit.migrations import bounded_locks
+
 
 class Migration(migrations.Migration):
 
@@ -10,6 +12,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        bounded_locks(),
         migrations.CreateModel(
             name='ArchivedEvent',
             fields=[
