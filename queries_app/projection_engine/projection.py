@@ -11,7 +11,7 @@ the live model, its rebuild and its check.
 """
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from django.db import models
@@ -31,6 +31,9 @@ class ApplyContext:
     suffix: str = ""
     # Runs after the apply commits (cache invalidation); a no-op outside the live read model
     on_commit: Callable[[Callable[[], None]], None] = lambda callback: None
+    # State a projection keeps outside `rows` for this context's length (a batch's apply, or a fold in memory): what
+    # a batch invalidates once it commits
+    scratch: dict[str, Any] = field(default_factory=dict)
 
 
 def handles(*event_types: str) -> Callable[[H], H]:

@@ -9,6 +9,9 @@ from queries_app.models import BestSeller
 from queries_app.projection_engine.projection import ApplyContext, Projection, handles
 from queries_app.projection_engine.rows import Need
 
+# Whether a batch has asked for the cached answers to go once it commits, in its ApplyContext's scratch.
+INVALIDATED = "best sellers invalidated"
+
 
 class BestSellersProjection(Projection):
     name = "best_sellers"
@@ -36,7 +39,10 @@ class BestSellersProjection(Projection):
         payload = cast(OrderConfirmedPayload, envelope["payload"])
         for line in payload["lines"]:
             ctx.rows.get_or_create(BestSeller, line["sku"]).units_sold += line["quantity"]
-        ctx.on_commit(cache.invalidate_best_sellers)
+        # Once per batch, however many orders it confirms.
+        if not ctx.scratch.get(INVALIDATED):
+            ctx.scratch[INVALIDATED] = True
+            ctx.on_commit(cache.invalidate_best_sellers)
 
     def invalidate_caches(self) -> None:
         cache.invalidate_best_sellers()
