@@ -149,9 +149,12 @@ def checksum() -> dict[str, str]:
     sums = {}
     for table in READ_TABLES:
         model = next(m for m in apps.get_app_config("queries_app").get_models() if m._meta.db_table == table)
-        columns = ", ".join(f.column for f in model._meta.concrete_fields if f.column != "updated_at")
-        pk = model._meta.pk.column  # type: ignore[union-attr]
-        sums[table] = sql(f"SELECT md5(string_agg(md5(row({columns})::text), '' ORDER BY {pk})) FROM {table}")[0][0]
+        columns = ", ".join(str(f.column) for f in model._meta.concrete_fields if f.column != "updated_at")
+        pk = model._meta.pk
+        assert pk is not None
+        sums[table] = sql(f"SELECT md5(string_agg(md5(row({columns})::text), '' ORDER BY {pk.column})) FROM {table}")[
+            0
+        ][0]
     return sums
 
 
@@ -229,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         vacuum("outbox_app_outboxevent")
         figures["write_log_seconds"] = round(time.perf_counter() - started, 1)
         events = figures["log"]["events"]
-        outbox_full = sizes(events, compact=False)[0]
+        outbox_full = sizes(events)[0]
         figures["outbox_with_the_whole_log"] = outbox_full
         print(f"log: {events} events written in {figures['write_log_seconds']} s", flush=True)
 
