@@ -373,10 +373,7 @@ class MemoryRows:
     """Rows held in memory while a replay or a verification folds the event log.
 
     Every row handed out counts as written. Past `capacity` rows (checked by trim() between events), the
-    least recently used half of all the rows held, whatever their table, goes to `sink` and is dropped from
-    memory: a row of an aggregate the fold is done with (an order, once its last event is folded) goes before
-    a row many aggregates look up (the customer copy every order reads), which dropping the largest table's
-    oldest half used to send to the sink, to be read back one by one for the next orders. The sink is
+    least recently used half of the largest table goes to `sink` and is dropped from memory. The sink is
     where rows live from then on: a dropped row that is needed again is read back from `fallback` (the
     shadow table, during a replay), and only a dropped one, so folding into an empty table costs no reads.
     Without a fallback (verification) a dropped row must not be needed again, which the replay order
@@ -391,8 +388,6 @@ class MemoryRows:
         self._dirty: set[tuple[type[models.Model], Any]] = set()
         self._size = 0
         self._dropped: dict[type[models.Model], set[Any]] = {}
-        # every row held, least recently used first
-        self._recency: OrderedDict[tuple[type[models.Model], Any], None] = OrderedDict()
 
     def _table(self, model: type[models.Model]) -> OrderedDict[Any, models.Model]:
         return self._tables.setdefault(model, OrderedDict())
@@ -402,10 +397,8 @@ class MemoryRows:
         if row.pk not in table:
             self._size += 1
         table[row.pk] = row
-        key = (model, row.pk)
-        self._dirty.add(key)
-        self._recency[key] = None
-        self._recency.move_to_end(key)
+        table.move_to_end(row.pk)
+        self._dirty.add((model, row.pk))
         return row
 
     def get(self, model: type[M], pk: Any) -> M | None:
@@ -453,15 +446,13 @@ class MemoryRows:
             self._drop_half()
 
     def _drop_half(self) -> None:
-        dropped: dict[type[models.Model], list[tuple[Any, models.Model]]] = {}
-        for _ in range(self._size // 2):
-            (model, pk), _ = self._recency.popitem(last=False)
-            dropped.setdefault(model, []).append((pk, self._tables[model].pop(pk)))
-        for model, rows in dropped.items():
-            self._size -= len(rows)
-            self.sink(model, [row for pk, row in rows if (model, pk) in self._dirty])
-            self._dirty.difference_update((model, pk) for pk, _ in rows)
-            self._dropped.setdefault(model, set()).update(pk for pk, _ in rows)
+        model = max(self._tables, key=lambda m: len(self._tables[m]))
+        table = self._tables[model]
+        dropped = [table.popitem(last=False) for _ in range(len(table) // 2)]
+        self._size -= len(dropped)
+        self.sink(model, [row for pk, row in dropped if (model, pk) in self._dirty])
+        self._dirty.difference_update((model, pk) for pk, _ in dropped)
+        self._dropped.setdefault(model, set()).update(pk for pk, _ in dropped)
 
 
 class FoldRows(MemoryRows):
