@@ -188,6 +188,8 @@ CELERY_TASK_ROUTES = {
     "webhooks_app.dispatch_due_deliveries": {"queue": "webhooks"},
     "webhooks_app.fan_out_missed_events": {"queue": "webhooks"},
     "commands_app.prune_idempotency_records": {"queue": "celery"},
+    "outbox_app.archive_published_events": {"queue": "celery"},
+    "queries_app.prune_inbox": {"queue": "celery"},
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -243,6 +245,10 @@ OUTBOX_BACKOFF_BASE_SECONDS = env.float("OUTBOX_BACKOFF_BASE_SECONDS", default=1
 OUTBOX_BACKOFF_MAX_SECONDS = env.float("OUTBOX_BACKOFF_MAX_SECONDS", default=300.0)
 # A batch the broker's outage failed is due again after this (a flat delay: no backoff for what is no event's fault).
 OUTBOX_OUTAGE_RETRY_SECONDS = env.float("OUTBOX_OUTAGE_RETRY_SECONDS", default=1.0)
+# Retention of published events in the hot outbox: older ones move to the archive, hourly (docs/outbox.md,
+# "Retention and the archive"). They stay in the event log; the safety nets that read only the outbox (the
+# projections' redelivery, the sagas' reconciliation, the lag) look back minutes, far inside this.
+OUTBOX_ARCHIVE_AFTER_DAYS = env.float("OUTBOX_ARCHIVE_AFTER_DAYS", default=7.0)
 
 CELERY_BEAT_SCHEDULE = {
     # A relay run that waited longer than a few ticks (workers down) is dropped: the next tick does its work.
@@ -252,6 +258,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": max(5 * OUTBOX_RELAY_INTERVAL, 5.0)},
     },
     "prune-idempotency-records": {"task": "commands_app.prune_idempotency_records", "schedule": 3600.0},
+    "archive-published-events": {"task": "outbox_app.archive_published_events", "schedule": 3600.0},
 }
 
 # --- Projections ----------------------------------------------------------------------------------
@@ -276,6 +283,12 @@ CELERY_BEAT_SCHEDULE["redeliver-unapplied-events"] = {
     "schedule": PROJECTION_REDELIVER_INTERVAL,
     "options": {"expires": PROJECTION_REDELIVER_INTERVAL},
 }
+# The inbox keeps a window of entries; the positions make older duplicates harmless (docs/read-models.md, "The
+# inbox's window"). Well past every redelivery: the broker's, the task's retries, the log's redelivery.
+PROJECTION_INBOX_WINDOW_SECONDS = env.float("PROJECTION_INBOX_WINDOW_SECONDS", default=24 * 3600.0)
+if PROJECTION_INBOX_WINDOW_SECONDS <= PROJECTION_REDELIVER_AFTER_SECONDS:
+    raise ImproperlyConfigured("PROJECTION_INBOX_WINDOW_SECONDS must exceed PROJECTION_REDELIVER_AFTER_SECONDS.")
+CELERY_BEAT_SCHEDULE["prune-inbox"] = {"task": "queries_app.prune_inbox", "schedule": 3600.0}
 
 # --- Webhooks and the event feed (docs/webhooks.md) -----------------------------------------------
 # Private, loopback and link-local addresses (and plain http) for endpoints: tests and private deployments only.

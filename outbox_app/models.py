@@ -1,7 +1,7 @@
 """The outbox table: one row per event, the source of truth until published and the event log after."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Self, TypeVar
 from uuid import UUID
 
 from django.db import models
@@ -11,6 +11,8 @@ from django.db.models.fields.json import KeyTextTransform
 
 from outbox_app.sealing import open_sealed
 from outbox_app.upcasting import upcast
+
+T = TypeVar("T", bound=models.Model)
 
 
 class ClockTimestamp(Func):
@@ -28,7 +30,19 @@ class ClockTimestamp(Func):
         return self.as_sql(compiler, connection, template="STRFTIME('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%f', 'NOW')")
 
 
-class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
+class LogQuerySet(models.QuerySet[T]):
+    """Rows of the event log, in either of its tables (the live outbox, the archive)."""
+
+    def with_envelope_keys(self) -> Self:
+        """The metadata keys the envelope carries, as columns: read without decoding the metadata."""
+        return self.annotate(
+            correlation_id=KeyTextTransform("correlation_id", "metadata"),
+            causation_id=KeyTextTransform("causation_id", "metadata"),
+            traceparent=KeyTextTransform("traceparent", "metadata"),
+        )
+
+
+class OutboxEventQuerySet(LogQuerySet["OutboxEvent"]):
     def pending(self) -> "OutboxEventQuerySet":
         """Waiting for the relay: neither published nor parked as dead (what the backlog counts)."""
         return self.filter(published_at__isnull=True, dead_at__isnull=True)
@@ -38,14 +52,6 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
 
     def dead(self) -> "OutboxEventQuerySet":
         return self.filter(published_at__isnull=True, dead_at__isnull=False)
-
-    def with_envelope_keys(self) -> "OutboxEventQuerySet":
-        """The metadata keys the envelope carries, as columns: read without decoding the metadata."""
-        return self.annotate(
-            correlation_id=KeyTextTransform("correlation_id", "metadata"),
-            causation_id=KeyTextTransform("causation_id", "metadata"),
-            traceparent=KeyTextTransform("traceparent", "metadata"),
-        )
 
 
 class OutboxEvent(models.Model):
@@ -140,6 +146,45 @@ class OutboxEvent(models.Model):
             ]
         )
         return opened
+
+
+class ArchivedEvent(models.Model):
+    """A published event moved out of the hot outbox by `prune_outbox` (outbox_app/archive.py): still in the log.
+
+    The columns the log needs and nothing of the relay's bookkeeping (attempts, errors, dead). Replay, verify
+    and the event feed read this table together with the outbox (outbox_app/log.py).
+    """
+
+    event_id = models.UUIDField(primary_key=True, editable=False)
+    event_type = models.CharField(max_length=100)
+    schema_version = models.PositiveSmallIntegerField(default=1)
+    aggregate_type = models.CharField(max_length=50)
+    aggregate_id = models.CharField(max_length=64)
+    aggregate_version = models.PositiveIntegerField()
+    payload = models.JSONField()
+    metadata = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+    published_at = models.DateTimeField()
+    log_position = models.BigIntegerField()
+
+    objects = LogQuerySet["ArchivedEvent"].as_manager()
+
+    class Meta:
+        constraints = [
+            # Replay and verify read each aggregate's versions in order from this index.
+            models.UniqueConstraint(
+                fields=["aggregate_type", "aggregate_id", "aggregate_version"], name="archive_unique_aggregate_version"
+            ),
+            # The feed pages through the log by position; the relay's next position starts after its max.
+            models.UniqueConstraint(fields=["log_position"], name="archive_unique_log_position"),
+        ]
+        indexes = [
+            # The feed filtered by event type: a range of one type's positions.
+            models.Index(fields=["event_type", "log_position"], name="archive_type_position_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.aggregate_type}/{self.aggregate_id} v{self.aggregate_version} (archived)"
 
 
 def envelope(

@@ -1,4 +1,4 @@
-"""What operators see and do with the outbox: its status, retrying, requeueing and pruning events.
+"""What operators see and do with the outbox: its status, retrying, requeueing and archiving events.
 
 The admin, the management commands and the metrics all go through here.
 """
@@ -10,11 +10,11 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
-from outbox_app.models import OutboxEvent
+from outbox_app.models import ArchivedEvent, OutboxEvent
 from outbox_app.outbox import nudge_relay
 from outbox_app.upcasting import stored_names
 
@@ -167,34 +167,84 @@ def latest_versions(aggregates: Sequence[tuple[str, str]]) -> dict[tuple[str, st
     if not aggregates:
         return {}
     which = reduce(or_, (Q(aggregate_type=kind, aggregate_id=key) for kind, key in aggregates))
-    rows = (
-        OutboxEvent.objects.using("default")
-        .filter(which)
-        .values_list("aggregate_type", "aggregate_id")
-        .annotate(latest=Max("aggregate_version"))
-    )
-    return {(kind, key): latest for kind, key, latest in rows}
+    latest: dict[tuple[str, str], int] = {}
+    # The archive too: `prune_outbox --older-than 0` may have moved an aggregate's newest event there.
+    for table in (OutboxEvent.objects.using("default"), ArchivedEvent.objects.using("default")):
+        rows = (
+            table.filter(which).values_list("aggregate_type", "aggregate_id").annotate(latest=Max("aggregate_version"))
+        )
+        for kind, key, version in rows:
+            latest[(kind, key)] = max(latest.get((kind, key), 0), version)
+    return latest
 
 
-def prune_published(
+_ARCHIVED_COLUMNS = (
+    "event_id",
+    "event_type",
+    "schema_version",
+    "aggregate_type",
+    "aggregate_id",
+    "aggregate_version",
+    "payload",
+    "metadata",
+    "created_at",
+    "published_at",
+    "log_position",
+)
+
+
+def archive_published(
     *,
     older_than: timedelta,
     batch_size: int = 1000,
     dry_run: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Delete events published before now - older_than, batch by batch; pending and dead events are never touched.
+    """Move events published before now - older_than from the outbox to the archive, batch by batch; pending and
+    dead events are never touched. `older_than` 0 archives every published event.
 
-    Returns how many were deleted (or, with dry_run, how many would be); `progress` hears each batch's count.
+    The events stay in the log (outbox_app/log.py reads both tables): replay, verify and the feed still see them.
+    Returns how many were moved (or, with dry_run, how many would be); `progress` hears each batch's count.
     """
-    prunable = OutboxEvent.objects.filter(published_at__lt=timezone.now() - older_than)
+    cutoff = timezone.now() - older_than
+    archivable = OutboxEvent.objects.filter(published_at__lt=cutoff, log_position__isnull=False)
     if dry_run:
-        return prunable.count()
-    deleted = 0
-    while batch := list(prunable.values_list("pk", flat=True)[:batch_size]):
-        # Each batch is its own short transaction, so pruning a long log never holds locks for long.
-        removed = OutboxEvent.objects.filter(pk__in=batch, published_at__isnull=False).delete()[0]
-        deleted += removed
+        return archivable.count()
+    move = _move_batch_postgresql if connection.vendor == "postgresql" else _move_batch
+    archived = 0
+    # Each batch is its own short transaction, so archiving a long log never holds locks for long.
+    while moved := move(cutoff, batch_size):
+        archived += moved
         if progress is not None:
-            progress(removed)
-    return deleted
+            progress(moved)
+    return archived
+
+
+def _move_batch_postgresql(cutoff: datetime, batch_size: int) -> int:
+    """One statement: the rows leave the outbox and enter the archive in the same instant for every snapshot."""
+    outbox, archive = OutboxEvent._meta.db_table, ArchivedEvent._meta.db_table
+    columns = ", ".join(_ARCHIVED_COLUMNS)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH moved AS (DELETE FROM {outbox} WHERE event_id IN ("
+            f"SELECT event_id FROM {outbox} WHERE published_at < %s AND log_position IS NOT NULL "
+            "ORDER BY published_at LIMIT %s FOR UPDATE SKIP LOCKED) "
+            f"RETURNING {columns}) INSERT INTO {archive} ({columns}) SELECT {columns} FROM moved",
+            [cutoff, batch_size],
+        )
+        return max(cursor.rowcount, 0)
+
+
+def _move_batch(cutoff: datetime, batch_size: int) -> int:
+    """Any other database (the embedded SQLite): copy then delete, in one transaction (its writers are serialized)."""
+    with transaction.atomic():
+        rows = list(
+            OutboxEvent.objects.filter(published_at__lt=cutoff, log_position__isnull=False)
+            .order_by("published_at")
+            .values(*_ARCHIVED_COLUMNS)[:batch_size]
+        )
+        if not rows:
+            return 0
+        ArchivedEvent.objects.bulk_create([ArchivedEvent(**row) for row in rows])
+        OutboxEvent.objects.filter(pk__in=[row["event_id"] for row in rows]).delete()
+        return len(rows)

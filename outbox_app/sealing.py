@@ -94,21 +94,22 @@ def open_payload(payload: dict[str, Any], keys: Mapping[str, bytes]) -> dict[str
 
 def redact_unsealed(event_type: str, *, subject: str, fields: Collection[str]) -> int:
     """Overwrite with ERASED, in place, the `fields` of `event_type` rows about `subject` (the payload's
-    `customer_id`) that were stored in clear, before sealing existed: the only rewrite of the log an erasure needs.
-    Returns the rows changed."""
+    `customer_id`) that were stored in clear, before sealing existed, in the outbox and in its archive: the only
+    rewrite of the log an erasure needs. Returns the rows changed."""
     from django.db import transaction
 
-    from outbox_app.models import OutboxEvent  # here: the model module imports this one
+    from outbox_app.models import ArchivedEvent, OutboxEvent  # here: the model module imports this one
 
     redacted = 0
-    rows = OutboxEvent.objects.filter(event_type=event_type, payload__customer_id=subject).exclude(
-        payload__has_key=SEALED
-    )
     with transaction.atomic():
-        for row in rows.select_for_update():
-            personal = [name for name in fields if row.payload.get(name) not in (None, "", ERASED)]
-            if personal:
-                row.payload = {**row.payload, **dict.fromkeys(personal, ERASED)}
-                row.save(update_fields=["payload"])
-                redacted += 1
+        for model in (OutboxEvent, ArchivedEvent):
+            rows = model.objects.filter(event_type=event_type, payload__customer_id=subject).exclude(
+                payload__has_key=SEALED
+            )
+            for row in rows.select_for_update():
+                personal = [name for name in fields if row.payload.get(name) not in (None, "", ERASED)]
+                if personal:
+                    row.payload = {**row.payload, **dict.fromkeys(personal, ERASED)}
+                    row.save(update_fields=["payload"])
+                    redacted += 1
     return redacted

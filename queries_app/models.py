@@ -15,7 +15,8 @@ class CustomerReadModel(models.Model):
     last_name = models.CharField(max_length=100, default="")
     email = models.CharField(max_length=254, db_index=True, default="")
     orders_count = models.PositiveIntegerField(default=0)
-    lifetime_value = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    # numeric(20, 2): widened from (14, 2) in place, without a rewrite (migration 0004)
+    lifetime_value = models.DecimalField(max_digits=20, decimal_places=2, default=0)
     last_order_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
@@ -115,7 +116,7 @@ class ProductReadModel(models.Model):
 
 
 class BestSeller(models.Model):
-    """Units sold per sku, when Redis is not configured (with Redis, the sorted set is the read model)."""
+    """Units sold per sku in confirmed orders (queries_app/best_sellers.py)."""
 
     sku = models.CharField(max_length=64, primary_key=True)
     units_sold = models.PositiveBigIntegerField(default=0)

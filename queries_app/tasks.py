@@ -1,5 +1,6 @@
 """Celery entry point of the read side: apply a batch of envelopes; retry what waits or failed, then park it."""
 
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -9,6 +10,7 @@ from django.conf import settings
 from observability import tracing
 from outbox_app.upcasting import upcast
 from queries_app.envelopes import Envelope
+from queries_app.projection_engine import inbox
 from queries_app.projection_engine.apply import INFRASTRUCTURE_ERRORS, park, project
 
 log = structlog.get_logger(__name__)
@@ -74,3 +76,9 @@ def redeliver_unapplied_events() -> int:
             continue
         applied += redeliver(projection).applied
     return applied
+
+
+@shared_task(name="queries_app.prune_inbox", time_limit=600, soft_time_limit=590, ignore_result=True)
+def prune_inbox() -> int:
+    """Beat: keep the projections' inbox to its window (see queries_app/projection_engine/inbox.py)."""
+    return inbox.prune_inbox(older_than=timedelta(seconds=settings.PROJECTION_INBOX_WINDOW_SECONDS))

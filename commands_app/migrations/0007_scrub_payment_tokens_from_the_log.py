@@ -4,7 +4,7 @@ The v1 -> v2 upcaster (commands_app/events.py) already keeps the token from ever
 the rows themselves, so no dump or backup taken from now on holds one. Each OrderPlaced v1 in the log loses its
 `payment_token` and gains the order's `payment_reference` (write_order, given by migration 0005); the row stays
 at version 1 (the upcaster still makes it v2 for readers). The archive of old events is scrubbed too, where the
-migration state has it (the lead's merge adds the dependency on outbox_app's archive migration). The same for the
+migration state has it. The same for the
 copies outside the log: parked projection events and webhook delivery bodies. A data migration (not a management command) so that no deploy can
 leave the secrets waiting for an operator; idempotent, not atomic, in batches of 1,000 rows, each its own
 transaction, so no lock is held long on the outbox (docs/events.md, "OrderPlaced v1 and its payment tokens").
@@ -101,7 +101,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("commands_app", "0006_customer_keys"),
-        ("outbox_app", "0003_log_positions"),
+        ("outbox_app", "0004_archive"),
         ("queries_app", "0003_read_model_and_inbox_names"),
         ("webhooks_app", "0001_initial"),
     ]

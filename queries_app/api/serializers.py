@@ -23,7 +23,7 @@ class PageInput(QueryInput):
 
 class CustomerOutput(serializers.ModelSerializer[CustomerReadModel]):
     id = serializers.UUIDField(source="customer_id")
-    lifetime_value = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=True)
+    lifetime_value = serializers.DecimalField(max_digits=20, decimal_places=2, coerce_to_string=True)
 
     class Meta:
         model = CustomerReadModel

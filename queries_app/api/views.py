@@ -18,7 +18,6 @@ from django.db.models import BooleanField, FloatField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from redis.exceptions import RedisError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -435,7 +434,7 @@ class ProductListView(QueryView):
 class BestSellersView(QueryView):
     consistency = Consistency.HIGHLY_EVENTUAL
     projection = "best_sellers"
-    source = "Django cache (Redis) for QUERY_CACHE_SECONDS, over the Redis sorted set (read_best_seller without Redis)"
+    source = "Django cache (Redis) for QUERY_CACHE_SECONDS, over read_best_seller (PostgreSQL)"
 
     @query_schema(
         operation_id="products_best_sellers",
@@ -454,11 +453,7 @@ class BestSellersView(QueryView):
         cached = None if self.skips_cache else cache.get(key)
         if cached is not None:
             return Response(cached)
-        try:
-            ranked = best_sellers.top(limit, using=self.db)
-        except RedisError as error:
-            log.warning("best_sellers.from_orders", reason=str(error)[:200])
-            ranked = best_sellers.top_from_orders(limit, using=self.db)
+        ranked = best_sellers.top(limit, using=self.db)
         names = dict(self.rows(ProductReadModel).filter(sku__in=[sku for sku, _ in ranked]).values_list("sku", "name"))
         sellers: Any = [{"sku": sku, "name": names.get(sku, ""), "units_sold": units} for sku, units in ranked]
         data = {"results": BestSellerOutput(sellers, many=True).data}

@@ -28,14 +28,12 @@ H = TypeVar("H", bound=Handler)
 @dataclass
 class ApplyContext:
     rows: Rows
-    # "" for the live read model, "_shadow" for the one a replay builds beside it (tables and Redis keys)
+    # "" for the live read model, "_shadow" for the one a replay builds beside it
     suffix: str = ""
-    # True while a replay or a verification folds the log in memory
-    in_memory: bool = False
     # Runs after the apply commits (cache invalidation); a no-op outside the live read model
     on_commit: Callable[[Callable[[], None]], None] = lambda callback: None
-    # State a projection keeps outside `rows` for this context's length (a batch's apply, or a fold in memory): the
-    # Redis best sellers while folding, what a batch invalidates once it commits
+    # State a projection keeps outside `rows` for this context's length (a batch's apply, or a fold in memory): what
+    # a batch invalidates once it commits
     scratch: dict[str, Any] = field(default_factory=dict)
 
 
@@ -97,20 +95,6 @@ class Projection:
         Only an optimisation: a row not named here is read and locked when the handler asks for it.
         """
         return ()
-
-    # Hooks for state kept outside the database tables (the Redis best sellers); no-ops otherwise.
-    def drop_extra_shadow(self) -> None:
-        """Remove what a previous, interrupted replay left beside the live read model."""
-
-    def write_extra_fold(self, ctx: ApplyContext) -> None:
-        """Write the in-memory fold's extra state to the shadow."""
-
-    def compare_extra_fold(self, ctx: ApplyContext) -> list[str]:
-        """Differences between the in-memory fold's extra state and the live one."""
-        return []
-
-    def swap_extra(self) -> None:
-        """Make the shadow extra state live (called last, inside the swap transaction)."""
 
     def invalidate_caches(self) -> None:
         """Forget every cached answer built from this read model (after a replay)."""

@@ -1,7 +1,8 @@
 """Rebuild read models from the event log, and verify the live ones against it.
 
 Both fold the log through the projection's own handlers, in memory (queries_app.projection_engine.rows.MemoryRows),
-reading it in (aggregate type in `follows` order, aggregate id, version) order with chunked server-side reads.
+reading the log (the outbox and its archive, through outbox_app.log.read_by_aggregate) in (aggregate type in
+`follows` order, aggregate id, version) order with chunked server-side reads.
 Projections whose `follows` fit one order (customers, orders and best sellers all read Customer then Order)
 are rebuilt together from one pass over the log: each event is read and decoded once and fed to every one
 of them that follows its aggregate type.
@@ -13,8 +14,8 @@ Replay on PostgreSQL builds beside the live model, which keeps serving and keeps
   3. catch up: apply, through the engine, the events committed since that snapshot (no lock yet);
   4. in one transaction: take the projection's advisory lock exclusively (live appliers finish, new ones
      wait), catch up again with what arrived meanwhile, replace the projection's positions with the replay's,
-     top up its inbox, lock the live tables, rename live -> old and shadow -> live, drop old, restore the
-     index names, swap the Redis keys (best sellers), commit. Appliers then resume on the new tables, and
+     lock the live tables, rename live -> old and shadow -> live, drop old, restore the
+     index names, commit. Appliers then resume on the new tables, and
      every event they hold is already applied there or newer than anything in it.
 Steps 3 and 4 run for each projection of a pass in turn, so each is swapped under its own lock.
 Readers see the old model until the commit and the new one after: never a half-built one.
@@ -24,7 +25,6 @@ Verify folds only the events the live model has applied (version <= its position
 REPEATABLE READ snapshot as the live tables), so lag is never reported as drift.
 """
 
-import json
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,17 +33,14 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from django.db import connection, models, transaction
-from django.db.models import QuerySet, Sum
-from django.db.models.fields.json import KT
+from django.db.models import Sum
 from django.utils import timezone
 
 import sqlkit
-from outbox_app.models import ENVELOPE_COLUMNS, OutboxEvent
-from outbox_app.models import envelope as log_envelope
-from outbox_app.sealing import open_sealed
+from outbox_app import log
 from queries_app import lag
 from queries_app.envelopes import Envelope
-from queries_app.models import AggregatePosition, InboxEntry, ParkedEvent, ProjectionCheckpoint
+from queries_app.models import AggregatePosition, ParkedEvent, ProjectionCheckpoint
 from queries_app.projection_engine.apply import Outcome, Target, apply_once, hold_projection_lock
 from queries_app.projection_engine.projection import ApplyContext, Projection
 from queries_app.projection_engine.rows import (
@@ -56,8 +53,6 @@ from queries_app.projection_engine.rows import (
 )
 
 Progress = Callable[[int], None]
-# The two ids projections may log are read as text, sparing the decoding of each row's whole metadata.
-_METADATA = {"correlation_id": KT("metadata__correlation_id"), "causation_id": KT("metadata__causation_id")}
 # Rows fetched per round trip of the server-side cursor, and events folded per progress report.
 _CHUNK = 10_000
 _PROGRESS_EVERY = 1000
@@ -90,39 +85,15 @@ def _no_progress(count: int) -> None:
 
 
 def log_size(aggregate_types: Sequence[str]) -> int:
-    return OutboxEvent.objects.filter(aggregate_type__in=aggregate_types).count()
+    return log.log_size(aggregate_types)
 
 
 def log_events(
     aggregate_types: Sequence[str], *, applied_by: str | None = None, chunk_size: int = _CHUNK
 ) -> Iterator[Envelope]:
-    """The log of these aggregate types, in replay order; only what `applied_by` applied, if given."""
-    for aggregate_type in aggregate_types:
-        events = OutboxEvent.objects.filter(aggregate_type=aggregate_type)
-        if applied_by is not None:
-            events = events.filter(lag.applied_by(applied_by))
-        yield from _envelopes(events.order_by("aggregate_id", "aggregate_version"), chunk_size)
-
-
-def _envelopes(events: "QuerySet[OutboxEvent]", chunk_size: int, *, stream: bool = True) -> Iterator[Envelope]:
-    """The events' envelopes; `stream=False` fetches them in one go (a small result, known to be)."""
-    rows = events.annotate(**_METADATA).values_list(*ENVELOPE_COLUMNS)
-    loads = json.loads
-    chunk: list[dict[str, Any]] = []
-    for row in sqlkit.dialect().stream(rows, chunk_size, server_side=stream):
-        chunk.append(log_envelope(*row))
-        if len(chunk) == chunk_size:
-            yield from _opened(chunk, loads)
-            chunk = []
-    yield from _opened(chunk, loads)
-
-
-def _opened(chunk: list[dict[str, Any]], loads: Callable[[Any], Any]) -> Iterator[Envelope]:
-    """The chunk's personal data opened (one key lookup: outbox_app/sealing.py), payloads decoded."""
-    for event in open_sealed(chunk):
-        if isinstance(event["payload"], str | bytes):
-            event["payload"] = loads(event["payload"])
-        yield cast(Envelope, event)
+    """The log (outbox and archive) of these aggregate types, in replay order; only what `applied_by` applied."""
+    only = None if applied_by is None else lag.applied_by(applied_by)
+    return cast(Iterator[Envelope], log.read_by_aggregate(aggregate_types, only=only, chunk_size=chunk_size))
 
 
 class Fold:
@@ -133,7 +104,7 @@ class Fold:
     ) -> None:
         self.projection = projection
         self.rows = rows
-        self.ctx = ApplyContext(rows=rows, in_memory=True)
+        self.ctx = ApplyContext(rows=rows)
         self.on_position = on_position
         self._aggregate: tuple[str, str] | None = None
         self._version = 0
@@ -290,7 +261,6 @@ def _fold_into(
     for fold, writer in zip(folds, positions, strict=True):
         fold.finish()
         writer.flush()
-        fold.projection.write_extra_fold(fold.ctx)
     return folds
 
 
@@ -308,8 +278,6 @@ def _replay_beside(
             _drop_shadow_tables(projection)
             _create_shadow_tables(projection)
             AggregatePosition.objects.filter(projection=_replay_key(projection)).delete()
-    for projection in projections:
-        projection.drop_extra_shadow()
     try:
         _set_work_mem(_WORK_MEM)
         started = time.monotonic()
@@ -330,7 +298,6 @@ def _replay_beside(
                 report.caught_up += _catch_up(projection, replay_key, progress)
                 _adopt_positions(projection, replay_key)
                 _swap_tables(projection)
-                projection.swap_extra()
                 transaction.on_commit(projection.invalidate_caches)
             untouched.remove(projection)
             report.swap_seconds = time.monotonic() - started
@@ -339,8 +306,6 @@ def _replay_beside(
             for projection in untouched:
                 _drop_shadow_tables(projection)
                 AggregatePosition.objects.filter(projection=_replay_key(projection)).delete()
-        for projection in untouched:
-            projection.drop_extra_shadow()
         if isinstance(error, ReplayError):
             error.projections = tuple(projection.name for projection in untouched)
         raise
@@ -350,7 +315,7 @@ def _replay_beside(
 
 
 def _set_work_mem(size: str | None) -> None:
-    """Session work_mem: the catch-up's anti-join and the inbox top-up join the whole log with the positions,
+    """Session work_mem: the catch-up's anti-join joins the whole log with the positions,
     which with the default 4MB spill to disk or turn into a merge join over random index reads, several times
     slower (docs/benchmarks.md, "Measured choices in the code")."""
     sqlkit.send([sqlkit.Statement("RESET work_mem") if size is None else sqlkit.Statement("SET work_mem = %s", [size])])
@@ -360,8 +325,6 @@ def _replay_in_place(
     projections: list[Projection], order: tuple[str, ...], progress: Progress, cache_rows: int
 ) -> list[ReplayReport]:
     reports = [ReplayReport(projection.name) for projection in projections]
-    for projection in projections:
-        projection.drop_extra_shadow()
     try:
         with transaction.atomic():
             for projection in projections:
@@ -372,7 +335,6 @@ def _replay_in_place(
             for projection, report, fold in zip(projections, reports, folds, strict=True):
                 report.folded = fold.count
                 _adopt_positions(projection, projection.name)
-                projection.swap_extra()
                 transaction.on_commit(projection.invalidate_caches)
     except ReplayError as error:
         error.projections = tuple(projection.name for projection in projections)
@@ -390,15 +352,11 @@ def _analyze(model: type[models.Model]) -> None:
 
 def _catch_up(projection: Projection, replay_key: str, progress: Progress) -> int:
     """Apply to the shadow every logged event it lacks (committed after the fold's snapshot)."""
-    missing = (
-        OutboxEvent.objects.filter(aggregate_type__in=projection.follows)
-        .exclude(lag.applied_by(replay_key))
-        .order_by("aggregate_type", "aggregate_id", "aggregate_version")
-    )
+    missing = log.read_by_aggregate(projection.follows, leaving_out=lag.applied_by(replay_key), stream=False)
     target = Target(replay_key, "_shadow")
     count = 0
     # What arrived during the fold (or the first catch-up) is small next to the log the anti-join reads.
-    for envelope in _envelopes(missing, 2000, stream=False):
+    for envelope in cast(Iterator[Envelope], missing):
         outcome, error = apply_once(projection, envelope, target)
         if outcome is Outcome.FAILED:
             raise ReplayError(f"{projection.name}: {envelope['event_type']} {envelope['event_id']} failed:\n{error}")
@@ -412,36 +370,19 @@ def _catch_up(projection: Projection, replay_key: str, progress: Progress) -> in
 
 
 def _adopt_positions(projection: Projection, replay_key: str) -> None:
-    """Make the rebuilt positions the projection's, and bring its inbox, checkpoint and parked events in line."""
+    """Make the rebuilt positions the projection's, and bring its checkpoint and parked events in line.
+
+    The inbox is left as it is: the positions decide what is a duplicate before the inbox is asked, and the inbox
+    only keeps a window of recent entries anyway (docs/read-models.md, "The inbox's window")."""
     name = projection.name
     if replay_key != name:
         AggregatePosition.objects.filter(projection=name).delete()
         AggregatePosition.objects.filter(projection=replay_key).update(projection=name)
-    _top_up_inbox(projection)
     applied = AggregatePosition.objects.filter(projection=name).aggregate(total=Sum("version"))["total"] or 0
     ProjectionCheckpoint.objects.update_or_create(
         projection=name, defaults={"events_applied": applied, "rebuilt_at": timezone.now()}
     )
     ParkedEvent.objects.filter(projection=name).filter(lag.applied_by(name)).delete()
-
-
-def _top_up_inbox(projection: Projection) -> None:
-    """Every logged event the rebuilt positions cover is in the inbox (the live appliers wrote most already)."""
-    quote = connection.ops.quote_name
-    inbox = quote(InboxEntry._meta.db_table)
-    log = quote(OutboxEvent._meta.db_table)
-    positions = quote(AggregatePosition._meta.db_table)
-    types = ", ".join(["%s"] * len(projection.follows))
-    now = InboxEntry._meta.get_field("processed_at").get_db_prep_value(timezone.now(), connection)
-    # WHERE true: SQLite needs it to tell the JOIN's ON from the upsert's ON CONFLICT.
-    sql = (
-        f"INSERT INTO {inbox} (projection, event_id, processed_at) "
-        f"SELECT %s, e.event_id, %s FROM {log} e JOIN {positions} p ON p.projection = %s "
-        "AND p.aggregate_type = e.aggregate_type AND p.aggregate_id = e.aggregate_id "
-        f"AND e.aggregate_version <= p.version WHERE e.aggregate_type IN ({types}) "
-        "ON CONFLICT (projection, event_id) DO NOTHING"
-    )
-    sqlkit.send([sqlkit.Statement(sql, [projection.name, now, projection.name, *projection.follows])])
 
 
 # --- PostgreSQL shadow tables ----------------------------------------------------------------------------------
@@ -549,4 +490,4 @@ def verify(projection: Projection, *, progress: Progress = _no_progress, cache_r
             progress(1)
         fold.finish()
         comparison.extra_rows(projection)
-        return comparison.drifts + projection.compare_extra_fold(fold.ctx)
+        return comparison.drifts

@@ -7,6 +7,12 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
 
+    # squawk (tests/architecture/test_migrations_lint.py): the rules this migration breaks, and why.
+    squawk_allowed = {
+        'require-lock-timeout': 'applied before migrations were linted or set lock_timeout (sqlkit.migrations.bounded_locks); on tables created in this same migration, empty when it ran',
+        'require-statement-timeout': 'applied before migrations were linted or set statement_timeout (bounded_locks); on tables created in this same migration, empty when it ran',
+    }
+
     initial = True
 
     dependencies = [

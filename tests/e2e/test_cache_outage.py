@@ -1,17 +1,17 @@
 """Redis (the cache) stopped: commands are accepted, queries answered; the rate limit and the caches step aside.
 
-The production web, a worker and beat run with a redis-server of the test's own as REDIS_URL (persistent, as
-the Redis holding the best-sellers read model must be). With it stopped:
+The production web, a worker and beat run with a redis-server of the test's own as REDIS_URL (persistent, as the
+fake payment provider's state needs). With it stopped:
   - commands succeed on their first attempt (the durable idempotency tier in PostgreSQL alone keeps them
     exactly-once: a retried key replays its first answer);
   - every query answers 200: STRONG and EVENTUAL ones from the read tables, HIGHLY_EVENTUAL ones without their
-    cache (product detail from the table, best sellers computed from the order view);
+    cache (product detail and best sellers from their tables);
   - nothing is rate limited or refused (the limiter lets requests through and logs `throttle.degraded`), and
     /readyz keeps the process in service while the status document (/healthz) reports the cache failing;
   - new events still reach the read models (beat relays them: the nudge needs Redis).
 An order's payment waits meanwhile: the fake payment provider (the external system the tests simulate) keeps
 its state in this Redis, so for it the outage is the provider's. Once Redis is back the order settles, and
-`verify_projections` finds every read model, the Redis one included, equal to the log.
+`verify_projections` finds every read model equal to the log: none of them lives in Redis.
 """
 
 import subprocess
@@ -96,14 +96,14 @@ def test_with_redis_stopped_commands_are_accepted_and_queries_answered(cache_ser
     # (the order is in the read model; its payment waits: the fake payment provider keeps its state in Redis)
     eventually(lambda: answered(f"/api/orders/{order.body['order_id']}").status == 200, timeout=30)
     best = answered("/api/products/best-sellers").body["results"][0]
-    assert best == {"sku": sku, "name": "Kettle", "units_sold": 2}  # computed from the order view
+    assert best == {"sku": sku, "name": "Kettle", "units_sold": 2}  # from read_best_seller, the cache away
     ready, health = api.get("/readyz"), api.get("/healthz")
     assert (ready.status, ready.body["status"]) == (200, "ok"), ready.body
     assert health.body["checks"]["cache"]["status"] == "failing", health.body
     web_log = (stack.logs / "web.log").read_text()
     assert "throttle.degraded" in web_log and "idempotency.degraded" in web_log
 
-    # when Redis is back: the order's saga ends, and every read model, Redis's included, matches the log
+    # when Redis is back: the order's saga ends, and every read model matches the log
     cache_server.start()
     eventually(lambda: api.get(f"/api/orders/{order.body['order_id']}").body["status"] != "pending", timeout=60)
     verify = subprocess.run(

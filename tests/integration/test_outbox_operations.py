@@ -18,7 +18,8 @@ from django.utils import timezone
 from prometheus_client import REGISTRY, generate_latest
 
 from outbox_app import registry
-from outbox_app.models import OutboxEvent
+from outbox_app.log import mark_published_in_log_order
+from outbox_app.models import ArchivedEvent, OutboxEvent
 from outbox_app.outbox import NewEvent, append
 from outbox_app.relay import relay_once
 
@@ -54,7 +55,8 @@ def write(
 
 
 def mark_published(event: OutboxEvent, *, ago: timedelta = timedelta(0)) -> None:
-    OutboxEvent.objects.filter(pk=event.pk).update(published_at=timezone.now() - ago, attempts=1)
+    mark_published_in_log_order([event.pk])
+    OutboxEvent.objects.filter(pk=event.pk).update(published_at=timezone.now() - ago)
 
 
 def park(event: OutboxEvent) -> None:
@@ -308,7 +310,7 @@ def test_outbox_status_on_an_empty_outbox():
     assert json.loads(out.getvalue())["oldest_pending_age_seconds"] is None
 
 
-def test_prune_outbox_deletes_only_old_published_events_in_batches():
+def test_prune_outbox_archives_only_old_published_events_in_batches():
     # given: five old published events, and what must stay: recent published, pending and dead, all old
     old = [write() for _ in range(5)]
     for event in old:
@@ -324,7 +326,7 @@ def test_prune_outbox_deletes_only_old_published_events_in_batches():
     call_command("prune_outbox", "--older-than", "7", "--dry-run", stdout=dry_run)
 
     # then
-    assert dry_run.getvalue().strip() == "would delete 5 published event(s) older than 7 day(s)"
+    assert dry_run.getvalue().strip() == "would archive 5 published event(s) older than 7 day(s)"
     assert OutboxEvent.objects.count() == 8
 
     # when: for real, two per batch
@@ -333,14 +335,16 @@ def test_prune_outbox_deletes_only_old_published_events_in_batches():
         call_command("prune_outbox", "--older-than", "7", "--batch-size", "2", stdout=out)
 
     # then
-    assert out.getvalue().strip() == "deleted 5 published event(s) older than 7 day(s)"
+    assert out.getvalue().strip() == "archived 5 published event(s) older than 7 day(s)"
     assert set(OutboxEvent.objects.values_list("pk", flat=True)) == {recent.pk, pending.pk, dead.pk}
-    assert sum(q["sql"].startswith("DELETE") for q in queries.captured_queries) == 3
+    assert set(ArchivedEvent.objects.values_list("pk", flat=True)) == {event.pk for event in old}
+    # one statement per batch moves the rows (DELETE ... RETURNING into INSERT), the last finds none
+    assert sum("WITH moved AS (DELETE" in q["sql"] for q in queries.captured_queries) == 4
 
 
-def test_prune_outbox_refuses_a_non_positive_age():
-    with pytest.raises(CommandError, match="positive"):
-        call_command("prune_outbox", "--older-than", "0")
+def test_prune_outbox_refuses_a_negative_age():
+    with pytest.raises(CommandError, match="zero or a positive"):
+        call_command("prune_outbox", "--older-than", "-1")
 
 
 def test_relay_outbox_once_publishes_the_backlog_and_reports_the_rate():

@@ -17,13 +17,6 @@ from queries_app.projections import BY_NAME, PROJECTIONS
 from tests.streams import CustomerStream, OrderStream, ProductStream, line, write_to_log
 
 
-@pytest.fixture(autouse=True)
-def empty_best_sellers():
-    best_sellers.client().delete(best_sellers.UNITS_KEY, best_sellers.APPLIED_KEY)
-    yield
-    best_sellers.client().delete(best_sellers.UNITS_KEY, best_sellers.APPLIED_KEY)
-
-
 def applied(projection: str) -> int:
     checkpoint = ProjectionCheckpoint.objects.filter(projection=projection).first()
     return checkpoint.events_applied if checkpoint else 0

@@ -1,20 +1,14 @@
-"""Best sellers: a Redis sorted set incremented exactly once per confirmed order, or a table without Redis."""
+"""Best sellers: units per sku in read_best_seller, counted exactly once per confirmed order by the positions."""
 
 import pytest
+from django_redis import get_redis_connection
 
 from queries_app import best_sellers
-from queries_app.models import AggregatePosition, BestSeller, InboxEntry
+from queries_app.models import BestSeller, InboxEntry
 from queries_app.projection_engine.apply import project
 from tests.streams import CustomerStream, OrderStream, line
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def empty_best_sellers():
-    best_sellers.client().delete(best_sellers.UNITS_KEY, best_sellers.APPLIED_KEY)
-    yield
-    best_sellers.client().delete(best_sellers.UNITS_KEY, best_sellers.APPLIED_KEY)
 
 
 def confirmed_order(*lines):
@@ -33,47 +27,34 @@ def test_confirmed_orders_count_their_units_per_sku():
 
     # then
     assert best_sellers.top(10) == [("TEA", 3), ("CUP", 1)]
+    assert dict(BestSeller.objects.values_list("sku", "units_sold")) == {"TEA": 3, "CUP": 1}
 
 
-def test_a_confirmed_order_is_counted_once_when_redis_saw_it_but_the_database_rolled_back():
-    # given: the increment landed in Redis, then the apply transaction rolled back
+def test_a_redelivered_confirmation_counts_once_even_with_its_inbox_entry_gone():
+    # given: counted once, then the inbox entry pruned (the position alone stands guard)
     events = confirmed_order(line("TEA", 2))
     project(events)
-    confirmed = events[-1]
-    AggregatePosition.objects.filter(projection="best_sellers", aggregate_id=confirmed["aggregate_id"]).update(
-        version=2
-    )
-    InboxEntry.objects.filter(projection="best_sellers", event_id=confirmed["event_id"]).delete()
+    InboxEntry.objects.filter(projection="best_sellers").delete()
 
-    # when: the event is delivered again
-    run = project([confirmed])
+    # when: the whole order is delivered again
+    run = project(events)
 
-    # then: the position advances, the count does not
-    assert run.applied == 1
+    # then
+    assert run.applied == 0
     assert best_sellers.top(10) == [("TEA", 2)]
 
 
-def test_the_lua_script_applies_each_event_id_once():
-    # given
-    sales = best_sellers.RedisSales()
-
-    # when
-    for _ in range(3):
-        sales.add("event-1", {"TEA": 2})
-    sales.add("event-2", {"TEA": 1})
-
-    # then
-    assert best_sellers.live_state() == ({"TEA": 3}, {"event-1", "event-2"})
-
-
-def test_without_redis_the_best_sellers_are_a_table(settings):
-    # given
-    settings.REDIS_URL = ""
-
-    # when
+def test_best_sellers_survive_a_flush_of_the_cache(make_api_client):
+    # given: counted, and the answer cached
+    reader_api = make_api_client("read")
     project(confirmed_order(line("TEA", 2), line("CUP", 5)))
+    assert reader_api.get("/api/products/best-sellers").json()["results"][0]["sku"] == "CUP"
 
-    # then
-    assert dict(BestSeller.objects.values_list("sku", "units_sold")) == {"TEA": 2, "CUP": 5}
-    assert best_sellers.top(1) == [("CUP", 5)]
-    assert best_sellers.live_state() == ({}, set())
+    # when: the cache's Redis database is flushed (or evicts every key)
+    get_redis_connection("default").flushdb()
+
+    # then: the ranking is intact, and the next confirmed order adds to it
+    project(confirmed_order(line("TEA", 4)))
+    assert best_sellers.top(10) == [("TEA", 6), ("CUP", 5)]
+    results = reader_api.get("/api/products/best-sellers").json()["results"]
+    assert [(r["sku"], r["units_sold"]) for r in results] == [("TEA", 6), ("CUP", 5)]

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from queries_app import best_sellers, cache
+from queries_app import cache
 from queries_app.api.serializers import CustomerOutput
 from queries_app.models import CustomerReadModel, ProductReadModel
 from queries_app.projection_engine.apply import project
@@ -22,11 +22,8 @@ def reader(make_api_client):
 
 
 @pytest.fixture(autouse=True)
-def empty_best_sellers():
-    best_sellers.client().delete(best_sellers.UNITS_KEY, best_sellers.APPLIED_KEY)
+def forget_cached_best_sellers():
     cache.invalidate_best_sellers()
-    yield
-    best_sellers.client().delete(best_sellers.UNITS_KEY, best_sellers.APPLIED_KEY)
 
 
 def test_an_order_is_served_with_its_lines_customer_payment_and_timeline(reader):

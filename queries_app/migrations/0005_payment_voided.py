@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("queries_app", "0003_read_model_and_inbox_names"),
+        ("queries_app", "0004_widen_lifetime_value"),
     ]
 
     operations = [
