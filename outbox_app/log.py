@@ -47,7 +47,7 @@ PRIMARY = "default"
 
 
 class UnknownCursor(LookupError):
-    """The cursor names no event of the log: never published, or pruned since."""
+    """The cursor names no published event of the log (the outbox or its archive)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,6 @@ import pytest
 
 from bench.backlog import insert_mixed_events
 from outbox_app.models import OutboxEvent
-from queries_app import best_sellers
 from queries_app.envelopes import Envelope
 from queries_app.models import OrderReadModel, ParkedEvent, ProductReadModel
 from queries_app.projection_engine.apply import project
@@ -30,13 +29,6 @@ BUSINESS_FLOW = {
     "OrderConfirmed",
     "OrderCancelled",
 }
-
-
-@pytest.fixture(autouse=True)
-def empty_best_sellers():
-    best_sellers.client().delete(best_sellers.UNITS_KEY, best_sellers.APPLIED_KEY)
-    yield
-    best_sellers.client().delete(best_sellers.UNITS_KEY, best_sellers.APPLIED_KEY)
 
 
 def test_the_mixed_log_is_applied_by_every_projection_in_relay_batches_without_drift():

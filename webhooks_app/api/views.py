@@ -76,7 +76,7 @@ class EventFeedView(APIView):
                 described={
                     400: "Invalid parameters (VALIDATION_FAILED), or a consistency token this service did not "
                     "issue (CONSISTENCY_TOKEN_INVALID).",
-                    422: "`after` names no published event: never published, or pruned (EVENT_CURSOR_UNKNOWN).",
+                    422: "`after` names no published event of the log, live or archived (EVENT_CURSOR_UNKNOWN).",
                     503: "The token's events are not in the feed yet (CONSISTENCY_TIMEOUT, with Retry-After).",
                 },
             ),
@@ -101,7 +101,7 @@ class EventFeedView(APIView):
             raise Problem(
                 status_code=422,
                 code="EVENT_CURSOR_UNKNOWN",
-                detail="`after` names no published event (never published, or pruned since).",
+                detail="`after` names no published event of the log.",
             ) from None
         body = {"events": [e.envelope for e in page.entries], "next_after": page.next_after, "has_more": page.has_more}
         return Response(body, headers={LEVEL_HEADER: level.value})
