@@ -16,7 +16,7 @@ STACK_ENV = DATABASE_URL=$(DATABASE_URL) REDIS_URL=$(REDIS_URL) CELERY_BROKER_UR
 # The embedded default: no services, SQLite under var/, Celery tasks in-process.
 EMBEDDED_ENV = env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL
 
-.PHONY: run test lint typecheck contracts pytest install clean screenshots bench bench-quick chaos schemathesis event-catalog
+.PHONY: run test lint typecheck contracts pytest install clean screenshots bench bench-quick bench-vhost chaos schemathesis event-catalog
 
 $(VENV)/.installed: requirements/base.txt requirements/local.txt requirements/production.txt
 	$(PYTHON) -m venv $(VENV)
@@ -73,11 +73,19 @@ BENCH_ARGS ?=
 CHAOS_MINUTES ?= 3
 # e.g. CHAOS_ARGS="--broker redis" for the run on the Redis broker
 CHAOS_ARGS ?=
-bench: install
-	$(PY) -m bench.run $(BENCH_ARGS)
+# The benches run on the production broker, RabbitMQ, on a vhost of their own (created here if missing); set
+# BENCH_BROKER_URL= (empty) for the Redis broker DB instead.
+BENCH_BROKER_URL ?= amqp://guest:guest@127.0.0.1:5672/cqrs_bench
+bench-vhost:
+	@if [ -n "$(BENCH_BROKER_URL)" ] && command -v rabbitmqctl >/dev/null; then \
+	  rabbitmqctl -q list_vhosts | grep -qx cqrs_bench || rabbitmqctl -q add_vhost cqrs_bench; \
+	  rabbitmqctl -q set_permissions -p cqrs_bench guest ".*" ".*" ".*"; fi
 
-bench-quick: install
-	$(PY) -m bench.run --quick $(BENCH_ARGS)
+bench: install bench-vhost
+	BENCH_BROKER_URL=$(BENCH_BROKER_URL) $(PY) -m bench.run $(BENCH_ARGS)
+
+bench-quick: install bench-vhost
+	BENCH_BROKER_URL=$(BENCH_BROKER_URL) $(PY) -m bench.run --quick $(BENCH_ARGS)
 
 chaos: install
 	$(PY) -m bench.chaos --minutes $(CHAOS_MINUTES) $(CHAOS_ARGS)
