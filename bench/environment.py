@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import redis
@@ -104,6 +105,30 @@ def flush_redis(world: World) -> None:
     for url in (world.redis_url, world.broker_url):
         if url.startswith("redis"):
             redis.Redis.from_url(url, socket_timeout=5).flushdb()
+
+
+def purge_broker() -> None:
+    """Drop what this process queued for the workers (relay nudges, published events), on the world's broker:
+    RabbitMQ (its work queues purged) or Redis (its DB flushed). Needs django.setup() on the world."""
+    from django.conf import settings
+    from kombu import Connection
+
+    url = settings.CELERY_BROKER_URL
+    if url.startswith("redis"):
+        redis.Redis.from_url(url).flushdb()
+        return
+    with Connection(url, connect_timeout=5) as broker:
+        for name in settings.WORK_QUEUES:
+            channel: Any = broker.channel()
+            try:
+                channel.queue_purge(name)
+            except broker.channel_errors:
+                pass
+            finally:
+                try:
+                    channel.close()
+                except (*broker.connection_errors, *broker.channel_errors):
+                    pass
 
 
 def setup_django(world: World, *, log_to: Path | None = None) -> None:

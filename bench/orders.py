@@ -26,11 +26,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.db import connection
-from kombu import Connection
 
+from bench import environment
 from bench.client import Api, Paced
 from bench.context import Context
 from bench.environment import reset_tables
@@ -361,26 +360,6 @@ def in_process(ctx: Context) -> tuple[list[float], list[float], str, tuple[float
 
 
 # --- the run --------------------------------------------------------------------------------------------
-def purge_broker() -> None:
-    """Drop what this process queued without a worker (relay nudges) before the workers start."""
-    url = settings.CELERY_BROKER_URL
-    if url.startswith("redis"):
-        redis.Redis.from_url(url).flushdb()
-        return
-    with Connection(url, connect_timeout=5) as broker:
-        for name in settings.WORK_QUEUES:
-            channel: Any = broker.channel()
-            try:
-                channel.queue_purge(name)
-            except broker.channel_errors:
-                pass
-            finally:
-                try:
-                    channel.close()
-                except (*broker.connection_errors, *broker.channel_errors):
-                    pass
-
-
 def production(group: Processes, web_workers: int) -> int:
     for queue, concurrency in QUEUES.items():
         group.worker(f"worker-{queue}", concurrency=concurrency, queues=(queue,))
@@ -398,7 +377,7 @@ def run(ctx: Context) -> Section:
     reset_tables()
     sagas_ms, commands_ms, profile, (saga_statements, command_statements) = in_process(ctx)
     reset_tables()
-    purge_broker()
+    environment.purge_broker()
     load_before = load()
     seconds = 15 if ctx.quick else 30
     latencies: list[tuple[float, float]] = []

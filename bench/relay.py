@@ -10,13 +10,11 @@ import cProfile
 import pstats
 import time
 
-import redis
-from django.conf import settings
 from django.db import connection, transaction
 
 from bench.backlog import TABLE, insert_customer_events
 from bench.context import Context
-from bench.environment import reset_tables
+from bench.environment import purge_broker, reset_tables
 from bench.results import Section, at_least, listed, median_figure
 from outbox_app.models import OutboxEvent
 from outbox_app.relay import relay_until_drained
@@ -57,7 +55,7 @@ def timed_drain(events: int, drain: object) -> float:
     seconds = time.perf_counter() - started
     if published != events or OutboxEvent.objects.pending().exists():
         raise RuntimeError(f"drained {published} of {events} events")
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    purge_broker()
     return events / seconds
 
 
@@ -82,7 +80,7 @@ def where_the_time_goes(events: int) -> str:
     profiler.enable()
     drain_with_relay()
     profiler.disable()
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    purge_broker()
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     batches = events / BATCH
     lines = []
