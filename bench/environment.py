@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import tempfile
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,28 +108,31 @@ def flush_redis(world: World) -> None:
             redis.Redis.from_url(url, socket_timeout=5).flushdb()
 
 
-def purge_broker() -> None:
-    """Drop what this process queued for the workers (relay nudges, published events), on the world's broker:
-    RabbitMQ (its work queues purged) or Redis (its DB flushed). Needs django.setup() on the world."""
+# Celery's native delayed delivery on RabbitMQ: countdowns wait in these queues (levels of 1, 2, 4... seconds).
+DELAY_QUEUES = [f"celery_delayed_{level}" for level in range(28)]
+
+
+def purge_broker(url: str | None = None) -> None:
+    """Empty a broker (the settings' one by default) of what earlier work left queued for the workers: flush a Redis
+    broker's DB, purge RabbitMQ's work and delay queues (those that exist). Needs django.setup()."""
     from django.conf import settings
     from kombu import Connection
 
-    url = settings.CELERY_BROKER_URL
+    url = url or settings.CELERY_BROKER_URL
     if url.startswith("redis"):
         redis.Redis.from_url(url).flushdb()
         return
     with Connection(url, connect_timeout=5) as broker:
-        for name in settings.WORK_QUEUES:
+        for name in [*settings.WORK_QUEUES, *DELAY_QUEUES]:
+            # A fresh channel per queue: on RabbitMQ, purging a missing queue closes the channel it ran on.
             channel: Any = broker.channel()
             try:
                 channel.queue_purge(name)
             except broker.channel_errors:
                 pass
             finally:
-                try:
+                with suppress(*broker.connection_errors, *broker.channel_errors):
                     channel.close()
-                except (*broker.connection_errors, *broker.channel_errors):
-                    pass
 
 
 def setup_django(world: World, *, log_to: Path | None = None) -> None:

@@ -21,6 +21,7 @@ import redis
 from django.conf import settings
 from kombu import Connection
 
+from bench.environment import DELAY_QUEUES, purge_broker
 from bench.private_services import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -270,22 +271,6 @@ def production_web(production_env: dict[str, str], tmp_path_factory: pytest.Temp
     """gunicorn with two workers on the production profile, for the whole session."""
     with gunicorn(production_env, tmp_path_factory.mktemp("web-logs")) as web:
         yield web
-
-
-# Celery's native delayed delivery on RabbitMQ: countdowns wait in these queues (levels of 1, 2, 4... seconds).
-DELAY_QUEUES = [f"celery_delayed_{level}" for level in range(28)]
-
-
-def purge_broker(url: str) -> None:
-    """Empty the broker of messages a previous session left: flush a Redis broker's DB, purge RabbitMQ's queues."""
-    if url.startswith("redis"):
-        redis.Redis.from_url(url).flushdb()
-        return
-    with Connection(url, connect_timeout=5) as broker:
-        for name in [*settings.WORK_QUEUES, *DELAY_QUEUES]:
-            with _channel(broker) as channel:
-                if channel is not None and _depth(broker, channel, name) is not None:
-                    channel.queue_purge(name)
 
 
 def queue_depths(broker: Connection) -> dict[str, int]:
