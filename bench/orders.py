@@ -29,7 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from bench import environment
+from bench import cpu, environment
 from bench.client import Api, Paced
 from bench.context import Context
 from bench.environment import reset_tables
@@ -118,25 +118,36 @@ def place_and_watch(api: Api, shop: Shop, timeout: float = 30.0) -> Timed | None
 
 
 def server_split(timed: list[Timed]) -> str:
-    """p50/p99 of the hops, from the server's timestamps: the POST's start -> the place's commit (OrderPlaced),
-    -> the saga's OrderConfirmed commit."""
-    starts = {t.order_id: t.started for t in timed}
+    """p50/p99 of the hops, from the server's timestamps: the POST's start -> the place's commit (OrderPlaced)
+    -> the saga's OrderConfirmed commit -> its publication by the relay -> the GET that showed it confirmed."""
+    starts = {t.order_id: t for t in timed}
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT aggregate_id, event_type, EXTRACT(EPOCH FROM created_at) FROM outbox_app_outboxevent "
+            "SELECT aggregate_id, event_type, EXTRACT(EPOCH FROM created_at), EXTRACT(EPOCH FROM published_at) "
+            "FROM outbox_app_outboxevent "
             "WHERE event_type IN ('OrderPlaced', 'OrderConfirmed') AND aggregate_id = ANY(%s)",
             [list(starts)],
         )
-        at: dict[tuple[str, str], float] = {(row[0], row[1]): float(row[2]) for row in cursor.fetchall()}
-    placed, confirmed = [], []
-    for order_id, started in starts.items():
-        if (order_id, "OrderPlaced") in at and (order_id, "OrderConfirmed") in at:
-            placed.append((at[(order_id, "OrderPlaced")] - started) * 1000)
-            confirmed.append((at[(order_id, "OrderConfirmed")] - at[(order_id, "OrderPlaced")]) * 1000)
+        at: dict[tuple[str, str], tuple[float, float | None]] = {
+            (row[0], row[1]): (float(row[2]), None if row[3] is None else float(row[3])) for row in cursor.fetchall()
+        }
+    hops: dict[str, list[float]] = {"placed": [], "confirmed": [], "published": [], "seen": []}
+    for order_id, t in starts.items():
+        placed, confirmed = at.get((order_id, "OrderPlaced")), at.get((order_id, "OrderConfirmed"))
+        if placed is None or confirmed is None or confirmed[1] is None or t.visible_ms is None:
+            continue
+        hops["placed"].append((placed[0] - t.started) * 1000)
+        hops["confirmed"].append((confirmed[0] - placed[0]) * 1000)
+        hops["published"].append((confirmed[1] - confirmed[0]) * 1000)
+        hops["seen"].append(t.started * 1000 + t.visible_ms - confirmed[1] * 1000)
+
+    def p(name: str) -> str:
+        return f"p50 {percentile(hops[name], 50):.1f} ms, p99 {percentile(hops[name], 99):.1f} ms"
+
     return (
-        f"POST -> OrderPlaced committed p50 {percentile(placed, 50):.1f} ms, p99 {percentile(placed, 99):.1f} ms; "
-        f"OrderPlaced -> OrderConfirmed committed (relay, saga) p50 {percentile(confirmed, 50):.1f} ms, "
-        f"p99 {percentile(confirmed, 99):.1f} ms"
+        f"POST -> OrderPlaced committed {p('placed')}; -> OrderConfirmed committed (relay, saga) {p('confirmed')}; "
+        f"-> OrderConfirmed published (relay) {p('published')}; -> a GET answered confirmed (projection, the "
+        f"GET's wait, the poll) {p('seen')}"
     )
 
 
@@ -175,10 +186,13 @@ class Burst:
     """From the last OrderPlaced to the last OrderConfirmed."""
     unsettled: int
     note: str
+    cpu: str
+    """Where the burst's CPU went, per order, by process group (bench/cpu.py)."""
 
 
-def burst(api: Api, shop: Shop) -> Burst:
+def burst(api: Api, shop: Shop, group: Processes) -> Burst:
     since = time.time()
+    cpu_before = cpu.snapshot(group)
     stop = time.monotonic() + BURST_SECONDS
     counts = {"accepted": 0, "refused": 0}
     lock = threading.Lock()
@@ -200,6 +214,7 @@ def burst(api: Api, shop: Shop) -> Burst:
     deadline = time.monotonic() + DRAIN_SECONDS
     while time.monotonic() < deadline and unsettled_sagas(since):
         time.sleep(0.5)
+    cpu_after = cpu.snapshot(group)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT event_type, count(*), EXTRACT(EPOCH FROM min(created_at)), EXTRACT(EPOCH FROM max(created_at)) "
@@ -221,7 +236,16 @@ def burst(api: Api, shop: Shop) -> Burst:
         f"the last confirmed {last_confirmed - last_placed:.1f} s after the last placed; {unsettled} sagas unsettled "
         f"{DRAIN_SECONDS:.0f} s after"
     )
-    return Burst(placed_n, accepted_per_s, confirmed_n, confirmed_per_s, last_confirmed - last_placed, unsettled, note)
+    return Burst(
+        placed_n,
+        accepted_per_s,
+        confirmed_n,
+        confirmed_per_s,
+        last_confirmed - last_placed,
+        unsettled,
+        note,
+        cpu.per_item(cpu.spent(cpu_before, cpu_after), placed_n),
+    )
 
 
 def unsettled_sagas(since: float) -> int:
@@ -393,7 +417,7 @@ def run(ctx: Context) -> Section:
             notes.append(note + (f"; {missing} not seen confirmed" if missing else ""))
         load_during = load()
         for _ in range(1 if ctx.quick else ctx.repeat):
-            bursts.append(burst(api, shop))
+            bursts.append(burst(api, shop, group))
     p50, p99 = median([r[0] for r in latencies]), median([r[1] for r in latencies])
     section.figures += [
         Figure(
@@ -462,6 +486,8 @@ def run(ctx: Context) -> Section:
         f"Latency runs at {LATENCY_RATE:.0f} orders/s for {seconds} s (GET every {POLL_SECONDS * 1000:.0f} ms until "
         "confirmed): " + "; ".join(notes) + ".",
         "Bursts: " + "; ".join(b.note for b in bursts) + ".",
+        "Where each burst's CPU went (bench/cpu.py, from the first order to the last saga settled, per order "
+        "accepted): " + "; ".join(b.cpu for b in bursts) + ".",
         f"One saga in this process (no worker, no broker round trip between steps), median of {SAGAS} per run, "
         f"runs {', '.join(f'{v:.1f}' for v in sagas_ms)} ms; its three commands back to back "
         f"{', '.join(f'{v:.1f}' for v in commands_ms)} ms. Where one saga's time goes (cProfile of 20 sagas, per "
