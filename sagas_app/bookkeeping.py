@@ -9,10 +9,12 @@ lost, beat's reconciliation starts it from the event log. A killed worker loses 
 the same. Each such commit saves a WAL flush (docs/benchmarks.md, "Orders").
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from django.db import connection, transaction
+
+import sqlkit
 
 
 @contextmanager
@@ -21,7 +23,22 @@ def records() -> Iterator[None]:
     another transaction it is a savepoint of it, and that transaction's commit stays as its owner made it."""
     outermost = not connection.in_atomic_block
     with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        sqlkit.send(_not_waiting_for_the_disk(outermost))
         yield
+
+
+def write(statements: Sequence[sqlkit.Statement]) -> list[sqlkit.Outcome]:
+    """The statements as one transaction of bookkeeping, sent in one round trip between its BEGIN and COMMIT; the
+    outcome of each. A statement whose row count is not the one it expects raises its mismatch, and nothing of
+    the transaction is kept (the statements after it were sent too, and roll back with it)."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        first = _not_waiting_for_the_disk(outermost)
+        return sqlkit.send([*first, *statements])[len(first) :]
+
+
+def _not_waiting_for_the_disk(outermost: bool) -> list[sqlkit.Statement]:
+    """SET LOCAL synchronous_commit off, in a transaction of our own only (never in a caller's, whose commit it
+    would change); nothing where the dialect has no such setting."""
+    statement = sqlkit.dialect().commit_without_waiting_for_disk() if outermost else None
+    return [statement] if statement is not None else []

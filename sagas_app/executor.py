@@ -10,6 +10,7 @@ leaves a lease that expires, and beat's tick hands the saga to another. Steps ca
 idempotency keys, so a step run again after a crash replays its first answer instead of repeating its effect.
 """
 
+import copy
 import functools
 import os
 import socket
@@ -26,6 +27,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
+import sqlkit
 from commands_app.mediator import CommandContext, Mediator, process_mediator
 from observability import tracing
 from outbox_app import outbox
@@ -36,6 +38,12 @@ log = structlog.get_logger("sagas")
 SAGA_CLIENT_ID = "saga"
 # The pseudo-owner of a lease taken by the tick for the executor it queued: any executor may take it over.
 DISPATCHED = "dispatched"
+# A step's log row exists when an attempt begins again (a retry, a resumed saga): one more attempt on it.
+STEP_AGAIN = sqlkit.OnConflict(target=("saga", "step", "direction"), update=("status",), add=("attempts",))
+
+
+class SagaChanged(Exception):
+    """The saga's row is no longer the one this executor wrote last: another took its lease, or changed it."""
 
 
 def policy(saga: domain.SagaDefinition) -> domain.Policy:
@@ -70,11 +78,21 @@ def lease_is_free() -> Q:
 
 def claim(saga_id: UUID, owner: str) -> bool:
     """Take the saga's lease if nobody holds it (or it expired, or the tick reserved it for whoever comes)."""
-    with bookkeeping.records():
-        claimed = Saga.objects.filter(
-            lease_is_free() | Q(lease_owner=DISPATCHED), pk=saga_id, status__in=domain.ACTIVE
-        ).update(lease_owner=owner, lease_expires_at=lease_until(), version=F("version") + 1, updated_at=Now())
-    return claimed == 1
+    claimable = Saga.objects.filter(lease_is_free() | Q(lease_owner=DISPATCHED), pk=saga_id, status__in=domain.ACTIVE)
+    (claimed,) = bookkeeping.write(
+        [
+            sqlkit.update_where(
+                claimable,
+                {
+                    "lease_owner": owner,
+                    "lease_expires_at": lease_until(),
+                    "version": F("version") + 1,
+                    "updated_at": Now(),
+                },
+            )
+        ]
+    )
+    return claimed.rowcount == 1
 
 
 def dispatch_due(*, limit: int = 200) -> list[UUID]:
@@ -157,8 +175,6 @@ class Executor:
         self.policy = policy
         self.mediator = mediator
         self._stale = False
-        self._logged = set(SagaStep.objects.filter(saga=saga).values_list("step", "direction"))
-        """The (step, direction) rows of the step log: a step's first attempt inserts its row, later ones update it."""
         self._begun: tuple[str, str, int] | None = None
         """The attempt the last decision began already (step, direction, attempts), in its own transaction."""
 
@@ -217,30 +233,26 @@ class Executor:
 
     # --- one attempt -----------------------------------------------------------------------------------
     def _begin_attempt(self, saga: Saga, now: datetime) -> bool:
-        with bookkeeping.records():
-            if not self._update(saga, renew_lease=True, attempts=saga.attempts + 1):
-                return False
-            self._step_begins(saga, now)
-        return True
+        return self._write(saga, {"attempts": saga.attempts + 1}, renew_lease=True, begins=True, now=now)
 
-    def _step_begins(self, saga: Saga, now: datetime) -> None:
-        """The step log of the attempt the saga (as written) is at: a new row, or one more attempt on its row."""
+    @staticmethod
+    def _step_begins(saga: Saga, now: datetime) -> list[sqlkit.Statement]:
+        """The step log of the attempt the saga (as it will be written) is at: its row when it is the step's
+        first attempt in this direction, one more attempt on the row otherwise."""
         direction = saga.state().direction
-        steps = SagaStep.objects.filter(saga=saga, step=saga.current_step, direction=direction)
-        if (saga.current_step, direction) in self._logged:
-            steps.update(attempts=F("attempts") + 1, status=SagaStep.Status.RUNNING)
-        else:
-            # Only the lease holder writes the log, and the saga's row is locked by the update above: no race.
-            self._logged.add((saga.current_step, direction))
-            SagaStep.objects.create(
-                saga=saga,
-                step=saga.current_step,
-                direction=direction,
-                idempotency_key=step_key(saga.saga_id, saga.current_step, direction),
-                started_at=now,
-                status=SagaStep.Status.RUNNING,
-                attempts=1,
-            )
+        row = {
+            "saga_id": saga.saga_id,
+            "step": saga.current_step,
+            "direction": direction,
+            "idempotency_key": step_key(saga.saga_id, saga.current_step, direction),
+            "started_at": now,
+            "finished_at": None,
+            "status": SagaStep.Status.RUNNING,
+            "attempts": 1,
+            "error": "",
+            "result": {},
+        }
+        return sqlkit.insert(SagaStep, [row], on_conflict=STEP_AGAIN)
 
     def _send(self, saga: Saga) -> domain.Reply:
         direction = saga.state().direction
@@ -289,76 +301,92 @@ class Executor:
         step, direction = saga.current_step, saga.state().direction
         finished: dict[str, Any] = {"finished_at": now, "result": dict(reply.body) if reply else {}}
         released: dict[str, Any] = {"lease_owner": "", "lease_expires_at": None}
-        begins = False
-        with bookkeeping.records():
-            match decision:
-                case domain.Done(next_step=next_step, deadline=deadline):
-                    begins = changed = self._update(
-                        saga,
-                        renew_lease=True,
-                        current_step=next_step,
-                        attempts=1,
-                        deadline=deadline,
-                        next_attempt_at=now,
-                        last_error="",
-                    )
+        renew, begins = False, False
+        match decision:
+            case domain.Done(next_step=next_step, deadline=deadline):
+                renew = begins = True
+                fields = {
+                    "current_step": next_step,
+                    "attempts": 1,
+                    "deadline": deadline,
+                    "next_attempt_at": now,
+                    "last_error": "",
+                }
+                step_fields = {**finished, "status": SagaStep.Status.SUCCEEDED, "error": ""}
+            case domain.Retry(delay_seconds=delay, error=error):
+                fields = {"next_attempt_at": now + timedelta(seconds=delay), "last_error": error, **released}
+                step_fields = {"status": SagaStep.Status.RETRYING, "error": error}
+            case domain.Compensate(reason=reason, next_step=next_step, abandoned=abandoned):
+                renew = begins = True
+                fields = {
+                    "status": domain.COMPENSATING,
+                    "reason": reason,
+                    "current_step": next_step,
+                    "attempts": 1,
+                    "deadline": None,
+                    "next_attempt_at": now,
+                }
+                error = reason if reply is None or reply.ok else f"{reason} ({reply.describe()})"
+                status = SagaStep.Status.ABANDONED if abandoned else SagaStep.Status.FAILED
+                step_fields = {**finished, "status": status, "error": error}
+            case domain.Completed(outcome=outcome, reason=reason, abandoned=abandoned):
+                fields = {
+                    "status": domain.COMPLETED,
+                    "outcome": outcome,
+                    "reason": reason,
+                    "deadline": None,
+                    "next_attempt_at": None,
+                    "last_error": "",
+                    **released,
+                }
+                if abandoned:  # given up with nothing to compensate
+                    step_fields = {**finished, "status": SagaStep.Status.ABANDONED, "error": reason}
+                else:
                     step_fields = {**finished, "status": SagaStep.Status.SUCCEEDED, "error": ""}
-                case domain.Retry(delay_seconds=delay, error=error):
-                    changed = self._update(
-                        saga, next_attempt_at=now + timedelta(seconds=delay), last_error=error, **released
-                    )
-                    step_fields = {"status": SagaStep.Status.RETRYING, "error": error}
-                case domain.Compensate(reason=reason, next_step=next_step, abandoned=abandoned):
-                    begins = changed = self._update(
-                        saga,
-                        renew_lease=True,
-                        status=domain.COMPENSATING,
-                        reason=reason,
-                        current_step=next_step,
-                        attempts=1,
-                        deadline=None,
-                        next_attempt_at=now,
-                    )
-                    error = reason if reply is None or reply.ok else f"{reason} ({reply.describe()})"
-                    status = SagaStep.Status.ABANDONED if abandoned else SagaStep.Status.FAILED
-                    step_fields = {**finished, "status": status, "error": error}
-                case domain.Completed(outcome=outcome, reason=reason, abandoned=abandoned):
-                    changed = self._update(
-                        saga,
-                        status=domain.COMPLETED,
-                        outcome=outcome,
-                        reason=reason,
-                        deadline=None,
-                        next_attempt_at=None,
-                        last_error="",
-                        **released,
-                    )
-                    if abandoned:  # given up with nothing to compensate
-                        step_fields = {**finished, "status": SagaStep.Status.ABANDONED, "error": reason}
-                    else:
-                        step_fields = {**finished, "status": SagaStep.Status.SUCCEEDED, "error": ""}
-                case domain.Failed(error=error):
-                    changed = self._update(
-                        saga, status=domain.FAILED, next_attempt_at=None, last_error=error, **released
-                    )
-                    step_fields = {**finished, "status": SagaStep.Status.FAILED, "error": error}
-            if not changed:
-                return False
-            SagaStep.objects.filter(saga=saga, step=step, direction=direction).update(**step_fields)
-            if begins:
-                self._step_begins(saga, now)
+            case domain.Failed(error=error):
+                fields = {"status": domain.FAILED, "next_attempt_at": None, "last_error": error, **released}
+                step_fields = {**finished, "status": SagaStep.Status.FAILED, "error": error}
+        outcome_of_step = sqlkit.update_where(
+            SagaStep.objects.filter(saga_id=saga.saga_id, step=step, direction=direction), step_fields
+        )
+        if not self._write(saga, fields, renew_lease=renew, begins=begins, now=now, also=[outcome_of_step]):
+            return False
         self._begun = (saga.current_step, saga.state().direction, saga.attempts) if begins else None
         self._log(saga, decision, direction)
         return True
 
-    def _update(self, saga: Saga, *, renew_lease: bool = False, **fields: Any) -> bool:
-        """Write to the saga only if we still hold its lease and nobody updated it since we read it; on success
-        the saga in memory is the row as written (its lease's expiry aside, which is on the database clock)."""
+    def _write(
+        self,
+        saga: Saga,
+        fields: dict[str, Any],
+        *,
+        renew_lease: bool,
+        begins: bool,
+        now: datetime,
+        also: list[sqlkit.Statement] | None = None,
+    ) -> bool:
+        """One transaction of bookkeeping, one round trip: the saga's new fields, `also`, and (`begins`) the
+        step log of the attempt the saga is then at. The saga's update is conditional on our lease and on the
+        version we know; if it matched no row, nothing is kept and the saga is read again. On success the saga
+        in memory is the row as written (its lease's expiry aside, which is on the database clock)."""
+        written = copy.copy(saga)
+        for name, value in fields.items():
+            setattr(written, name, value)
         lease = {"lease_expires_at": lease_until()} if renew_lease else {}
-        updated = Saga.objects.filter(pk=saga.pk, version=saga.version, lease_owner=self.owner).update(
-            **fields, **lease, version=F("version") + 1, updated_at=Now()
-        )
-        if updated != 1:
+        mine = Saga.objects.filter(pk=saga.pk, version=saga.version, lease_owner=self.owner)
+        statements = [
+            sqlkit.update_where(
+                mine,
+                {**fields, **lease, "version": F("version") + 1, "updated_at": Now()},
+                expect_rows=1,
+                mismatch=SagaChanged,
+            ),
+            *(also or []),
+            *(self._step_begins(written, now) if begins else []),
+        ]
+        try:
+            bookkeeping.write(statements)
+        except SagaChanged:
             self._stale = True
             return False
         for name, value in fields.items():

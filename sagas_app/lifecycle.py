@@ -13,11 +13,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+import sqlkit
 from observability import tracing
 from sagas_app import definitions, domain
 from sagas_app.models import Saga
 
 log = structlog.get_logger("sagas")
+ONCE_PER_CORRELATION = sqlkit.OnConflict(target=("saga_type", "correlation_id"))
 
 
 def start(saga_type: str, correlation_id: str, *, context: dict[str, Any], cause: dict[str, Any]) -> UUID | None:
@@ -27,21 +29,31 @@ def start(saga_type: str, correlation_id: str, *, context: dict[str, Any], cause
     id travel with every step's command.
     """
     definition = definitions.definition(saga_type)
-    saga, created = Saga.objects.get_or_create(
+    now = timezone.now()
+    saga = Saga(
         saga_type=saga_type,
         correlation_id=correlation_id,
-        defaults={
-            "current_step": definition.first_step,
-            "next_attempt_at": timezone.now(),
-            "context": {
-                **context,
-                "correlation_id": cause.get("correlation_id") or cause["event_id"],
-                "causation_id": cause["event_id"],
-                **tracing.trace_metadata(),  # each run of the saga continues this trace
-            },
+        current_step=definition.first_step,
+        next_attempt_at=now,
+        context={
+            **context,
+            "correlation_id": cause.get("correlation_id") or cause["event_id"],
+            "causation_id": cause["event_id"],
+            **tracing.trace_metadata(),  # each run of the saga continues this trace
         },
+        created_at=now,
+        updated_at=now,
     )
-    if created:
+    # One statement: the row, unless the saga exists already (a redelivered event), then nothing.
+    (inserted,) = sqlkit.send(
+        sqlkit.insert(
+            Saga,
+            [{field.attname: getattr(saga, field.attname) for field in Saga._meta.concrete_fields}],
+            on_conflict=ONCE_PER_CORRELATION,
+            returning=("saga_id",),
+        )
+    )
+    if inserted.rows:
         log.info("saga.started", saga_id=str(saga.saga_id), saga_type=saga_type, correlation_id=correlation_id)
         return saga.saga_id
     return None

@@ -19,6 +19,7 @@ from sqlkit.build import (
     select,
     update,
     update_many,
+    update_where,
     where_in,
 )
 from sqlkit.dialects import Dialect, dialect
@@ -42,5 +43,6 @@ __all__ = [
     "send",
     "update",
     "update_many",
+    "update_where",
     "where_in",
 ]

@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.db import connections, models
+from django.db.models.sql import UpdateQuery
 
 from sqlkit.dialects import dialect
 from sqlkit.statement import Statement
@@ -184,6 +185,22 @@ def update(
         expect_rows=expect_rows,
         mismatch=mismatch,
     )
+
+
+def update_where(
+    queryset: models.QuerySet[Any],
+    values: Mapping[str, Any],
+    *,
+    expect_rows: int | None = None,
+    mismatch: Callable[[], Exception] | None = None,
+) -> Statement:
+    """The UPDATE that `queryset.update(**values)` would run, as a statement to send with others: values may be
+    expressions (`F("version") + 1`, `Now()`), the conditions any filter. What the ORM compiles is what is sent."""
+    query = queryset.query.chain(UpdateQuery)
+    assert isinstance(query, UpdateQuery)
+    query.add_update_values(dict(values))
+    sql, params = query.get_compiler(queryset.db).as_sql()
+    return Statement(sql, params, expect_rows=expect_rows, mismatch=mismatch)
 
 
 @lru_cache(maxsize=1024)
