@@ -240,6 +240,10 @@ OUTBOX_RELAY_INTERVAL = env.float("OUTBOX_RELAY_INTERVAL", default=1.0)
 # Commits less than this many seconds after the process's last relay nudge share the next one (outbox.Nudger).
 OUTBOX_NUDGE_MIN_INTERVAL = env.float("OUTBOX_NUDGE_MIN_INTERVAL", default=0.005)
 OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=500)
+# While events arrive faster than OUTBOX_RELAY_PACED_ABOVE per second, the relay waits OUTBOX_RELAY_GAP seconds
+# before each run, so that many commits' events go in one batch; below it, a run starts at once (outbox_app/pacing.py).
+OUTBOX_RELAY_GAP = env.float("OUTBOX_RELAY_GAP", default=0.05)
+OUTBOX_RELAY_PACED_ABOVE = env.float("OUTBOX_RELAY_PACED_ABOVE", default=120.0)
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
 OUTBOX_BACKOFF_BASE_SECONDS = env.float("OUTBOX_BACKOFF_BASE_SECONDS", default=1.0)
 OUTBOX_BACKOFF_MAX_SECONDS = env.float("OUTBOX_BACKOFF_MAX_SECONDS", default=300.0)
