@@ -68,10 +68,15 @@ def wait_until(
     timeout: float,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-    first_pause: float = 0.01,
-    max_pause: float = 0.1,
+    first_pause: float = 0.002,
+    growth: float = 1.5,
+    max_pause: float = 0.05,
 ) -> bool:
-    """Poll `done` with growing pauses until it is true (True) or `timeout` seconds have passed (False)."""
+    """Poll `done` with growing pauses until it is true (True) or `timeout` seconds have passed (False).
+
+    The pauses start short and grow slowly: a read waits on a projection that usually catches up within
+    milliseconds, and a probe costs one indexed read, while a pause that overshoots adds its whole length to
+    the answer (docs/benchmarks.md, "Orders")."""
     deadline = clock() + timeout
     pause = first_pause
     while True:
@@ -81,4 +86,4 @@ def wait_until(
         if remaining <= 0:
             return False
         sleep(min(pause, remaining))
-        pause = min(pause * 2, max_pause)
+        pause = min(pause * growth, max_pause)

@@ -26,7 +26,7 @@ def test_it_returns_as_soon_as_the_probe_is_true():
 
     # then
     assert done is True
-    assert clock.pauses == [0.01, 0.02]
+    assert clock.pauses == [0.002, 0.003]
 
 
 def test_it_gives_up_at_the_bound_with_growing_then_capped_pauses():
@@ -38,7 +38,9 @@ def test_it_gives_up_at_the_bound_with_growing_then_capped_pauses():
 
     # then
     assert done is False
-    assert clock.pauses == [0.01, 0.02, 0.04, 0.08, 0.1, 0.1, 0.1, 0.05]
+    assert clock.pauses[:9] == [0.002, 0.003, 0.005, 0.007, 0.01, 0.015, 0.023, 0.034, 0.05]
+    assert set(clock.pauses[9:-1]) == {0.05}  # capped
+    assert clock.pauses[-1] <= 0.05  # the rest of the bound, no more
     assert round(clock.now, 6) == 0.5
 
 
