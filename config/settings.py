@@ -240,9 +240,8 @@ OUTBOX_RELAY_INTERVAL = env.float("OUTBOX_RELAY_INTERVAL", default=1.0)
 # Commits less than this many seconds after the process's last relay nudge share the next one (outbox.Nudger).
 OUTBOX_NUDGE_MIN_INTERVAL = env.float("OUTBOX_NUDGE_MIN_INTERVAL", default=0.005)
 OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=500)
-# While events arrive faster than OUTBOX_RELAY_PACED_ABOVE per second, the relay waits before each run, so that many
-# commits' events go in one batch: a share of OUTBOX_RELAY_GAP seconds growing with the rate, all of it from twice
-# that rate; below it, a run starts at once (outbox_app/pacing.py).
+# While events arrive faster than OUTBOX_RELAY_PACED_ABOVE per second, the relay waits OUTBOX_RELAY_GAP seconds
+# before each run, so that many commits' events go in one batch; below it, a run starts at once (outbox_app/pacing.py).
 OUTBOX_RELAY_GAP = env.float("OUTBOX_RELAY_GAP", default=0.05)
 OUTBOX_RELAY_PACED_ABOVE = env.float("OUTBOX_RELAY_PACED_ABOVE", default=120.0)
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)

@@ -7,9 +7,8 @@ the one before; waiting `gap` seconds before each lets events gather into fewer,
 goes to the commands and the consumers (docs/benchmarks.md, "Orders").
 
 The rate is the events each run relayed over the time since the run before it started, smoothed over the last
-runs; the wait grows from nothing at `above` events/s to the whole `gap` at twice that. The rate does not depend
-on the waits themselves (a run that waited relays the events of its whole cycle), so pacing never keeps itself
-going: once commits slow down, so does the rate, and runs start at once again.
+runs. It does not depend on the waits themselves (a run that waited relays the events of its whole cycle), so
+pacing never keeps itself going: once commits slow down, so does the rate, and runs start at once again.
 """
 
 import time
@@ -28,16 +27,12 @@ class Pacer:
         self._relayed = 0
 
     def wait_before_run(self, gap: float, above: float) -> float:
-        """Seconds to wait before the run that starts now: nothing up to `above` events/s, then a share of `gap`
-        growing with the rate, all of it from twice `above` (so that a rate hovering at the line, with its noise,
-        costs a few milliseconds, not the whole gap)."""
+        """Seconds to wait before the run that starts now: `gap` while the rate is above `above` events/s."""
         now = self.clock()
         if self._started is not None and now > self._started:
             self.rate = (1 - SMOOTHING) * self.rate + SMOOTHING * self._relayed / (now - self._started)
         self._started, self._relayed = now, 0
-        if gap <= 0 or above <= 0 or self.rate <= above:
-            return 0.0
-        return gap * min((self.rate - above) / above, 1.0)
+        return gap if gap > 0 and self.rate > above else 0.0
 
     def run_ended(self, relayed: int) -> None:
         self._relayed = relayed
