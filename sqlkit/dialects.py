@@ -117,6 +117,12 @@ class Dialect:
         redo their work only)."""
         return None
 
+    def without_nested_loops(self) -> Statement | None:
+        """For the rest of this transaction the planner joins by hashing or merging, never by nested loops: for
+        a query over whole tables whose statistics may lag a burst of writes (planned for a few rows, a nested
+        loop over thousands costs their product)."""
+        return None
+
     # --- reading many rows -------------------------------------------------------------------------------------
     def stream(self, queryset: Any, chunk_size: int, *, server_side: bool) -> Iterator[tuple[Any, ...]]:
         """The rows of a values_list() queryset, `chunk_size` at a time."""
@@ -211,6 +217,9 @@ class PostgreSQL(Dialect):
     def commit_without_waiting_for_disk(self) -> Statement:
         # SET LOCAL: the setting ends with the transaction, whatever else uses the connection afterwards.
         return Statement("SET LOCAL synchronous_commit TO OFF")
+
+    def without_nested_loops(self) -> Statement:
+        return Statement("SET LOCAL enable_nestloop TO OFF")
 
     def stream(self, queryset: Any, chunk_size: int, *, server_side: bool) -> Iterator[tuple[Any, ...]]:
         """The queryset's SQL on a plain psycopg cursor: Django's per-value converters (a JSON column's decoding,
