@@ -27,6 +27,16 @@ def records() -> Iterator[None]:
         yield
 
 
+@contextmanager
+def transaction_of_records() -> Iterator[sqlkit.Transaction]:
+    """As `records()`, as a transaction to stage and flush statements in: its first flush carries the setting,
+    so it costs no round trip of its own."""
+    outermost = not connection.in_atomic_block
+    with sqlkit.Transaction.begin() as records:
+        records.stage(*_not_waiting_for_the_disk(outermost))
+        yield records
+
+
 def write(statements: Sequence[sqlkit.Statement]) -> list[sqlkit.Outcome]:
     """The statements as one transaction of bookkeeping, sent in one round trip between its BEGIN and COMMIT; the
     outcome of each. A statement whose row count is not the one it expects raises its mismatch, and nothing of

@@ -90,6 +90,11 @@ class Step:
     refusals: tuple[Refusal, ...] = ()
     already_compensated: frozenset[str] = frozenset()
     """Error codes of the compensation that mean its work is done already (an order cancelled already)."""
+    local: bool = False
+    """Its commands change only this service's database (no call to another system): the executor records the
+    step's outcome, and begins the next step, in the command's own transaction. A step that calls another system
+    (a payment provider) records it in a transaction of its own, after the call, so no transaction stays open
+    across it."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,11 @@ before every step, and every write it makes is conditional on its lease and on t
 every update bumps). An executor that loses either reloads the saga and decides again; one that dies mid-step
 leaves a lease that expires, and beat's tick hands the saga to another. Steps carry deterministic
 idempotency keys, so a step run again after a crash replays its first answer instead of repeating its effect.
+
+A local step (Step.local: its command changes only this database) runs its command in a transaction the executor
+owns, and records its outcome there, with the command's writes: one commit, and a crash keeps both or neither.
+A step that calls another system (the payment provider) commits its command first and records it after, in a
+transaction of its own, so no transaction stays open across the call.
 """
 
 import copy
@@ -28,7 +33,7 @@ from django.utils import timezone
 from uuid_utils.compat import uuid7
 
 import sqlkit
-from commands_app.mediator import CommandContext, Mediator, process_mediator
+from commands_app.mediator import CommandAppliedAlready, CommandContext, Mediator, process_mediator
 from observability import tracing
 from outbox_app import outbox
 from sagas_app import bookkeeping, definitions, domain, faults
@@ -44,6 +49,13 @@ STEP_AGAIN = sqlkit.OnConflict(target=("saga", "step", "direction"), update=("st
 
 class SagaChanged(Exception):
     """The saga's row is no longer the one this executor wrote last: another took its lease, or changed it."""
+
+
+class Changed:
+    """A local step's transaction met a changed saga, and nothing of it was kept."""
+
+
+CHANGED = Changed()
 
 
 def policy(saga: domain.SagaDefinition) -> domain.Policy:
@@ -76,23 +88,27 @@ def lease_is_free() -> Q:
     return Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=Now())
 
 
-def claim(saga_id: UUID, owner: str) -> bool:
-    """Take the saga's lease if nobody holds it (or it expired, or the tick reserved it for whoever comes)."""
+SAGA_FIELDS = [field.attname for field in Saga._meta.concrete_fields]
+
+
+def claim(saga_id: UUID, owner: str, *, within: sqlkit.Transaction | None = None) -> Saga | None:
+    """Take the saga's lease if nobody holds it (or it expired, or the tick reserved it for whoever comes): the
+    saga as claimed, or None. `within`: in that transaction (the executor's, which begins the saga's attempt in
+    it), else in one of its own."""
     claimable = Saga.objects.filter(lease_is_free() | Q(lease_owner=DISPATCHED), pk=saga_id, status__in=domain.ACTIVE)
-    (claimed,) = bookkeeping.write(
-        [
-            sqlkit.update_where(
-                claimable,
-                {
-                    "lease_owner": owner,
-                    "lease_expires_at": lease_until(),
-                    "version": F("version") + 1,
-                    "updated_at": Now(),
-                },
-            )
-        ]
+    statement = sqlkit.update_where(
+        claimable,
+        {"lease_owner": owner, "lease_expires_at": lease_until(), "version": F("version") + 1, "updated_at": Now()},
+        returning=SAGA_FIELDS,
     )
-    return claimed.rowcount == 1
+    if within is not None:
+        (claimed,) = within.flush(statement)
+    else:
+        (claimed,) = bookkeeping.write([statement])
+    if not claimed.rows:
+        return None
+    (row,) = sqlkit.decode(Saga, SAGA_FIELDS, claimed.rows)
+    return Saga.from_db("default", SAGA_FIELDS, row)
 
 
 def dispatch_due(*, limit: int = 200) -> list[UUID]:
@@ -127,17 +143,20 @@ class Run:
 def advance(saga_id: UUID, *, send_through: Mediator | None = None) -> Run:
     """Run the saga until it waits for a retry, ends, or another executor takes it."""
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid7()}"
-    if not claim(saga_id, owner):
-        return Run(status=None)
-    saga = Saga.objects.get(pk=saga_id)
-    definition = definitions.definition(saga.saga_type)
-    executor = Executor(
-        saga=saga,
-        owner=owner,
-        definition=definition,
-        policy=policy(definition),
-        mediator=send_through or process_mediator(),
-    )
+    # The claim returns the saga, and its first attempt begins in the claim's transaction: one commit.
+    with bookkeeping.transaction_of_records() as claiming:
+        saga = claim(saga_id, owner, within=claiming)
+        if saga is None:
+            return Run(status=None)
+        definition = definitions.definition(saga.saga_type)
+        executor = Executor(
+            saga=saga,
+            owner=owner,
+            definition=definition,
+            policy=policy(definition),
+            mediator=send_through or process_mediator(),
+        )
+        executor.begin_at_claim(within=claiming)
     # Every log line of this run, and of the commands it sends, carries the order's correlation id; the steps'
     # events reach the relay as one batch, once the run ends (a step takes milliseconds).
     with (
@@ -206,6 +225,15 @@ class Executor:
                 ):
                     continue
                 self._begun = None
+                if self.definition.step(saga.current_step).local:
+                    reply, answered = None, None
+                    recorded = self._run_local_step(saga)
+                    if recorded is CHANGED:
+                        continue  # nothing of the step was kept: read the saga again and decide afresh
+                    if recorded is not None:
+                        if isinstance(recorded, domain.Retry | domain.Completed | domain.Failed):
+                            return saga.status
+                        continue
                 reply = self._send(saga)
                 faults.step_answered(saga.saga_id, saga.current_step, state.direction)
                 answered = (saga.status, saga.current_step, saga.attempts)
@@ -232,8 +260,21 @@ class Executor:
         return Run(status=status)
 
     # --- one attempt -----------------------------------------------------------------------------------
-    def _begin_attempt(self, saga: Saga, now: datetime) -> bool:
-        return self._write(saga, {"attempts": saga.attempts + 1}, renew_lease=True, begins=True, now=now)
+    def begin_at_claim(self, *, within: sqlkit.Transaction) -> None:
+        """In the claim's transaction (which holds the saga's row): begin the attempt the saga is at, as run()
+        would first, unless it would not attempt it now (the saga ended, or its deadline or a cancellation decides
+        instead)."""
+        saga, now = self.saga, timezone.now()
+        if saga.status in domain.ACTIVE and not domain.before_attempt(self.definition, saga.state(), now):
+            self._begin_attempt(saga, now, within=within)
+
+    def _begin_attempt(self, saga: Saga, now: datetime, *, within: sqlkit.Transaction | None = None) -> bool:
+        if not self._write(
+            saga, {"attempts": saga.attempts + 1}, renew_lease=within is None, begins=True, now=now, within=within
+        ):
+            return False
+        self._begun = (saga.current_step, saga.state().direction, saga.attempts)
+        return True
 
     @staticmethod
     def _step_begins(saga: Saga, now: datetime) -> list[sqlkit.Statement]:
@@ -254,7 +295,38 @@ class Executor:
         }
         return sqlkit.insert(SagaStep, [row], on_conflict=STEP_AGAIN)
 
-    def _send(self, saga: Saga) -> domain.Reply:
+    def _run_local_step(self, saga: Saga) -> "domain.Decision | Changed | None":
+        """A local step's command and the record of its outcome in one transaction: both are kept, or neither.
+
+        The decision, once recorded with the command's writes (and, when it moves on, the next step's attempt
+        begun); CHANGED when the saga changed meanwhile (a cancellation, an operator, a lost lease): the command is
+        rolled back with the record, and the saga is read again. None when the command is to run the regular way,
+        its attempt begun already: its key's first answer committed before (it is replayed), or it raised.
+        """
+        direction = saga.state().direction
+        recorded = False
+        try:
+            with sqlkit.Transaction.begin() as transaction:
+                reply = self._send(saga, within=transaction)
+                faults.step_answered(saga.saga_id, saga.current_step, direction)
+                decision = domain.decide(self.definition, saga.state(), reply, timezone.now(), self.policy)
+                recorded = self._apply(saga, decision, reply, within=transaction)
+        except SagaChanged:
+            self._stale = True
+            return CHANGED
+        except CommandAppliedAlready:
+            return None
+        except Exception:
+            if recorded:  # the commit failed: the saga in memory is not what the database has
+                self._stale = True
+                raise
+            log.warning("saga.local_step_raised", saga_id=str(saga.saga_id), step=saga.current_step, exc_info=True)
+            return None
+        return decision
+
+    def _send(self, saga: Saga, *, within: sqlkit.Transaction | None = None) -> domain.Reply:
+        """Send the step's command; its answer as a reply (an exception is a 500 reply). `within`: the transaction
+        the command runs in, owned by the executor; an exception then propagates, to roll that transaction back."""
         direction = saga.state().direction
         step = self.definition.step(saga.current_step)
         build = step.forward if direction == domain.FORWARD else step.compensation
@@ -278,8 +350,10 @@ class Executor:
         log.info("saga.step_sent", saga_id=str(saga.saga_id), step=saga.current_step, direction=direction)
         try:
             with tracing.span(f"saga step {saga.current_step} {direction}", **{"saga.id": saga.saga_id}):
-                outcome = self.mediator.send(command, context)
+                outcome = self.mediator.send(command, context if within is None else context.within(within))
         except Exception as error:
+            if within is not None:
+                raise
             log.exception("saga.step_crashed", saga_id=str(saga.saga_id), step=saga.current_step)
             return domain.Reply(
                 status_code=500, error_code="EXCEPTION", error_message=f"{type(error).__name__}: {error}"
@@ -294,9 +368,17 @@ class Executor:
         return domain.Reply(status_code=outcome.status_code, body=outcome.body)
 
     # --- recording a decision ----------------------------------------------------------------------
-    def _apply(self, saga: Saga, decision: domain.Decision, reply: domain.Reply | None) -> bool:
-        """Record the decision: the saga's new state and the step's outcome in one transaction. A decision that
-        moves on to another step (Done, Compensate) begins that step's first attempt in the same transaction."""
+    def _apply(
+        self,
+        saga: Saga,
+        decision: domain.Decision,
+        reply: domain.Reply | None,
+        *,
+        within: sqlkit.Transaction | None = None,
+    ) -> bool:
+        """Record the decision: the saga's new state and the step's outcome in one transaction (`within`: the
+        step's command's, sent with its writes). A decision that moves on to another step (Done, Compensate)
+        begins that step's first attempt in the same transaction."""
         now = timezone.now()
         step, direction = saga.current_step, saga.state().direction
         finished: dict[str, Any] = {"finished_at": now, "result": dict(reply.body) if reply else {}}
@@ -349,7 +431,9 @@ class Executor:
         outcome_of_step = sqlkit.update_where(
             SagaStep.objects.filter(saga_id=saga.saga_id, step=step, direction=direction), step_fields
         )
-        if not self._write(saga, fields, renew_lease=renew, begins=begins, now=now, also=[outcome_of_step]):
+        if not self._write(
+            saga, fields, renew_lease=renew, begins=begins, now=now, also=[outcome_of_step], within=within
+        ):
             return False
         self._begun = (saga.current_step, saga.state().direction, saga.attempts) if begins else None
         self._log(saga, decision, direction)
@@ -364,11 +448,15 @@ class Executor:
         begins: bool,
         now: datetime,
         also: list[sqlkit.Statement] | None = None,
+        within: sqlkit.Transaction | None = None,
     ) -> bool:
         """One transaction of bookkeeping, one round trip: the saga's new fields, `also`, and (`begins`) the
         step log of the attempt the saga is then at. The saga's update is conditional on our lease and on the
         version we know; if it matched no row, nothing is kept and the saga is read again. On success the saga
-        in memory is the row as written (its lease's expiry aside, which is on the database clock)."""
+        in memory is the row as written (its lease's expiry aside, which is on the database clock).
+
+        `within`: sent with that transaction's staged writes instead, committing with them; a mismatch raises
+        SagaChanged, for its owner to roll it back."""
         written = copy.copy(saga)
         for name, value in fields.items():
             setattr(written, name, value)
@@ -384,11 +472,14 @@ class Executor:
             *(also or []),
             *(self._step_begins(written, now) if begins else []),
         ]
-        try:
-            bookkeeping.write(statements)
-        except SagaChanged:
-            self._stale = True
-            return False
+        if within is not None:
+            within.flush(*statements)
+        else:
+            try:
+                bookkeeping.write(statements)
+            except SagaChanged:
+                self._stale = True
+                return False
         for name, value in fields.items():
             setattr(saga, name, value)
         saga.version += 1

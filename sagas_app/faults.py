@@ -1,9 +1,10 @@
 """Where tests and benchmarks inject faults into the executor: hooks called right after a step's command answered.
 
 Production installs none. The crash tests install one that SIGKILLs the worker at chosen steps
-(tests/saga_faults.py, loaded by the worker they start): the kill then lands after the command committed and
-before the saga recorded its answer, the worst moment, when only the idempotency key keeps the step from taking
-effect twice.
+(tests/saga_faults.py, loaded by the worker they start). In a step that calls another system (the payment), the
+kill then lands after the command committed and before the saga recorded its answer, the worst moment, when only
+the idempotency key keeps the step from taking effect twice. In a local step (Step.local) it lands inside the
+transaction that would commit both: neither is kept, and the step runs again from scratch.
 """
 
 from collections.abc import Callable

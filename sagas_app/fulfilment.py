@@ -47,7 +47,12 @@ def _cancel_order(step: StepInput) -> commands.CancelOrder:
 DEFINITION = SagaDefinition(
     saga_type=FULFILMENT,
     steps=(
-        Step(PLACE_ORDER, compensation=_cancel_order, already_compensated=frozenset({"ORDER_ALREADY_CANCELLED"})),
+        Step(
+            PLACE_ORDER,
+            compensation=_cancel_order,
+            already_compensated=frozenset({"ORDER_ALREADY_CANCELLED"}),
+            local=True,
+        ),
         Step(
             RESERVE_INVENTORY,
             forward=lambda step: commands.ReserveInventory(**_order(step)),
@@ -56,6 +61,7 @@ DEFINITION = SagaDefinition(
             # cancels the order as out of stock.
             timeout=Timeout(300.0, INSUFFICIENT_STOCK, setting="SAGA_RESERVE_TIMEOUT_SECONDS"),
             refusals=(Refusal(INSUFFICIENT_STOCK, flag="reserved"),),
+            local=True,
         ),
         Step(
             AUTHORIZE_PAYMENT,
@@ -64,7 +70,7 @@ DEFINITION = SagaDefinition(
             timeout=Timeout(600.0, PAYMENT_TIMEOUT, setting="SAGA_PAYMENT_TIMEOUT_SECONDS"),
             refusals=(Refusal(PAYMENT_DECLINED, flag="authorized"),),
         ),
-        Step(CONFIRM_ORDER, forward=lambda step: commands.ConfirmOrder(**_order(step))),
+        Step(CONFIRM_ORDER, forward=lambda step: commands.ConfirmOrder(**_order(step)), local=True),
     ),
     # Only the customer (or an operator on their behalf) cancels a pending order besides this saga.
     refusals=(Refusal(CUSTOMER_REQUEST, error_code="ORDER_NOT_PENDING", details={"status": CANCELLED}),),

@@ -193,13 +193,18 @@ def update_where(
     *,
     expect_rows: int | None = None,
     mismatch: Callable[[], Exception] | None = None,
+    returning: Sequence[str] = (),
 ) -> Statement:
     """The UPDATE that `queryset.update(**values)` would run, as a statement to send with others: values may be
-    expressions (`F("version") + 1`, `Now()`), the conditions any filter. What the ORM compiles is what is sent."""
+    expressions (`F("version") + 1`, `Now()`), the conditions any filter. What the ORM compiles is what is sent.
+    `returning`: fields whose new values the statement returns, for each row it updated (`decode` reads them)."""
     query = queryset.query.chain(UpdateQuery)
     assert isinstance(query, UpdateQuery)
     query.add_update_values(dict(values))
     sql, params = query.get_compiler(queryset.db).as_sql()
+    if returning:
+        model = queryset.model
+        sql += " RETURNING " + ", ".join(_column(model, name, queryset.db) for name in returning)
     return Statement(sql, params, expect_rows=expect_rows, mismatch=mismatch)
 
 

@@ -11,12 +11,14 @@ in the command's own transaction: with Redis flushed or down, a duplicate meets 
 
 The middleware owns the command's transaction (it begins it, and sends the unit of work's staged writes with
 its record as one query: `Transaction.flush`), unless the sender began one (CommandContext.transaction): it then
-stages its record there, for the sender to send with its own statements, and completes the fast tier only once
-that commits.
+stages its record there, for the sender to send with its own statements. Such a command skips the fast tier: the
+sender's transaction is its dedupe (its record's insert waits for a concurrent holder of the key, and a committed
+one makes the sender's flush raise CommandAppliedAlready), and a claim taken in Redis would outlive a rollback of
+that transaction, answering 409 to the sender's next try until it expired. The sender is a saga step recording its
+progress in its command's transaction, and the saga's lease already keeps a second sender away.
 """
 
 import dataclasses
-import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -121,7 +123,7 @@ class IdempotencyMiddleware:
     def __call__(self, command: Command, context: CommandContext, call_next: Next) -> CommandOutcome:
         key = f"{context.client_id}:{command.idempotency_key}"
         request_hash = fingerprint(command)
-        claim = self._claim_fast(key, request_hash)
+        claim = self._claim_fast(key, request_hash) if context.transaction is None else None
         if claim is not None and claim.state != "claimed":
             return self._answer_from_fast_path(claim, request_hash)
         try:
@@ -132,20 +134,7 @@ class IdempotencyMiddleware:
             raise
         if claim is not None:
             if answer.key_keeps:
-                complete = functools.partial(
-                    self._quietly,
-                    self.fast_path.complete,
-                    key,
-                    request_hash,
-                    stored(answer.outcome, context),
-                    self.window,
-                )
-                if context.transaction is not None and not answer.outcome.replayed:
-                    # Not committed yet: the sender's commit completes the claim. Should the sender roll back,
-                    # the claim answers 409 until its TTL, and the durable tier after that.
-                    context.transaction.on_commit(complete)
-                else:
-                    complete()
+                self._quietly(self.fast_path.complete, key, request_hash, stored(answer.outcome, context), self.window)
             else:
                 self._quietly(self.fast_path.release, key, request_hash)
         return answer.outcome
