@@ -4,6 +4,7 @@ The executor runs here without a worker (the end-to-end tests in tests/e2e/test_
 the real stack); providers that misbehave on purpose are fakes built on the fake provider, not mocks.
 """
 
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -11,16 +12,17 @@ from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
 from commands_app.bootstrap import build_mediator
 from commands_app.commands import CancelOrder, OrderLineRequest, PlaceOrder, ReserveInventory
 from commands_app.mediator import CommandContext
-from commands_app.models import OrderRecord, ProductRecord
+from commands_app.models import IdempotencyRecord, OrderRecord, ProductRecord
 from commands_app.payments.fake import FakePaymentProvider
 from commands_app.payments.port import PaymentProviderUnavailable
 from outbox_app.models import OutboxEvent
-from sagas_app import definitions, executor, lifecycle
+from sagas_app import definitions, executor, faults, lifecycle
 from sagas_app.models import Saga
 from tests.factories import CustomerRecordFactory, ProductRecordFactory
 
@@ -142,6 +144,87 @@ def test_a_step_whose_command_ran_before_a_crash_replays_instead_of_acting_twice
     # then
     assert event_types(order_id).count("InventoryReserved") == 1
     assert ProductRecord.objects.get(sku=sku).sold == 2
+
+
+class Killed(BaseException):
+    """Stops the executor where it stands, as a SIGKILL would (no handler of the executor catches it)."""
+
+
+@pytest.fixture
+def fault():
+    """Install a hook called right after a step's command answered (sagas_app/faults.py); uninstalled after."""
+    installed = []
+
+    def install(hook):
+        faults.install(hook)
+        installed.append(hook)
+
+    yield install
+    for hook in installed:
+        faults.uninstall(hook)
+
+
+def test_a_local_step_killed_before_its_commit_keeps_neither_its_command_nor_its_record(mediator, fault):
+    # given: the executor dies after the reservation answered, inside the transaction that records it
+    order_id, sku = place(mediator)
+    saga_id = start(order_id)
+
+    def kill_once(saga, step, direction):
+        if step == "reserve_inventory" and not cache.get(f"killed:{saga}"):
+            cache.set(f"killed:{saga}", 1)
+            raise Killed
+
+    fault(kill_once)
+    with pytest.raises(Killed):
+        executor.advance(saga_id, send_through=mediator)
+
+    # then: nothing of the step is kept (no reservation, no event, no idempotency record of its key)
+    assert "InventoryReserved" not in event_types(order_id)
+    assert ProductRecord.objects.get(sku=sku).reserved == 0
+    key = executor.step_key(saga_id, "reserve_inventory", "forward")
+    assert not IdempotencyRecord.objects.filter(key=key).exists()
+    assert timeline(saga_id) == [("reserve_inventory", "forward", "running", 1)]
+
+    # when: the saga resumes
+    assert executor.advance(saga_id, send_through=mediator).status == "completed"
+
+    # then: the step ran once more, and took effect once
+    assert timeline(saga_id)[0] == ("reserve_inventory", "forward", "succeeded", 2)
+    assert event_types(order_id).count("InventoryReserved") == 1
+    product = ProductRecord.objects.get(sku=sku)
+    assert (product.reserved, product.sold) == (0, 2)
+
+
+def test_a_cancellation_that_lands_while_a_local_step_runs_rolls_the_step_back(mediator, fault):
+    # given: the customer's cancellation reaches the saga (from another connection) while its reservation runs
+    order_id, sku = place(mediator)
+    saga_id = start(order_id)
+
+    def cancel_meanwhile(saga, step, direction):
+        if step != "reserve_inventory" or direction != "forward":
+            return
+
+        def request():
+            try:
+                lifecycle.request_cancellation("fulfilment", str(order_id), "customer_request")
+            finally:
+                connection.close()
+
+        elsewhere = threading.Thread(target=request)
+        elsewhere.start()
+        elsewhere.join()
+
+    fault(cancel_meanwhile)
+
+    # when
+    executor.advance(saga_id, send_through=mediator)
+
+    # then: the reservation was rolled back with the saga's record of it, and the saga compensated from there
+    saga = Saga.objects.get()
+    assert (saga.status, saga.outcome, saga.reason) == ("completed", "cancelled", "customer_request")
+    assert "InventoryReserved" not in event_types(order_id)
+    assert ProductRecord.objects.get(sku=sku).reserved == 0
+    assert OrderRecord.objects.get().cancellation_reason == "customer_request"
 
 
 def test_a_declined_payment_is_compensated_in_reverse(mediator):

@@ -203,6 +203,25 @@ def test_a_sender_whose_key_was_used_already_gets_command_applied_already_and_ke
     assert OutboxEvent.objects.count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_sender_whose_transaction_rolled_back_runs_the_command_again_at_its_next_try():
+    # given: a sender's transaction that ran the command and then rolled back (its own statement failed, say)
+    mediator = build_mediator(fast_path=CacheFastPath(caches["default"]))
+    command = register("rolled-back@example.com")
+    with sqlkit.Transaction.begin() as tx:
+        assert mediator.send(command, CONTEXT.within(tx)).status_code == 201
+        tx.roll_back()
+
+    # when: it tries again with the same key
+    with sqlkit.Transaction.begin() as tx:
+        outcome = mediator.send(command, CONTEXT.within(tx))
+
+    # then: the command runs (no claim of the first try answers 409 IDEMPOTENCY_IN_PROGRESS), once
+    assert (outcome.status_code, outcome.replayed) == (201, False)
+    assert list(CustomerRecord.objects.values_list("email", flat=True)) == ["rolled-back@example.com"]
+    assert IdempotencyRecord.objects.count() == 1
+
+
 def _dsn() -> str:
     settings = connection.settings_dict
     return f"postgresql://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
