@@ -85,26 +85,97 @@ def _in_a_transaction() -> None:
 _held = threading.local()
 
 
+class _Activity:
+    """When this process (any thread) last ended a one_relay() block that committed events."""
+
+    last_ended = 0.0
+
+
 @contextmanager
-def one_nudge() -> Iterator[None]:
-    """The relay nudges asked for by the commits inside the block go as one when it ends, however it ends: a saga
-    run's steps, each a commit, reach the relay (and the consumers) as one batch instead of one each. Per thread;
-    blocks nest (the outermost sends)."""
-    depth = getattr(_held, "depth", 0)
-    _held.depth = depth + 1
+def one_relay() -> Iterator[None]:
+    """The relay runs asked for by the commits inside the block happen as one when it ends, however it ends: a
+    saga run's steps, each a commit, reach the relay (and the consumers) as one batch instead of one each. Blocks
+    nest (the outermost acts); per thread. Each HTTP request is such a block too, ending once its response is
+    sent (`request_began` and `request_ended`, connected to Django's request signals).
+
+    When this process's previous block that committed events ended OUTBOX_RELAY_HERE_AFTER_IDLE seconds or more
+    before this one began, this process relays the events itself as the block ends (one batch of `relay_once`, as
+    the relay worker would; a backlog beyond it is the relay worker's, nudged): no nudge, no wait for the relay
+    worker, a hop less between a commit and its consumers. A
+    busier process nudges instead, so that under load the relay worker gathers every process's events into paced
+    batches (outbox_app/pacing.py). A relay run that fails here (the database or the broker away) nudges too; the
+    events are safe in the outbox either way, and beat relays them within a second if the nudge is lost as well.
+    """
+    depth, began = _begin_block()
     try:
         yield
     finally:
-        _held.depth = depth
-        if depth == 0 and getattr(_held, "wanted", False):
-            _held.wanted = False
-            nudge_relay()
+        _end_block(depth, began)
+
+
+def request_began(**kwargs: object) -> None:
+    """Django's request_started: the request is a one_relay() block (not in eager mode, where a commit relays at
+    once). A block a request left open (its response never closed) is ended first."""
+    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
+        return
+    if getattr(_held, "request_block", None) is not None:
+        request_ended()
+    _held.request_block = _begin_block()
+
+
+def request_ended(**kwargs: object) -> None:
+    """Django's request_finished, once the response is sent: the request's block ends."""
+    block = getattr(_held, "request_block", None)
+    if block is None:
+        return
+    _held.request_block = None
+    try:
+        _end_block(*block)
+    except Exception:  # the response is sent; whatever happens here must not reach the server
+        log.warning("outbox.relay_after_request_failed", exc_info=True)
+
+
+def _begin_block() -> tuple[int, float]:
+    depth = getattr(_held, "depth", 0)
+    _held.depth = depth + 1
+    return depth, time.monotonic()
+
+
+def _end_block(depth: int, began: float) -> None:
+    _held.depth = depth
+    if depth == 0 and getattr(_held, "wanted", False):
+        _held.wanted = False
+        _relay_here_or_nudge(idle_before=began - _Activity.last_ended)
+        _Activity.last_ended = time.monotonic()
+
+
+def _relay_here_or_nudge(idle_before: float) -> None:
+    after_idle = settings.OUTBOX_RELAY_HERE_AFTER_IDLE
+    here = (
+        0 < after_idle <= idle_before
+        and not getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False)  # there the nudge relays in-process already
+        and not transaction.get_connection().in_atomic_block  # never inside a caller's transaction
+    )
+    if not here:
+        nudge_relay()
+        return
+    from outbox_app.relay import drained, relay_once
+
+    try:
+        # One batch: a backlog (after an outage, say) is the relay worker's, not a request thread's.
+        report = relay_once(batch_size=settings.OUTBOX_BATCH_SIZE)
+    except Exception:
+        log.warning("outbox.relay_here_failed", exc_info=True)
+        nudge_relay()
+        return
+    if not drained(report, settings.OUTBOX_BATCH_SIZE):
+        nudge_relay()
 
 
 def nudge_relay() -> None:
     """Ask for a relay run now (beat is the safety net); with a broker, from a thread so the commit does not wait."""
     if getattr(_held, "depth", 0):
-        _held.wanted = True  # sent when the one_nudge() block ends
+        _held.wanted = True  # acted on when the one_relay() block ends
         return
     if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
         # Embedded default: the nudge runs the relay itself, in-process, right after the commit.

@@ -158,13 +158,13 @@ def advance(saga_id: UUID, *, send_through: Mediator | None = None) -> Run:
         )
         executor.begin_at_claim(within=claiming)
     # Every log line of this run, and of the commands it sends, carries the order's correlation id; the steps'
-    # events reach the relay as one batch, once the run ends (a step takes milliseconds).
+    # events are relayed as one batch once the run ends (a step takes milliseconds), outside the run's span.
     with (
+        outbox.one_relay(),
         structlog.contextvars.bound_contextvars(
             correlation_id=saga.context.get("correlation_id"), saga_id=str(saga_id)
         ),
         tracing.continuing("saga advance", saga.context.get(tracing.TRACEPARENT), **{"saga.id": saga_id}),
-        outbox.one_nudge(),
     ):
         try:
             status = executor.run()

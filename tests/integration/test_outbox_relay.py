@@ -32,7 +32,7 @@ from django.utils import timezone
 import sqlkit
 from bench.private_services import ThrowawayRedis
 from config.broker import task_queues
-from outbox_app import registry
+from outbox_app import outbox, registry
 from outbox_app import relay as outbox_relay
 from outbox_app.bus import BrokerUnavailable, bus_publisher
 from outbox_app.models import OutboxEvent
@@ -693,3 +693,99 @@ def test_drains_and_nudges_reuse_one_broker_connection_per_thread(settings, prob
 
         # then: they used the connections already open
         assert connected and ours() == connected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_process_idle_before_a_block_relays_the_blocks_events_itself_when_it_ends(
+    settings, probe_subscribers, broker
+):
+    # given: a worker process (not eager) that ended no one_relay() block for a while
+    settings.OUTBOX_RELAY_HERE_AFTER_IDLE = 0.05
+    outbox._Activity.last_ended = time.monotonic() - 1
+
+    with web_broker(broker.url):
+        # when: a block commits events in two transactions
+        with outbox.one_relay():
+            first = write_probe_events(aggregates=1, versions=2, prefix="here-1")
+            second = write_probe_events(aggregates=1, versions=1, prefix="here-2")
+            assert OutboxEvent.objects.filter(published_at__isnull=False).count() == 0
+
+        # then: they are published as the block ends, by this process, in one batch, with no nudge sent
+        assert set(OutboxEvent.objects.filter(published_at__isnull=False).values_list("pk", flat=True)) == {
+            *first,
+            *second,
+        }
+        messages = bus_messages(broker.client(), PROBE_TASKS)
+        assert [task for task, _ in messages] == PROBE_TASKS
+        assert cache.get(NUDGE_KEY) is None
+        assert "outbox_app.relay_outbox" not in tasks_on_bus(broker.client())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_busy_process_nudges_the_relay_worker_instead(settings, probe_subscribers, broker):
+    # given: a process whose last block ended a moment ago (a saga worker in a burst)
+    settings.OUTBOX_RELAY_HERE_AFTER_IDLE = 0.05
+
+    with web_broker(broker.url):
+        with outbox.one_relay():
+            write_probe_events(aggregates=1, versions=1, prefix="busy-before")
+        # when: the next block begins at once
+        with outbox.one_relay():
+            written = write_probe_events(aggregates=1, versions=1, prefix="busy")
+
+        # then: the event waits for the relay worker, which a nudge on the bus wakes
+        assert OutboxEvent.objects.get(pk=written[0]).published_at is None
+        assert eventually(lambda: "outbox_app.relay_outbox" in tasks_on_bus(broker.client()))
+        assert bus_messages(broker.client(), PROBE_TASKS) == []
+
+
+def tasks_on_bus(client: redis.Redis) -> list[str]:
+    """The task of every message waiting in the work queues."""
+    return [json.loads(raw)["headers"]["task"] for queue in settings.WORK_QUEUES for raw in client.lrange(queue, 0, -1)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_in_an_idle_process_relays_its_commands_events_once_its_response_is_sent(settings, broker, writer):
+    # given: a web process (not eager) that committed no events for a while
+    settings.OUTBOX_RELAY_HERE_AFTER_IDLE = 0.05
+    outbox._Activity.last_ended = time.monotonic() - 1
+
+    with web_broker(broker.url):
+        # when
+        registered = command(
+            writer, "register-customer", {"first_name": "Ada", "last_name": "L", "email": "here@example.com"}
+        )
+
+        # then: by the time the client has the response, this process published the event, and nudged no one
+        assert registered.status_code == 201, registered.json()
+        event = OutboxEvent.objects.get(event_type="CustomerRegistered")
+        assert event.published_at is not None
+        assert [envelope["event_id"] for _, envelope in project_messages(broker)] == [str(event.event_id)]
+        assert "outbox_app.relay_outbox" not in tasks_on_bus(broker.client())
+
+
+def project_messages(broker: ThrowawayRedis) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (task, envelope)
+        for task, envelopes in bus_messages(broker.client(), [PROJECT_EVENTS])
+        for envelope in envelopes
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_relaying_here_takes_one_batch_and_leaves_a_longer_backlog_to_the_relay_worker(
+    settings, probe_subscribers, broker
+):
+    # given: an idle process, and more events waiting than a batch holds
+    settings.OUTBOX_RELAY_HERE_AFTER_IDLE = 0.05
+    settings.OUTBOX_BATCH_SIZE = 2
+    outbox._Activity.last_ended = time.monotonic() - 1
+
+    with web_broker(broker.url):
+        # when
+        with outbox.one_relay():
+            write_probe_events(aggregates=5, versions=1, prefix="backlog")
+
+        # then: one batch went out from here, and the relay worker is nudged for the rest
+        assert OutboxEvent.objects.filter(published_at__isnull=False).count() == 2
+        assert eventually(lambda: "outbox_app.relay_outbox" in tasks_on_bus(broker.client()))

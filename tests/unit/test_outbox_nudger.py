@@ -86,18 +86,19 @@ def test_requests_within_the_minimum_interval_after_a_nudge_fold_into_one_sent_w
     assert len(sent_at) == 2
 
 
-def test_commits_inside_one_nudge_ask_the_relay_once_when_the_block_ends(monkeypatch, settings):
+def test_commits_inside_one_relay_ask_the_relay_once_when_the_block_ends(monkeypatch, settings):
     # given: the nudges this process would hand to its nudger thread, recorded instead of sent
     from outbox_app import outbox
 
     sent = []
     monkeypatch.setattr(outbox._nudger, "request", lambda: sent.append("nudge"))
     settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.OUTBOX_RELAY_HERE_AFTER_IDLE = 0
 
     # when: three commits inside the block (nested once), then one after it
-    with outbox.one_nudge():
+    with outbox.one_relay():
         outbox.nudge_relay()
-        with outbox.one_nudge():
+        with outbox.one_relay():
             outbox.nudge_relay()
         outbox.nudge_relay()
         assert sent == []
