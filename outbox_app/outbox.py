@@ -19,6 +19,7 @@ import sqlkit
 from observability import tracing
 from outbox_app.bus import broker_connection
 from outbox_app.models import OutboxEvent
+from outbox_app.relay import drained, relay_once
 
 log = structlog.get_logger(__name__)
 NUDGE_KEY = "outbox:relay-nudge-pending"
@@ -101,10 +102,10 @@ def one_relay() -> Iterator[None]:
     When this process's previous block that committed events ended OUTBOX_RELAY_HERE_AFTER_IDLE seconds or more
     before this one began, this process relays the events itself as the block ends (one batch of `relay_once`, as
     the relay worker would; a backlog beyond it is the relay worker's, nudged): no nudge, no wait for the relay
-    worker, a hop less between a commit and its consumers. A
-    busier process nudges instead, so that under load the relay worker gathers every process's events into paced
-    batches (outbox_app/pacing.py). A relay run that fails here (the database or the broker away) nudges too; the
-    events are safe in the outbox either way, and beat relays them within a second if the nudge is lost as well.
+    worker, a hop less between a commit and its consumers. A busier process nudges instead, so that under load the
+    relay worker gathers every process's events into paced batches (outbox_app/pacing.py). A relay run that fails
+    here (the database or the broker away) nudges too; the events are safe in the outbox either way, and beat
+    relays them within a second if the nudge is lost as well.
     """
     depth, began = _begin_block()
     try:
@@ -159,8 +160,6 @@ def _relay_here_or_nudge(idle_before: float) -> None:
     if not here:
         nudge_relay()
         return
-    from outbox_app.relay import drained, relay_once
-
     try:
         # One batch: a backlog (after an outage, say) is the relay worker's, not a request thread's.
         report = relay_once(batch_size=settings.OUTBOX_BATCH_SIZE)
