@@ -303,21 +303,20 @@ class Executor:
         rolled back with the record, and the saga is read again. None when the command is to run the regular way,
         its attempt begun already: its key's first answer committed before (it is replayed), or it raised.
         """
-        direction = saga.state().direction
-        recorded = False
+        direction, version = saga.state().direction, saga.version
         try:
             with sqlkit.Transaction.begin() as transaction:
                 reply = self._send(saga, within=transaction)
                 faults.step_answered(saga.saga_id, saga.current_step, direction)
                 decision = domain.decide(self.definition, saga.state(), reply, timezone.now(), self.policy)
-                recorded = self._apply(saga, decision, reply, within=transaction)
+                self._apply(saga, decision, reply, within=transaction)
         except SagaChanged:
             self._stale = True
             return CHANGED
         except CommandAppliedAlready:
             return None
         except Exception:
-            if recorded:  # the commit failed: the saga in memory is not what the database has
+            if saga.version != version:  # recorded in memory, but not committed: as a failed bookkeeping write
                 self._stale = True
                 raise
             log.warning("saga.local_step_raised", saga_id=str(saga.saga_id), step=saga.current_step, exc_info=True)

@@ -195,6 +195,28 @@ def test_a_local_step_killed_before_its_commit_keeps_neither_its_command_nor_its
     assert (product.reserved, product.sold) == (0, 2)
 
 
+def test_a_local_step_whose_transaction_raised_is_sent_again_the_regular_way_in_the_same_attempt(mediator, fault):
+    # given: something raises inside the reservation's transaction, once (the database dropping the query, say)
+    order_id, sku = place(mediator)
+    saga_id = start(order_id)
+
+    def raise_once(saga, step, direction):
+        if step == "reserve_inventory" and not cache.get(f"raised:{saga}"):
+            cache.set(f"raised:{saga}", 1)
+            raise RuntimeError("connection lost mid-step")
+
+    fault(raise_once)
+
+    # when
+    status = executor.advance(saga_id, send_through=mediator).status
+
+    # then: the rolled-back reservation ran again, outside a transaction of the executor's, and took effect once
+    assert status == "completed"
+    assert timeline(saga_id)[0] == ("reserve_inventory", "forward", "succeeded", 1)
+    assert event_types(order_id).count("InventoryReserved") == 1
+    assert ProductRecord.objects.get(sku=sku).sold == 2
+
+
 def test_a_cancellation_that_lands_while_a_local_step_runs_rolls_the_step_back(mediator, fault):
     # given: the customer's cancellation reaches the saga (from another connection) while its reservation runs
     order_id, sku = place(mediator)
