@@ -19,6 +19,7 @@ import sqlkit
 from observability import tracing
 from outbox_app.bus import broker_connection
 from outbox_app.models import OutboxEvent
+from outbox_app.pacing import relayed_last_second
 from outbox_app.relay import drained, relay_once
 
 log = structlog.get_logger(__name__)
@@ -100,12 +101,14 @@ def one_relay() -> Iterator[None]:
     sent (`request_began` and `request_ended`, connected to Django's request signals).
 
     When this process's previous block that committed events ended OUTBOX_RELAY_HERE_AFTER_IDLE seconds or more
-    before this one began, this process relays the events itself as the block ends (one batch of `relay_once`, as
-    the relay worker would; a backlog beyond it is the relay worker's, nudged): no nudge, no wait for the relay
-    worker, a hop less between a commit and its consumers. A busier process nudges instead, so that under load the
-    relay worker gathers every process's events into paced batches (outbox_app/pacing.py). A relay run that fails
-    here (the database or the broker away) nudges too; the events are safe in the outbox either way, and beat
-    relays them within a second if the nudge is lost as well.
+    before this one began, and every relay together published fewer than OUTBOX_RELAY_PACED_ABOVE events in the
+    last second (counted in the cache, outbox_app/pacing.py), this process relays the events itself as the block
+    ends (one batch of `relay_once`, as the relay worker would; a backlog beyond it is the relay worker's,
+    nudged): no nudge, no wait for the relay worker, a hop less between a commit and its consumers. A busier
+    process, or any process of a busier system, nudges instead, so that under load the relay worker gathers every
+    process's events into paced batches. A relay run that fails here (the database or the broker away) nudges too;
+    the events are safe in the outbox either way, and beat relays them within a second if the nudge is lost as
+    well.
     """
     depth, began = _begin_block()
     try:
@@ -156,6 +159,7 @@ def _relay_here_or_nudge(idle_before: float) -> None:
         0 < after_idle <= idle_before
         and not getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False)  # there the nudge relays in-process already
         and not transaction.get_connection().in_atomic_block  # never inside a caller's transaction
+        and _system_is_quiet()
     )
     if not here:
         nudge_relay()
@@ -169,6 +173,13 @@ def _relay_here_or_nudge(idle_before: float) -> None:
         return
     if not drained(report, settings.OUTBOX_BATCH_SIZE):
         nudge_relay()
+
+
+def _system_is_quiet() -> bool:
+    """Whether every relay together published fewer events in the last second than the rate above which the relay
+    worker paces its runs (unknown, with the cache away: no)."""
+    relayed = relayed_last_second()
+    return relayed is not None and relayed < settings.OUTBOX_RELAY_PACED_ABOVE
 
 
 def nudge_relay() -> None:

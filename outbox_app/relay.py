@@ -36,7 +36,7 @@ from django.utils import timezone
 
 import sqlkit
 from observability import tracing
-from outbox_app import metrics, registry
+from outbox_app import metrics, pacing, registry
 from outbox_app.bus import BrokerUnavailable, Publisher, bus_publisher
 from outbox_app.log import mark_published_in_log_order
 from outbox_app.models import ENVELOPE_COLUMNS, OutboxEvent, envelope
@@ -148,6 +148,7 @@ def relay_once(*, batch_size: int | None = None, publish: Publisher | None = Non
         deferred = _defer(held, waiting_on, outcome)
         # Last, just before the commit: it holds the log's position lock until then (outbox_app/log.py).
         mark_published_in_log_order([event.event_id for event in outcome.published])
+    pacing.count_relayed(len(outcome.published))
     report = RelayReport(
         claimed=len(claimed),
         published=len(outcome.published),

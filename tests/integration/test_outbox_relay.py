@@ -38,6 +38,7 @@ from outbox_app.bus import BrokerUnavailable, bus_publisher
 from outbox_app.models import OutboxEvent
 from outbox_app.operations import requeue_dead
 from outbox_app.outbox import NUDGE_KEY, NewEvent, append, send_nudge
+from outbox_app.pacing import RELAYED_KEY, relayed_last_second
 from outbox_app.relay import RelayReport, relay_once, relay_until_drained
 from tests.conftest import command, eventually
 from tests.stack import ROOT
@@ -695,9 +696,16 @@ def test_drains_and_nudges_reuse_one_broker_connection_per_thread(settings, prob
         assert connected and ours() == connected
 
 
+@pytest.fixture
+def quiet_system() -> None:
+    """No relay published anything in the last seconds (as far as the shared count knows)."""
+    now = int(time.time())
+    cache.delete_many([RELAYED_KEY.format(second=now - back) for back in range(-1, 3)])
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_process_idle_before_a_block_relays_the_blocks_events_itself_when_it_ends(
-    settings, probe_subscribers, broker
+    settings, probe_subscribers, broker, quiet_system
 ):
     # given: a worker process (not eager) that ended no one_relay() block for a while
     settings.OUTBOX_RELAY_HERE_AFTER_IDLE = 0.05
@@ -746,7 +754,9 @@ def tasks_on_bus(client: redis.Redis) -> list[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_request_in_an_idle_process_relays_its_commands_events_once_its_response_is_sent(settings, broker, writer):
+def test_a_request_in_an_idle_process_relays_its_commands_events_once_its_response_is_sent(
+    settings, broker, writer, quiet_system
+):
     # given: a web process (not eager) that committed no events for a while
     settings.OUTBOX_RELAY_HERE_AFTER_IDLE = 0.05
     outbox._Activity.last_ended = time.monotonic() - 1
@@ -775,7 +785,7 @@ def project_messages(broker: ThrowawayRedis) -> list[tuple[str, dict[str, Any]]]
 
 @pytest.mark.django_db(transaction=True)
 def test_relaying_here_takes_one_batch_and_leaves_a_longer_backlog_to_the_relay_worker(
-    settings, probe_subscribers, broker
+    settings, probe_subscribers, broker, quiet_system
 ):
     # given: an idle process, and more events waiting than a batch holds
     settings.OUTBOX_RELAY_HERE_AFTER_IDLE = 0.05
@@ -790,3 +800,40 @@ def test_relaying_here_takes_one_batch_and_leaves_a_longer_backlog_to_the_relay_
         # then: one batch went out from here, and the relay worker is nudged for the rest
         assert OutboxEvent.objects.filter(published_at__isnull=False).count() == 2
         assert eventually(lambda: "outbox_app.relay_outbox" in tasks_on_bus(broker.client()))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_idle_process_of_a_busy_system_nudges_the_relay_worker_instead(settings, probe_subscribers, broker):
+    # given: an idle process, while every relay together published more than the pacing line in the last second
+    settings.OUTBOX_RELAY_HERE_AFTER_IDLE = 0.05
+    settings.OUTBOX_RELAY_PACED_ABOVE = 120
+    outbox._Activity.last_ended = time.monotonic() - 1
+    last_second = int(time.time()) - 1
+    cache.set(RELAYED_KEY.format(second=last_second), 500, timeout=10)
+    cache.set(RELAYED_KEY.format(second=last_second + 1), 500, timeout=10)  # in case the second turns meanwhile
+
+    with web_broker(broker.url):
+        # when
+        with outbox.one_relay():
+            (written,) = write_probe_events(aggregates=1, versions=1, prefix="busy-system")
+
+        # then: the relay worker's paced batches get it
+        assert OutboxEvent.objects.get(pk=written).published_at is None
+        assert eventually(lambda: "outbox_app.relay_outbox" in tasks_on_bus(broker.client()))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_relay_counts_what_it_published_per_second_in_the_shared_cache(settings, probe_subscribers, broker):
+    # given
+    start = int(time.time())
+    cache.delete_many([RELAYED_KEY.format(second=start + k) for k in range(3)])
+    write_probe_events(aggregates=3, versions=2, prefix="counted")
+
+    # when: two relays publish
+    with web_broker(broker.url):
+        published = relay_once(batch_size=4).published + relay_once(batch_size=4).published
+
+    # then: the seconds they ran in count them, each read as "the last second" one second later
+    counted = [relayed_last_second(now=lambda s=second: s + 1) for second in range(start, int(time.time()) + 1)]
+    assert published == 6
+    assert sum(n or 0 for n in counted) == 6

@@ -164,17 +164,24 @@ def fault():
         faults.uninstall(hook)
 
 
+def raising_once_at(step_name, error):
+    """A fault hook that raises `error` right after the step's command answered, the first time only."""
+    raised = set()
+
+    def hook(saga, step, direction):
+        if step == step_name and saga not in raised:
+            raised.add(saga)
+            raise error
+
+    return hook
+
+
 def test_a_local_step_killed_before_its_commit_keeps_neither_its_command_nor_its_record(mediator, fault):
     # given: the executor dies after the reservation answered, inside the transaction that records it
     order_id, sku = place(mediator)
     saga_id = start(order_id)
 
-    def kill_once(saga, step, direction):
-        if step == "reserve_inventory" and not cache.get(f"killed:{saga}"):
-            cache.set(f"killed:{saga}", 1)
-            raise Killed
-
-    fault(kill_once)
+    fault(raising_once_at("reserve_inventory", Killed()))
     with pytest.raises(Killed):
         executor.advance(saga_id, send_through=mediator)
 
@@ -200,12 +207,7 @@ def test_a_local_step_whose_transaction_raised_is_sent_again_the_regular_way_in_
     order_id, sku = place(mediator)
     saga_id = start(order_id)
 
-    def raise_once(saga, step, direction):
-        if step == "reserve_inventory" and not cache.get(f"raised:{saga}"):
-            cache.set(f"raised:{saga}", 1)
-            raise RuntimeError("connection lost mid-step")
-
-    fault(raise_once)
+    fault(raising_once_at("reserve_inventory", RuntimeError("connection lost mid-step")))
 
     # when
     status = executor.advance(saga_id, send_through=mediator).status
