@@ -244,9 +244,10 @@ OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=500)
 # before each run, so that many commits' events go in one batch; below it, a run starts at once (outbox_app/pacing.py).
 OUTBOX_RELAY_GAP = env.float("OUTBOX_RELAY_GAP", default=0.05)
 OUTBOX_RELAY_PACED_ABOVE = env.float("OUTBOX_RELAY_PACED_ABOVE", default=120.0)
-# A worker that commits events in a `one_relay()` block (a saga run) after this many seconds without one relays them
-# itself when the block ends, instead of nudging the relay worker: one hop less at low rates; a busier one nudges,
-# and the relay worker batches its events with the others' (outbox_app/outbox.py). 0: always nudge.
+# A process that commits events in a `one_relay()` block (a saga run, an HTTP request) after this many seconds
+# without one relays them itself when the block ends, instead of nudging the relay worker: one hop less at low
+# rates. A busier one, or any while all relays together publish more than OUTBOX_RELAY_PACED_ABOVE events/s,
+# nudges, and the relay worker batches its events with the others' (outbox_app/outbox.py). 0: always nudge.
 OUTBOX_RELAY_HERE_AFTER_IDLE = env.float("OUTBOX_RELAY_HERE_AFTER_IDLE", default=0.05)
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
 OUTBOX_BACKOFF_BASE_SECONDS = env.float("OUTBOX_BACKOFF_BASE_SECONDS", default=1.0)
