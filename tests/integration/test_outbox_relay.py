@@ -697,19 +697,19 @@ def test_drains_and_nudges_reuse_one_broker_connection_per_thread(settings, prob
 
 
 @pytest.fixture
-def quiet_system() -> None:
-    """No relay published anything in the last seconds (as far as the shared count knows)."""
+def idle_process_of_a_quiet_system(settings: Any) -> None:
+    """This process (a worker or a web process, not eager) committed no events for a while, and no relay published
+    anything in the last seconds (as far as the shared count knows)."""
+    settings.OUTBOX_RELAY_HERE_AFTER_IDLE = 0.05
+    outbox._Activity.last_ended = time.monotonic() - 1
     now = int(time.time())
     cache.delete_many([RELAYED_KEY.format(second=now - back) for back in range(-1, 3)])
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_process_idle_before_a_block_relays_the_blocks_events_itself_when_it_ends(
-    settings, probe_subscribers, broker, quiet_system
+    probe_subscribers, broker, idle_process_of_a_quiet_system
 ):
-    # given: a worker process (not eager) that ended no one_relay() block for a while
-    settings.OUTBOX_RELAY_HERE_AFTER_IDLE = 0.05
-    outbox._Activity.last_ended = time.monotonic() - 1
 
     with web_broker(broker.url):
         # when: a block commits events in two transactions
@@ -755,11 +755,8 @@ def tasks_on_bus(client: redis.Redis) -> list[str]:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_request_in_an_idle_process_relays_its_commands_events_once_its_response_is_sent(
-    settings, broker, writer, quiet_system
+    broker, writer, idle_process_of_a_quiet_system
 ):
-    # given: a web process (not eager) that committed no events for a while
-    settings.OUTBOX_RELAY_HERE_AFTER_IDLE = 0.05
-    outbox._Activity.last_ended = time.monotonic() - 1
 
     with web_broker(broker.url):
         # when
@@ -785,12 +782,10 @@ def project_messages(broker: ThrowawayRedis) -> list[tuple[str, dict[str, Any]]]
 
 @pytest.mark.django_db(transaction=True)
 def test_relaying_here_takes_one_batch_and_leaves_a_longer_backlog_to_the_relay_worker(
-    settings, probe_subscribers, broker, quiet_system
+    settings, probe_subscribers, broker, idle_process_of_a_quiet_system
 ):
     # given: an idle process, and more events waiting than a batch holds
-    settings.OUTBOX_RELAY_HERE_AFTER_IDLE = 0.05
     settings.OUTBOX_BATCH_SIZE = 2
-    outbox._Activity.last_ended = time.monotonic() - 1
 
     with web_broker(broker.url):
         # when
