@@ -57,6 +57,9 @@ class Changed:
 
 CHANGED = Changed()
 
+ENDS_THE_RUN = (domain.Retry, domain.Completed, domain.Failed)
+"""Decisions after which the run stops: the saga waits for its retry, or it ended."""
+
 
 def policy(saga: domain.SagaDefinition) -> domain.Policy:
     """Retries from the settings; each step's timeout from its definition, or the setting it names."""
@@ -231,7 +234,7 @@ class Executor:
                     if recorded is CHANGED:
                         continue  # nothing of the step was kept: read the saga again and decide afresh
                     if recorded is not None:
-                        if isinstance(recorded, domain.Retry | domain.Completed | domain.Failed):
+                        if isinstance(recorded, ENDS_THE_RUN):
                             return saga.status
                         continue
                 reply = self._send(saga)
@@ -241,7 +244,7 @@ class Executor:
             if not self._apply(saga, decision, reply):
                 continue
             reply, answered = None, None
-            if isinstance(decision, domain.Retry | domain.Completed | domain.Failed):
+            if isinstance(decision, ENDS_THE_RUN):
                 return saga.status
 
     def release(self) -> None:
@@ -267,14 +270,12 @@ class Executor:
         saga, now = self.saga, timezone.now()
         if saga.status in domain.ACTIVE and not domain.before_attempt(self.definition, saga.state(), now):
             self._begin_attempt(saga, now, within=within)
+            self._begun = (saga.current_step, saga.state().direction, saga.attempts)
 
     def _begin_attempt(self, saga: Saga, now: datetime, *, within: sqlkit.Transaction | None = None) -> bool:
-        if not self._write(
+        return self._write(
             saga, {"attempts": saga.attempts + 1}, renew_lease=within is None, begins=True, now=now, within=within
-        ):
-            return False
-        self._begun = (saga.current_step, saga.state().direction, saga.attempts)
-        return True
+        )
 
     @staticmethod
     def _step_begins(saga: Saga, now: datetime) -> list[sqlkit.Statement]:

@@ -588,11 +588,7 @@ def test_the_relay_and_its_nudge_send_each_task_to_the_queue_of_its_kind_of_work
             relay_once(publish=bus)
 
     # then: each task went to its own queue, by its name's route in settings, and nothing to the default queue
-    client = broker.client()
-    queued = {
-        queue: [json.loads(raw)["headers"]["task"] for raw in client.lrange(queue, 0, -1)]
-        for queue in settings.WORK_QUEUES
-    }
+    queued = tasks_by_queue(broker.client())
     assert queued == {
         "relay": ["outbox_app.relay_outbox"],
         "projections": [PROJECT_EVENTS],
@@ -748,9 +744,17 @@ def test_a_busy_process_nudges_the_relay_worker_instead(settings, probe_subscrib
         assert str(written[0]) not in on_the_bus
 
 
+def tasks_by_queue(client: redis.Redis) -> dict[str, list[str]]:
+    """The task of every message waiting in each work queue, newest first."""
+    return {
+        queue: [json.loads(raw)["headers"]["task"] for raw in client.lrange(queue, 0, -1)]
+        for queue in settings.WORK_QUEUES
+    }
+
+
 def tasks_on_bus(client: redis.Redis) -> list[str]:
     """The task of every message waiting in the work queues."""
-    return [json.loads(raw)["headers"]["task"] for queue in settings.WORK_QUEUES for raw in client.lrange(queue, 0, -1)]
+    return [task for tasks in tasks_by_queue(client).values() for task in tasks]
 
 
 @pytest.mark.django_db(transaction=True)
