@@ -119,35 +119,69 @@ def place_and_watch(api: Api, shop: Shop, timeout: float = 30.0) -> Timed | None
 
 def server_split(timed: list[Timed]) -> str:
     """p50/p99 of the hops, from the server's timestamps: the POST's start -> the place's commit (OrderPlaced)
-    -> the saga's OrderConfirmed commit -> its publication by the relay -> the GET that showed it confirmed."""
+    -> the saga's OrderConfirmed commit -> its publication by the relay -> the GET that showed it confirmed.
+    The saga's hop is split further by the saga's rows (started by OrderPlaced's delivery; each step's start and
+    end) and the last by the orders projection's inbox entry (written while it applied OrderConfirmed)."""
     starts = {t.order_id: t for t in timed}
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT aggregate_id, event_type, EXTRACT(EPOCH FROM created_at), EXTRACT(EPOCH FROM published_at) "
-            "FROM outbox_app_outboxevent "
+            "SELECT aggregate_id, event_type, EXTRACT(EPOCH FROM created_at), EXTRACT(EPOCH FROM published_at), "
+            "(SELECT EXTRACT(EPOCH FROM processed_at) FROM read_inbox i "
+            " WHERE i.event_id = o.event_id AND i.projection = 'orders') "
+            "FROM outbox_app_outboxevent o "
             "WHERE event_type IN ('OrderPlaced', 'OrderConfirmed') AND aggregate_id = ANY(%s)",
             [list(starts)],
         )
-        at: dict[tuple[str, str], tuple[float, float | None]] = {
-            (row[0], row[1]): (float(row[2]), None if row[3] is None else float(row[3])) for row in cursor.fetchall()
+        at: dict[tuple[str, str], tuple[float, float | None, float | None]] = {
+            (row[0], row[1]): (float(row[2]), *(None if v is None else float(v) for v in row[3:]))
+            for row in cursor.fetchall()
         }
-    hops: dict[str, list[float]] = {"placed": [], "confirmed": [], "published": [], "seen": []}
+        cursor.execute(
+            "SELECT s.correlation_id, EXTRACT(EPOCH FROM s.created_at), st.step, "
+            "EXTRACT(EPOCH FROM st.started_at), EXTRACT(EPOCH FROM st.finished_at) "
+            "FROM saga s JOIN saga_step st ON st.saga_id = s.saga_id WHERE s.correlation_id = ANY(%s)",
+            [list(starts)],
+        )
+        steps: dict[str, dict[str, tuple[float, float]]] = {}
+        saga_started: dict[str, float] = {}
+        for correlation_id, created, step, began, ended in cursor.fetchall():
+            saga_started[correlation_id] = float(created)
+            if ended is not None:
+                steps.setdefault(correlation_id, {})[step] = (float(began), float(ended))
+    hops: dict[str, list[float]] = {}
+
+    def hop(name: str, ms: float) -> None:
+        hops.setdefault(name, []).append(ms)
+
     for order_id, t in starts.items():
         placed, confirmed = at.get((order_id, "OrderPlaced")), at.get((order_id, "OrderConfirmed"))
         if placed is None or confirmed is None or confirmed[1] is None or t.visible_ms is None:
             continue
-        hops["placed"].append((placed[0] - t.started) * 1000)
-        hops["confirmed"].append((confirmed[0] - placed[0]) * 1000)
-        hops["published"].append((confirmed[1] - confirmed[0]) * 1000)
-        hops["seen"].append(t.started * 1000 + t.visible_ms - confirmed[1] * 1000)
+        hop("POST -> OrderPlaced committed", (placed[0] - t.started) * 1000)
+        if placed[1] is not None:
+            hop("-> OrderPlaced published (relay)", (placed[1] - placed[0]) * 1000)
+            if order_id in saga_started:
+                hop("-> the saga started (delivery)", (saga_started[order_id] - placed[1]) * 1000)
+        mark = saga_started.get(order_id)
+        for step, (began, ended) in sorted(steps.get(order_id, {}).items(), key=lambda item: item[1]):
+            if mark is not None:
+                hop(f"-> {step} began", (began - mark) * 1000)
+            hop(f"-> {step} ended", (ended - began) * 1000)
+            mark = ended
+        if mark is not None:
+            hop("-> OrderConfirmed committed", (confirmed[0] - mark) * 1000)
+        hop("-> OrderConfirmed published (relay)", (confirmed[1] - confirmed[0]) * 1000)
+        if confirmed[2] is not None:
+            hop("-> applied by the orders projection", (confirmed[2] - confirmed[1]) * 1000)
+            hop(
+                "-> a GET answered confirmed (commit, the GET's wait, the poll)",
+                t.started * 1000 + t.visible_ms - confirmed[2] * 1000,
+            )
+        hop("OrderPlaced committed -> OrderConfirmed committed (relay, saga)", (confirmed[0] - placed[0]) * 1000)
 
-    def p(name: str) -> str:
-        return f"p50 {percentile(hops[name], 50):.1f} ms, p99 {percentile(hops[name], 99):.1f} ms"
-
-    return (
-        f"POST -> OrderPlaced committed {p('placed')}; -> OrderConfirmed committed (relay, saga) {p('confirmed')}; "
-        f"-> OrderConfirmed published (relay) {p('published')}; -> a GET answered confirmed (projection, the "
-        f"GET's wait, the poll) {p('seen')}"
+    return "; ".join(
+        f"{name} p50 {percentile(values, 50):.1f} ms, p99 {percentile(values, 99):.1f} ms"
+        for name, values in hops.items()
     )
 
 
