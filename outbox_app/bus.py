@@ -9,20 +9,28 @@ Each thread of each process keeps its connection between uses: opening one (conn
 declare the queue) costs more than sending a batch (docs/benchmarks.md, "Measured choices in the code"), and
 the relay and the nudge use it many times a second. A use that raises closes it, so the next use reconnects:
 a connection that saw an outage, or any error, is never trusted again.
+
+On RabbitMQ every publish is confirmed by the broker (publisher confirms: the message is stored). A relay batch
+sends one message per subscriber task; waiting for each confirm before sending the next made the batch's last
+subscriber (the sagas, for an order placed) wait for the others' confirms too. The relay's publisher therefore
+sends a batch's messages on a channel of its own without waiting, and `confirm_sent()` then waits for all their
+confirms at once: an event still counts as published only once the broker confirmed every message that carries it
+(docs/outbox.md, "Publisher confirms").
 """
 
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from celery import current_app
-from kombu import Connection
+from kombu import Connection, Producer
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
-__all__ = ["BrokerUnavailable", "Publisher", "broker_connection", "bus_publisher"]
+__all__ = ["BrokerUnavailable", "Publisher", "broker_connection", "bus_publisher", "confirm_sent"]
 
 CONNECT_TIMEOUT_SECONDS = 2.0
 SOCKET_TIMEOUT_SECONDS = 5.0
@@ -30,10 +38,64 @@ SOCKET_TIMEOUT_SECONDS = 5.0
 Publisher = Callable[[str, list[dict[str, Any]]], None]
 
 
+class _Confirms:
+    """A channel of the kept connection in confirm mode, on which messages are sent without waiting for their
+    confirms: it counts what it sent (the broker numbers a confirm channel's messages from 1) and what the broker
+    confirmed, one by one or up to a number ("multiple")."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.channel = connection.channel()
+        self.channel.confirm_select()
+        self.producer = Producer(self.channel, auto_declare=False)
+        self.sent = 0
+        self.unconfirmed: set[int] = set()
+        self.refused = False
+        send_without_waiting = self.channel._basic_publish  # py-amqp's publish, without its wait for the confirm
+
+        def basic_publish(*args: Any, **kwargs: Any) -> Any:
+            kwargs.pop("confirm_timeout", None)
+            sent = send_without_waiting(*args, **kwargs)
+            self.sent += 1
+            self.unconfirmed.add(self.sent)
+            return sent
+
+        self.channel.basic_publish = basic_publish
+        self.channel.events["basic_ack"].add(self._confirmed)
+        self.channel.events["basic_nack"].add(self._refused)
+
+    def _confirmed(self, delivery_tag: int, multiple: bool) -> None:
+        if multiple:
+            self.unconfirmed = {tag for tag in self.unconfirmed if tag > delivery_tag}
+        else:
+            self.unconfirmed.discard(delivery_tag)
+
+    def _refused(self, delivery_tag: int, multiple: bool) -> None:
+        self._confirmed(delivery_tag, multiple)
+        self.refused = True
+
+    def wait(self, timeout: float) -> None:
+        """Until the broker confirmed every message sent; BrokerUnavailable if it refused one (a nack: the broker
+        could not store it, no fault of the message) or did not answer within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        try:
+            while self.unconfirmed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{len(self.unconfirmed)} messages unconfirmed after {timeout}s")
+                self.channel.connection.drain_events(timeout=remaining)
+        except Exception as error:
+            raise BrokerUnavailable(f"the broker did not confirm the messages sent: {error!r}") from error
+        if self.refused:
+            self.refused = False
+            raise BrokerUnavailable("the broker refused to store a message (nack)")
+
+
 class _Kept(threading.local):
     connection: Connection | None = None
     # What the connection was opened for: this process (a forked child never uses its parent's socket) and URL.
     owner: tuple[int, str] = (0, "")
+    # The connection's channel for sending without waiting for each confirm (RabbitMQ only), opened on first use.
+    confirms: _Confirms | None = None
 
 
 _kept = _Kept()
@@ -67,7 +129,7 @@ def broker_connection() -> Iterator[Connection]:
 
 def close_broker_connection() -> None:
     """Close this thread's kept connection, if any; the next use opens a new one."""
-    connection, _kept.connection = _kept.connection, None
+    connection, _kept.connection, _kept.confirms = _kept.connection, None, None
     if connection is not None and _kept.owner[0] == os.getpid():
         with contextlib.suppress(Exception):  # closing a broken connection may fail too; it is dropped anyway
             connection.release()
@@ -75,17 +137,43 @@ def close_broker_connection() -> None:
 
 @contextmanager
 def bus_publisher() -> Iterator[Publisher]:
-    """A publisher for one relay batch: each call sends one message with a list of envelopes to a task."""
+    """A publisher for relay batches: each call sends one message with a list of envelopes to a task. On RabbitMQ
+    the call does not wait for the broker's confirm: `confirm_sent()` waits for every confirm of the batch."""
     app = current_app
     with broker_connection() as connection:
+        confirms = _confirms(connection)
 
         def publish(task_name: str, envelopes: list[dict[str, Any]]) -> None:
             if app.conf.task_always_eager and task_name not in app.tasks:
                 raise LookupError(f"Task {task_name} is not registered here: in eager mode it would be lost.")
             # argsrepr: what the message says its arguments are (for monitoring). Celery would otherwise build a
             # safe repr of every envelope, which costs more than encoding them (docs/benchmarks.md, "Orders").
+            sending = {"connection": connection} if confirms is None else {"producer": confirms.producer}
             app.signature(task_name, args=[envelopes]).apply_async(
-                connection=connection, retry=False, argsrepr=f"[{len(envelopes)} envelopes]", kwargsrepr="{}"
+                retry=False, argsrepr=f"[{len(envelopes)} envelopes]", kwargsrepr="{}", **sending
             )
 
         yield publish
+
+
+def _confirms(connection: Connection) -> _Confirms | None:
+    """The kept connection's channel for sending without waiting for each confirm, where the broker confirms
+    (RabbitMQ); None elsewhere (Redis, the in-memory transport), where a publish returns once it is sent."""
+    if not connection.transport_options.get("confirm_publish") or connection.transport.driver_type != "amqp":
+        return None
+    if _kept.confirms is None:
+        _kept.confirms = _Confirms(connection)
+    return _kept.confirms
+
+
+def confirm_sent() -> None:
+    """Wait until the broker confirmed every message this thread's publisher sent without waiting; raises
+    BrokerUnavailable (and drops the connection, never trusted again) if it refused or did not answer."""
+    confirms = _kept.confirms
+    if confirms is None or (not confirms.unconfirmed and not confirms.refused):
+        return
+    try:
+        confirms.wait(SOCKET_TIMEOUT_SECONDS)
+    except BaseException:
+        close_broker_connection()
+        raise

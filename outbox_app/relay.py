@@ -37,7 +37,7 @@ from django.utils import timezone
 import sqlkit
 from observability import tracing
 from outbox_app import metrics, pacing, registry
-from outbox_app.bus import BrokerUnavailable, Publisher, bus_publisher
+from outbox_app.bus import BrokerUnavailable, Publisher, bus_publisher, confirm_sent
 from outbox_app.log import mark_published_in_log_order
 from outbox_app.models import ENVELOPE_COLUMNS, OutboxEvent, envelope
 from outbox_app.sealing import open_sealed
@@ -143,7 +143,7 @@ def relay_once(*, batch_size: int | None = None, publish: Publisher | None = Non
         waiting_on = _unpublished_predecessors(claimed)
         ready, held = release_in_order(claimed, waiting_on)
         with _publisher(publish) as send, tracing.relaying([event.envelope for event in ready]):
-            outcome = publish_in_order(ready, send)
+            outcome = confirmed(publish_in_order(ready, send))
         dead = _record_failures(outcome.failures)
         deferred = _defer(held, waiting_on, outcome)
         # Last, just before the commit: it holds the log's position lock until then (outbox_app/log.py).
@@ -373,6 +373,18 @@ def publish_in_order(
         stopped.add(aggregate_key(event))
         if event.event_id not in rejected:
             outcome.held.append(event)
+    return outcome
+
+
+def confirmed(outcome: PublishOutcome) -> PublishOutcome:
+    """The outcome once the broker confirmed the messages sent without waiting (outbox_app/bus.py); if it refused
+    one or stopped answering, none of the batch's events counts as published: an outage, as a failed send."""
+    try:
+        confirm_sent()
+    except BrokerUnavailable as error:
+        log.warning("outbox.broker_unavailable", error=str(error), batch=len(outcome.published))
+        outages = [Failure(event, error, outage=True) for event in outcome.published]
+        return PublishOutcome(failures=[*outcome.failures, *outages], held=outcome.held)
     return outcome
 
 

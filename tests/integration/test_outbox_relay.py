@@ -28,6 +28,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
+from kombu import Exchange, Queue
 
 import sqlkit
 from bench.private_services import ThrowawayRedis
@@ -836,3 +837,60 @@ def test_every_relay_counts_what_it_published_per_second_in_the_shared_cache(set
     counted = [relayed_last_second(now=lambda s=second: s + 1) for second in range(start, int(time.time()) + 1)]
     assert published == 6
     assert sum(n or 0 for n in counted) == 6
+
+
+@pytest.fixture
+def a_subscriber_queue_that_refuses_messages(settings: Any) -> Iterator[str]:
+    """On the suite's RabbitMQ: the second probe task routed to a queue that holds no message and refuses to take
+    one (max length 0, overflow reject-publish): the broker answers its publishes with a nack. Removed after."""
+    if not settings.CELERY_BROKER_URL.startswith("amqp"):
+        pytest.skip("publisher confirms are RabbitMQ's")
+    refusing = Queue(
+        "outbox-test-refusing",
+        Exchange("tasks", type="topic", durable=True),
+        routing_key="outbox-test-refusing",
+        durable=False,
+        auto_delete=False,
+        queue_arguments={"x-max-length": 0, "x-overflow": "reject-publish"},
+    )
+    queues, routes = current_app.conf.task_queues, current_app.conf.task_routes
+    current_app.conf.update(
+        task_queues=[*queues, refusing], task_routes={**routes, PROBE_TASKS[1]: {"queue": refusing.name}}
+    )
+    vars(current_app).pop("amqp", None)  # Celery caches the queues and the router built from them
+    try:
+        yield refusing.name
+    finally:
+        current_app.conf.update(task_queues=queues, task_routes=routes)
+        vars(current_app).pop("amqp", None)
+        with current_app.connection_for_write() as broker:
+            refusing.bind(broker.default_channel).delete()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_counts_as_published_only_once_the_broker_confirmed_every_message_that_carries_it(
+    settings, probe_subscribers, a_subscriber_queue_that_refuses_messages
+):
+    # given: three events, whose batch goes to two subscriber tasks; the broker takes the first task's message and
+    # refuses the second's (a nack, after the relay sent both without waiting)
+    settings.OUTBOX_OUTAGE_RETRY_SECONDS = 0
+    event_ids = write_probe_events(aggregates=3, versions=1, prefix="nacked")
+
+    # when
+    refused = relay_once()
+
+    # then: none of them is published, and the refusal is the broker's failure, not the events': retried as an
+    # outage is (never parked dead, due again at once), on a new connection
+    assert (refused.published, refused.failed, refused.broker_down, refused.dead) == (0, 3, True, 0)
+    assert unpublished(event_ids) == 3
+
+    # when the queue takes messages again
+    current_app.conf.task_routes = {
+        name: route for name, route in current_app.conf.task_routes.items() if name != PROBE_TASKS[1]
+    }
+    vars(current_app).pop("amqp", None)
+    relayed = relay_once()
+
+    # then the batch is published
+    assert (relayed.published, relayed.failed) == (3, 0)
+    assert unpublished(event_ids) == 0
