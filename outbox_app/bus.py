@@ -44,13 +44,15 @@ class _Confirms:
     confirmed, one by one or up to a number ("multiple")."""
 
     def __init__(self, connection: Connection) -> None:
-        self.channel = connection.channel()
-        self.channel.confirm_select()
+        # py-amqp's channel (kombu types it as its abstract StdChannel, which has no confirms)
+        channel: Any = connection.channel()
+        channel.confirm_select()
+        self.channel = channel
         self.producer = Producer(self.channel, auto_declare=False)
         self.sent = 0
         self.unconfirmed: set[int] = set()
         self.refused = False
-        send_without_waiting = self.channel._basic_publish  # py-amqp's publish, without its wait for the confirm
+        send_without_waiting = channel._basic_publish  # py-amqp's publish, without its wait for the confirm
 
         def basic_publish(*args: Any, **kwargs: Any) -> Any:
             kwargs.pop("confirm_timeout", None)
@@ -59,9 +61,9 @@ class _Confirms:
             self.unconfirmed.add(self.sent)
             return sent
 
-        self.channel.basic_publish = basic_publish
-        self.channel.events["basic_ack"].add(self._confirmed)
-        self.channel.events["basic_nack"].add(self._refused)
+        channel.basic_publish = basic_publish
+        channel.events["basic_ack"].add(self._confirmed)
+        channel.events["basic_nack"].add(self._refused)
 
     def _confirmed(self, delivery_tag: int, multiple: bool) -> None:
         if multiple:
@@ -158,12 +160,19 @@ def bus_publisher() -> Iterator[Publisher]:
 
 def _confirms(connection: Connection) -> _Confirms | None:
     """The kept connection's channel for sending without waiting for each confirm, where the broker confirms
-    (RabbitMQ); None elsewhere (Redis, the in-memory transport), where a publish returns once it is sent."""
-    if not connection.transport_options.get("confirm_publish") or connection.transport.driver_type != "amqp":
+    (RabbitMQ); None elsewhere (Redis, the in-memory transport), where a publish returns once it is sent. A new one
+    when kombu has connected again since (a send that met an outage reconnects the kept connection on its next
+    use), since the old channel belongs to the lost connection."""
+    if not (connection.transport_options or {}).get("confirm_publish") or connection.transport.driver_type != "amqp":
         return None
-    if _kept.confirms is None:
-        _kept.confirms = _Confirms(connection)
-    return _kept.confirms
+    try:
+        current = connection.connection  # connects if it is not connected
+    except Exception as error:
+        raise BrokerUnavailable(f"cannot connect to the broker: {error!r}") from error
+    confirms = _kept.confirms
+    if confirms is None or confirms.channel.connection is not current or not confirms.channel.is_open:
+        confirms = _kept.confirms = _Confirms(connection)
+    return confirms
 
 
 def confirm_sent() -> None:
