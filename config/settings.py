@@ -342,6 +342,10 @@ CELERY_BEAT_SCHEDULE["prune-webhook-deliveries"] = {"task": "webhooks_app.prune_
 # --- Queries --------------------------------------------------------------------------------------
 # How long a query carrying X-Consistency-Token waits for the read model before answering 503.
 CONSISTENCY_WAIT_SECONDS = env.float("CONSISTENCY_WAIT_SECONDS", default=2.0)
+# PostgreSQL: such a wait (and a STRONG read's) sleeps on the projection's notifications (LISTEN/NOTIFY, sent by
+# each apply's commit) and answers as soon as the projection has caught up, instead of polling. Off for a
+# connection pooler in transaction mode (PgBouncer's), where LISTEN does not work: the waits then poll.
+CONSISTENCY_WAIT_LISTENS = env.bool("CONSISTENCY_WAIT_LISTENS", default=True)
 # Time to live of the cached HIGHLY_EVENTUAL answers (product detail, best sellers).
 QUERY_CACHE_SECONDS = env.int("QUERY_CACHE_SECONDS", default=30)
 

@@ -4,12 +4,13 @@ PostgreSQL is the service's database; SQLite is the embedded default (`make run`
 travel in one statement (PostgreSQL: as one JSON parameter, which psycopg quotes in one go where it would adapt
 every element of an array in Python; SQLite: as parameters, within its limit on them), how several statements
 go in one round trip, and which PostgreSQL-only abilities exist (advisory locks, COPY, snapshots, full-text
-search). Callers choose their strategy by these abilities, never by the vendor's name.
+search, notifications). Callers choose their strategy by these abilities, never by the vendor's name.
 """
 
 import itertools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date, time
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -117,6 +118,17 @@ class Dialect:
         redo their work only)."""
         return None
 
+    def notify(self, channel: str) -> Statement | None:
+        """Wake the connections listening on `channel` once this transaction commits (none if it rolls back)."""
+        return None
+
+    def listening(self, channel: str) -> AbstractContextManager[Callable[[float], None]] | None:
+        """On this connection, outside a transaction: a context whose value waits up to the seconds it is given
+        for a notification on `channel`, returning early when one arrives. Notifications that arrive after the
+        context is entered are never missed. None where the dialect has no notifications, or inside a
+        transaction."""
+        return None
+
     def without_nested_loops(self) -> Statement | None:
         """For the rest of this transaction the planner joins by hashing or merging, never by nested loops: for
         a query over whole tables whose statistics may lag a burst of writes (planned for a few rows, a nested
@@ -220,6 +232,35 @@ class PostgreSQL(Dialect):
 
     def without_nested_loops(self) -> Statement:
         return Statement("SET LOCAL enable_nestloop TO OFF")
+
+    def notify(self, channel: str) -> Statement:
+        return Statement("SELECT pg_notify(%s, '')", [channel])
+
+    def listening(self, channel: str) -> AbstractContextManager[Callable[[float], None]] | None:
+        """LISTEN on this connection until the context ends (then UNLISTEN, and what arrived meanwhile is dropped:
+        the connection goes back to others with nothing pending). None inside a transaction, where LISTEN would
+        take effect only at its commit."""
+        return None if self.connection.in_atomic_block else self._listening(channel)
+
+    @contextmanager
+    def _listening(self, channel: str) -> Iterator[Callable[[float], None]]:
+        connection = self.connection
+        name = _quote(connection, channel)
+        with connection.cursor() as cursor:
+            cursor.execute(f"LISTEN {name}")
+        raw = connection.connection
+
+        def wait(seconds: float) -> None:
+            for _ in raw.notifies(timeout=max(seconds, 0.0), stop_after=1):
+                break
+
+        try:
+            yield wait
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(f"UNLISTEN {name}")
+            for _ in raw.notifies(timeout=0):
+                pass
 
     def stream(self, queryset: Any, chunk_size: int, *, server_side: bool) -> Iterator[tuple[Any, ...]]:
         """The queryset's SQL on a plain psycopg cursor: Django's per-value converters (a JSON column's decoding,

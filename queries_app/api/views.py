@@ -52,7 +52,7 @@ from queries_app.api.serializers import (
     ProductQueryInput,
     paginated,
 )
-from queries_app.consistency import Consistency, applied, wait_until
+from queries_app.consistency import Consistency, applied, wait_until_applied
 from queries_app.models import AggregatePosition, CustomerReadModel, OrderReadModel, ProductReadModel
 from queries_app.projections import BY_NAME
 from queries_app.routers import PRIMARY, replica_failed, replica_for_reads
@@ -138,7 +138,7 @@ class QueryView(APIView):
 
     def wait_or_refuse(self, probe: Callable[[], bool]) -> None:
         """Wait until `probe` says the read model has caught up, or answer 503."""
-        if not wait_until(probe, timeout=settings.CONSISTENCY_WAIT_SECONDS):
+        if not wait_until_applied(probe, self.projection, timeout=settings.CONSISTENCY_WAIT_SECONDS, using=PRIMARY):
             raise Problem(
                 status_code=503,
                 code="CONSISTENCY_TIMEOUT",

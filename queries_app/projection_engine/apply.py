@@ -33,7 +33,7 @@ import sqlkit
 from observability import tracing
 from queries_app.envelopes import Envelope
 from queries_app.models import AggregatePosition, InboxEntry, ParkedEvent, ProjectionCheckpoint
-from queries_app.projection_engine.projection import ApplyContext, Projection
+from queries_app.projection_engine.projection import ApplyContext, Projection, applied_channel
 from queries_app.projection_engine.rows import DatabaseRows, RowCreatedMeanwhile, live_table, shadow_table
 from queries_app.projections import BY_NAME, PROJECTIONS
 
@@ -222,8 +222,9 @@ def _apply_batch(projection: Projection, envelopes: list[Envelope]) -> _Batch:
 
 
 def _finish_batch(name: str, moved: list[tuple["_Position", int]], applied: list[Envelope]) -> bool:
-    """Set the positions that moved, add the batch to the checkpoint, and say whether the projection has parked
-    events (usually none): three statements in one round trip on PostgreSQL.
+    """Set the positions that moved, add the batch to the checkpoint, notify the reads waiting on the projection
+    (at the commit), and say whether the projection has parked events (usually none): one round trip on
+    PostgreSQL.
 
     Asked while the batch's positions are locked, so a parked successor it does not see was parked after this
     and is applied by park()'s own attempt, which waits on the position until this commits.
@@ -233,6 +234,7 @@ def _finish_batch(name: str, moved: list[tuple["_Position", int]], applied: list
             # bulk_update's CASE WHEN costs more to build in Python than the statement costs to run.
             *sqlkit.update_many(AggregatePosition, "id", ["version"], [(p.id, version) for p, version in moved]),
             _checkpoint_upsert(name, applied[-1], len(applied)),
+            *_notify_waiting_reads(name),
             sqlkit.exists(ParkedEvent, projection=name),
         ]
     )
@@ -433,8 +435,16 @@ def _record_in_inbox(projection: str, event_id: str) -> bool:
 
 def _advance_checkpoint(name: str, envelope: Envelope, applied: int = 1) -> None:
     """Count `applied` more events, `envelope` the last of them: one upsert, so that the first appliers of a
-    projection, racing to create its checkpoint, each add their count."""
-    sqlkit.send([_checkpoint_upsert(name, envelope, applied)])
+    projection, racing to create its checkpoint, each add their count. The reads waiting on the projection are
+    notified at the commit."""
+    sqlkit.send([_checkpoint_upsert(name, envelope, applied), *_notify_waiting_reads(name)])
+
+
+def _notify_waiting_reads(name: str) -> list[sqlkit.Statement]:
+    """The notification that wakes STRONG and read-your-writes reads waiting on the projection, sent when the
+    apply commits (queries_app.consistency); nothing where the database has no notifications."""
+    statement = sqlkit.dialect().notify(applied_channel(name))
+    return [statement] if statement is not None else []
 
 
 def _checkpoint_upsert(name: str, envelope: Envelope, applied: int) -> sqlkit.Statement:

@@ -22,6 +22,14 @@ from queries_app.envelopes import Envelope
 from queries_app.projection_engine.rows import Need, Rows
 
 Handler = Callable[[Any, "ApplyContext", Envelope], None]
+
+
+def applied_channel(projection: str) -> str:
+    """The notification channel on which each commit of the projection's live applies wakes the reads waiting for
+    it to catch up (queries_app.consistency)."""
+    return f"projection_applied_{projection}"
+
+
 H = TypeVar("H", bound=Handler)
 
 

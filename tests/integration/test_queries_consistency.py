@@ -1,21 +1,25 @@
 """X-Consistency-Token on queries: wait until the read model reflects the command, or 503; never stale data."""
 
+import threading
 import time
 from pathlib import Path
 from typing import cast
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from drf_spectacular.generators import SchemaGenerator
 
 from api_common.consistency import AggregateVersion, encode_token
 from outbox_app.models import OutboxEvent
+from queries_app.consistency import applied, wait_until_applied
 from queries_app.consistency_map import HEADER, entries
 from queries_app.envelopes import Envelope
 from queries_app.projection_engine.apply import project
-from tests.conftest import command
+from queries_app.projections import BY_NAME
+from tests.conftest import command, eventually
 from tests.factories import ProductRecordFactory
-from tests.streams import CustomerStream, ProductStream
+from tests.streams import CustomerStream, OrderStream, ProductStream, line
 
 pytestmark = pytest.mark.django_db
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "consistency.md"
@@ -176,3 +180,42 @@ def test_the_schema_states_the_levels_each_endpoint_answers_as_the_consistency_m
         entry.endpoint: [entry.level] if entry.level == "STRONG" else sorted([entry.level, "READ_YOUR_WRITES"])
         for entry in entries()
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_waiting_on_a_projection_wakes_at_the_commit_of_its_apply_and_stops_listening_after():
+    # given: a read waiting for the orders projection to apply an order placed, whose pauses between probes (20 s)
+    # are longer than the test: only the apply's notification can wake it in time
+    order = OrderStream(customer_id=CustomerStream().customer_id)
+    placed = order.placed(line("SKU-LISTEN"))
+    probed = applied(BY_NAME["orders"], [AggregateVersion("Order", order.order_id, 1)], using="default")
+    probes: list[bool] = []
+    outcome: dict[str, object] = {}
+
+    def probe() -> bool:
+        probes.append(probed())
+        return probes[-1]
+
+    def read() -> None:
+        try:
+            outcome["caught_up"] = wait_until_applied(
+                probe, "orders", timeout=60, using="default", first_pause=20, max_pause=20
+            )
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM pg_listening_channels()")
+                outcome["still_listening"] = cursor.fetchone()[0]
+        finally:
+            connection.close()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    # it probed before listening, and once more after its LISTEN: now it sleeps
+    eventually(lambda: len(probes) == 2, timeout=10)
+
+    # when: a projection worker applies the event
+    project([placed])
+
+    # then: the commit woke it, it probed once more and answered, and its connection listens to nothing now
+    reader.join(timeout=10)
+    assert not reader.is_alive()
+    assert (outcome, probes) == ({"caught_up": True, "still_listening": 0}, [False, False, True])
