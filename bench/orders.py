@@ -117,6 +117,10 @@ def place_and_watch(api: Api, shop: Shop, timeout: float = 30.0) -> Timed | None
     return timed
 
 
+def _seconds(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def server_split(timed: list[Timed]) -> str:
     """p50/p99 of the hops, from the server's timestamps: the POST's start -> the place's commit (OrderPlaced)
     -> the saga's OrderConfirmed commit -> its publication by the relay -> the GET that showed it confirmed.
@@ -133,8 +137,7 @@ def server_split(timed: list[Timed]) -> str:
             [list(starts)],
         )
         at: dict[tuple[str, str], tuple[float, float | None, float | None]] = {
-            (row[0], row[1]): (float(row[2]), *(None if v is None else float(v) for v in row[3:]))
-            for row in cursor.fetchall()
+            (row[0], row[1]): (float(row[2]), _seconds(row[3]), _seconds(row[4])) for row in cursor.fetchall()
         }
         cursor.execute(
             "SELECT s.correlation_id, EXTRACT(EPOCH FROM s.created_at), st.step, "
