@@ -428,8 +428,8 @@ class Executor:
             case domain.Failed(error=error):
                 fields = {"status": domain.FAILED, "next_attempt_at": None, "last_error": error, **released}
                 step_fields = {**finished, "status": SagaStep.Status.FAILED, "error": error}
-        outcome_of_step = sqlkit.update_where(
-            SagaStep.objects.filter(saga_id=saga.saga_id, step=step, direction=direction), step_fields
+        outcome_of_step = sqlkit.update(
+            SagaStep, step_fields, where={"saga_id": saga.saga_id, "step": step, "direction": direction}
         )
         if not self._write(
             saga, fields, renew_lease=renew, begins=begins, now=now, also=[outcome_of_step], within=within
@@ -461,11 +461,12 @@ class Executor:
         for name, value in fields.items():
             setattr(written, name, value)
         lease = {"lease_expires_at": lease_until()} if renew_lease else {}
-        mine = Saga.objects.filter(pk=saga.pk, version=saga.version, lease_owner=self.owner)
         statements = [
-            sqlkit.update_where(
-                mine,
-                {**fields, **lease, "version": F("version") + 1, "updated_at": Now()},
+            sqlkit.update(
+                Saga,
+                fields,
+                computed={**lease, "version": F("version") + 1, "updated_at": Now()},
+                where={"saga_id": saga.pk, "version": saga.version, "lease_owner": self.owner},
                 expect_rows=1,
                 mismatch=SagaChanged,
             ),

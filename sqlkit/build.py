@@ -173,18 +173,44 @@ def update(
     values: Mapping[str, Any],
     *,
     where: Mapping[str, Any],
+    computed: Mapping[str, Any] | None = None,
     expect_rows: int | None = None,
     mismatch: Callable[[], Exception] | None = None,
-    table: str | None = None,
     using: str = "default",
 ) -> Statement:
-    """UPDATE the rows matching `where` (equality on each field)."""
+    """UPDATE the rows matching `where` (equality on each field).
+
+    `computed`: fields set by an expression of the row's own columns and constants (`F("version") + 1`, `Now()`,
+    `Now() + timedelta(...)`), compiled by the ORM once per expression: the SQL of what `update_where` would send
+    for such a filter, without compiling a query each time (docs/benchmarks.md, "Orders")."""
+    computed = computed or {}
+    expressions = [_expression_sql(model, expression, using) for expression in computed.values()]
     return Statement(
-        _update_sql(model, tuple(values), tuple(where), table, using),
-        [*field_values(model, values, using=using), *field_values(model, where, using=using)],
+        _update_sql(
+            model,
+            tuple(values),
+            tuple(where),
+            None,
+            using,
+            tuple(zip(computed, (sql for sql, _ in expressions), strict=True)),
+        ),
+        [
+            *field_values(model, values, using=using),
+            *(param for _, params in expressions for param in params),
+            *field_values(model, where, using=using),
+        ],
         expect_rows=expect_rows,
         mismatch=mismatch,
     )
+
+
+@lru_cache(maxsize=256)
+def _expression_sql(model: Model, expression: Any, using: str) -> tuple[str, tuple[Any, ...]]:
+    """The SQL an UPDATE of `model` sets a column to for `expression` (expressions are hashable by what they are)."""
+    query = UpdateQuery(model)
+    compiler = query.get_compiler(using)
+    sql, params = compiler.compile(expression.resolve_expression(query, allow_joins=False, for_save=True))
+    return sql, tuple(params)
 
 
 def update_where(
@@ -209,8 +235,20 @@ def update_where(
 
 
 @lru_cache(maxsize=1024)
-def _update_sql(model: Model, names: tuple[str, ...], where: tuple[str, ...], table: str | None, using: str) -> str:
-    assignments = ", ".join(f"{_column(model, name, using)} = %s" for name in names)
+def _update_sql(
+    model: Model,
+    names: tuple[str, ...],
+    where: tuple[str, ...],
+    table: str | None,
+    using: str,
+    computed: tuple[tuple[str, str], ...] = (),
+) -> str:
+    assignments = ", ".join(
+        [
+            *(f"{_column(model, name, using)} = %s" for name in names),
+            *(f"{_column(model, name, using)} = {sql}" for name, sql in computed),
+        ]
+    )
     conditions = " AND ".join(f"{_column(model, name, using)} = %s" for name in where)
     return f"UPDATE {_table(model, table, using)} SET {assignments} WHERE {conditions}"
 
