@@ -82,9 +82,18 @@ def step_key(saga_id: UUID, step: str, direction: str) -> UUID:
     return uuid5(saga_id, f"{step}:{direction}")
 
 
+NEXT_VERSION = F("version") + 1
+NOW = Now()
+_lease_until: dict[float, Any] = {}
+
+
 def lease_until() -> Any:
-    """The lease's expiry on the database clock, so executors on different hosts agree on it."""
-    return Now() + timedelta(seconds=settings.SAGA_LEASE_SECONDS)
+    """The lease's expiry on the database clock, so executors on different hosts agree on it: one expression per
+    lease length, which sqlkit compiles once."""
+    seconds = settings.SAGA_LEASE_SECONDS
+    if seconds not in _lease_until:
+        _lease_until[seconds] = Now() + timedelta(seconds=seconds)
+    return _lease_until[seconds]
 
 
 def lease_is_free() -> Q:
@@ -465,7 +474,7 @@ class Executor:
             sqlkit.update(
                 Saga,
                 fields,
-                computed={**lease, "version": F("version") + 1, "updated_at": Now()},
+                computed={**lease, "version": NEXT_VERSION, "updated_at": NOW},
                 where={"saga_id": saga.pk, "version": saga.version, "lease_owner": self.owner},
                 expect_rows=1,
                 mismatch=SagaChanged,

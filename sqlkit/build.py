@@ -204,12 +204,23 @@ def update(
     )
 
 
-@lru_cache(maxsize=256)
+_compiled_expressions: dict[tuple[int, Model, str], tuple[Any, str, tuple[Any, ...]]] = {}
+
+
 def _expression_sql(model: Model, expression: Any, using: str) -> tuple[str, tuple[Any, ...]]:
-    """The SQL an UPDATE of `model` sets a column to for `expression` (expressions are hashable by what they are)."""
+    """The SQL an UPDATE of `model` sets a column to for `expression`, compiled once per expression object (keyed
+    by its identity: hashing an expression deconstructs it, which costs about what compiling it does). Callers
+    pass long-lived expressions (module constants); the cache forgets everything past 256 of them."""
+    key = (id(expression), model, using)
+    cached = _compiled_expressions.get(key)
+    if cached is not None and cached[0] is expression:
+        return cached[1], cached[2]
     query = UpdateQuery(model)
     compiler = query.get_compiler(using)
     sql, params = compiler.compile(expression.resolve_expression(query, allow_joins=False, for_save=True))
+    if len(_compiled_expressions) >= 256:
+        _compiled_expressions.clear()
+    _compiled_expressions[key] = (expression, sql, tuple(params))
     return sql, tuple(params)
 
 
