@@ -101,16 +101,20 @@ def lease_is_free() -> Q:
 
 
 SAGA_FIELDS = [field.attname for field in Saga._meta.concrete_fields]
+# An active saga whose lease is free, or reserved by the tick for whoever comes.
+CLAIMABLE = (lease_is_free() | Q(lease_owner=DISPATCHED)) & Q(status__in=domain.ACTIVE)
 
 
 def claim(saga_id: UUID, owner: str, *, within: sqlkit.Transaction | None = None) -> Saga | None:
     """Take the saga's lease if nobody holds it (or it expired, or the tick reserved it for whoever comes): the
     saga as claimed, or None. `within`: in that transaction (the executor's, which begins the saga's attempt in
     it), else in one of its own."""
-    claimable = Saga.objects.filter(lease_is_free() | Q(lease_owner=DISPATCHED), pk=saga_id, status__in=domain.ACTIVE)
-    statement = sqlkit.update_where(
-        claimable,
-        {"lease_owner": owner, "lease_expires_at": lease_until(), "version": F("version") + 1, "updated_at": Now()},
+    statement = sqlkit.update(
+        Saga,
+        {"lease_owner": owner},
+        computed={"lease_expires_at": lease_until(), "version": NEXT_VERSION, "updated_at": NOW},
+        where={"saga_id": saga_id},
+        condition=CLAIMABLE,
         returning=SAGA_FIELDS,
     )
     if within is not None:

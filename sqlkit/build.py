@@ -174,6 +174,8 @@ def update(
     *,
     where: Mapping[str, Any],
     computed: Mapping[str, Any] | None = None,
+    condition: models.Q | None = None,
+    returning: Sequence[str] = (),
     expect_rows: int | None = None,
     mismatch: Callable[[], Exception] | None = None,
     using: str = "default",
@@ -181,46 +183,57 @@ def update(
     """UPDATE the rows matching `where` (equality on each field).
 
     `computed`: fields set by an expression of the row's own columns and constants (`F("version") + 1`, `Now()`,
-    `Now() + timedelta(...)`), compiled by the ORM once per expression: the SQL of what `update_where` would send
-    for such a filter, without compiling a query each time (docs/benchmarks.md, "Orders")."""
+    `Now() + timedelta(...)`); `condition`: a further filter of the row's own columns and constants (a Q); each
+    compiled by the ORM once per object (module constants): the SQL of what `update_where` would send, without
+    compiling a query each time (docs/benchmarks.md, "Measured choices in the code"). `returning`: fields whose
+    new values the statement returns, for each row it updated (`decode` reads them)."""
     computed = computed or {}
-    expressions = [_expression_sql(model, expression, using) for expression in computed.values()]
+    expressions = [_compiled(model, expression, using) for expression in computed.values()]
+    condition_sql, condition_params = _compiled(model, condition, using) if condition is not None else ("", ())
+    sql = _update_sql(
+        model,
+        tuple(values),
+        tuple(where),
+        None,
+        using,
+        tuple(zip(computed, (sql for sql, _ in expressions), strict=True)),
+        condition_sql,
+        tuple(returning),
+    )
     return Statement(
-        _update_sql(
-            model,
-            tuple(values),
-            tuple(where),
-            None,
-            using,
-            tuple(zip(computed, (sql for sql, _ in expressions), strict=True)),
-        ),
+        sql,
         [
             *field_values(model, values, using=using),
             *(param for _, params in expressions for param in params),
             *field_values(model, where, using=using),
+            *condition_params,
         ],
         expect_rows=expect_rows,
         mismatch=mismatch,
     )
 
 
-_compiled_expressions: dict[tuple[int, Model, str], tuple[Any, str, tuple[Any, ...]]] = {}
+_compiled_sql: dict[tuple[int, Model, str], tuple[Any, str, tuple[Any, ...]]] = {}
 
 
-def _expression_sql(model: Model, expression: Any, using: str) -> tuple[str, tuple[Any, ...]]:
-    """The SQL an UPDATE of `model` sets a column to for `expression`, compiled once per expression object (keyed
-    by its identity: hashing an expression deconstructs it, which costs about what compiling it does). Callers
-    pass long-lived expressions (module constants); the cache forgets everything past 256 of them."""
+def _compiled(model: Model, expression: Any, using: str) -> tuple[str, tuple[Any, ...]]:
+    """The SQL of an expression (what a column is set to) or a Q (a condition) over `model`'s own table, compiled
+    once per object (keyed by its identity: hashing a Django expression deconstructs it, which costs about what
+    compiling it does). Callers pass long-lived objects (module constants); past 256 the cache starts over."""
     key = (id(expression), model, using)
-    cached = _compiled_expressions.get(key)
+    cached = _compiled_sql.get(key)
     if cached is not None and cached[0] is expression:
         return cached[1], cached[2]
     query = UpdateQuery(model)
     compiler = query.get_compiler(using)
-    sql, params = compiler.compile(expression.resolve_expression(query, allow_joins=False, for_save=True))
-    if len(_compiled_expressions) >= 256:
-        _compiled_expressions.clear()
-    _compiled_expressions[key] = (expression, sql, tuple(params))
+    if isinstance(expression, models.Q):
+        query.add_q(expression)
+        sql, params = query.where.as_sql(compiler, compiler.connection)
+    else:
+        sql, params = compiler.compile(expression.resolve_expression(query, allow_joins=False, for_save=True))
+    if len(_compiled_sql) >= 256:
+        _compiled_sql.clear()
+    _compiled_sql[key] = (expression, sql, tuple(params))
     return sql, tuple(params)
 
 
@@ -253,6 +266,8 @@ def _update_sql(
     table: str | None,
     using: str,
     computed: tuple[tuple[str, str], ...] = (),
+    condition: str = "",
+    returning: tuple[str, ...] = (),
 ) -> str:
     assignments = ", ".join(
         [
@@ -260,8 +275,13 @@ def _update_sql(
             *(f"{_column(model, name, using)} = {sql}" for name, sql in computed),
         ]
     )
-    conditions = " AND ".join(f"{_column(model, name, using)} = %s" for name in where)
-    return f"UPDATE {_table(model, table, using)} SET {assignments} WHERE {conditions}"
+    conditions = " AND ".join(
+        [*(f"{_column(model, name, using)} = %s" for name in where), *([f"({condition})"] if condition else [])]
+    )
+    sql = f"UPDATE {_table(model, table, using)} SET {assignments} WHERE {conditions}"
+    if returning:
+        sql += " RETURNING " + ", ".join(_column(model, name, using) for name in returning)
+    return sql
 
 
 def delete(model: Model, *, where: Mapping[str, Any], table: str | None = None, using: str = "default") -> Statement:
