@@ -136,7 +136,7 @@ def relay_once(*, batch_size: int | None = None, publish: Publisher | None = Non
     outermost = not connection.in_atomic_block
     with transaction.atomic():
         if outermost:
-            _commit_without_waiting_for_the_disk()
+            _set_up_the_relays_transaction()
         claimed = _claim(batch_size)
         if not claimed:
             return RelayReport()
@@ -199,18 +199,25 @@ def drained(report: RelayReport, batch_size: int) -> bool:
     return report.claimed < batch_size or report.broker_down or not report.moved_on
 
 
-def _commit_without_waiting_for_the_disk() -> None:
-    """On PostgreSQL, let this transaction's commit return before its WAL is flushed (synchronous_commit off).
+def _set_up_the_relays_transaction() -> None:
+    """On PostgreSQL, in one round trip: let this transaction's commit return before its WAL is flushed
+    (synchronous_commit off), and let the claim read the unpublished rows' partial index in order (no bitmap scans).
 
     A database crash can then lose the last fraction of a second of commits, and with them only marks and failure
     counts: the events are unpublished again and published again (at least once, consumers dedupe). WAL is flushed
-    in order, so a later batch is never kept without an earlier one and per-aggregate order holds. SET LOCAL: the
-    setting ends with the transaction, whatever else uses the connection; and only in a transaction of the relay's
-    own (never in a caller's, whose commit it would change).
+    in order, so a later batch is never kept without an earlier one and per-aggregate order holds.
+
+    The partial index keeps the entries of published rows until a vacuum removes them (on a busy outbox, thousands
+    between two autovacuum runs; on a server with autovacuum off, such as this machine's, all of them). The planner
+    estimated a few rows and read the index as a bitmap: every claim visited the row of every such entry (3.6 ms,
+    1,037 pages, for an empty outbox behind 16,000 published rows). An ordered index scan stops after the batch
+    and marks the entries of rows no transaction can see any more as dead as it passes them: the next claim skips
+    them (0.1 ms, 45 pages). SET LOCAL: the settings end with the transaction, whatever else uses the connection;
+    and only in a transaction of the relay's own (never in a caller's, whose commit and plans it would change).
     """
-    statement = sqlkit.dialect().commit_without_waiting_for_disk()
-    if statement is not None:
-        sqlkit.send([statement])
+    dialect = sqlkit.dialect()
+    statements = [dialect.commit_without_waiting_for_disk(), dialect.without_bitmap_scans()]
+    sqlkit.send([statement for statement in statements if statement is not None])
 
 
 def _claim(batch_size: int) -> list[ClaimedEvent]:

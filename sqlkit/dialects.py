@@ -118,6 +118,13 @@ class Dialect:
         redo their work only)."""
         return None
 
+    def without_bitmap_scans(self) -> Statement | None:
+        """For the rest of this transaction the planner reads an index in its order rather than as a bitmap: for a
+        query that stops after a few rows of a partial index whose rows leave it (a queue's unpublished rows), an
+        ordered scan stops after them and marks the entries of rows gone for good as dead as it passes them, so the
+        next scans skip them; a bitmap scan visits every entry's row, every time, until a vacuum."""
+        return None
+
     def notify(self, channel: str) -> Statement | None:
         """Wake the connections listening on `channel` once this transaction commits (none if it rolls back)."""
         return None
@@ -232,6 +239,9 @@ class PostgreSQL(Dialect):
 
     def without_nested_loops(self) -> Statement:
         return Statement("SET LOCAL enable_nestloop TO OFF")
+
+    def without_bitmap_scans(self) -> Statement:
+        return Statement("SET LOCAL enable_bitmapscan TO OFF")
 
     def notify(self, channel: str) -> Statement:
         return Statement("SELECT pg_notify(%s, '')", [channel])

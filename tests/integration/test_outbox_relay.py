@@ -27,6 +27,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from kombu import Exchange, Queue
 
@@ -894,3 +895,36 @@ def test_an_event_counts_as_published_only_once_the_broker_confirmed_every_messa
     # then the batch is published
     assert (relayed.published, relayed.failed) == (3, 0)
     assert unpublished(event_ids) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_behind_thousands_of_published_rows_reads_only_a_few_pages_once_one_claim_passed_them(
+    probe_subscribers,
+):
+    # given: 3,000 events published (their rows left the unpublished rows' partial index only in the table's
+    # visibility: no vacuum has removed their entries), and one event to relay
+    write_probe_events(aggregates=1000, versions=3, prefix="published")
+    for _ in range(3):
+        assert relay_once(batch_size=1000, publish=lambda task_name, envelopes: None).published == 1000
+    waiting = write_probe_events(aggregates=1, versions=1, prefix="waiting")
+
+    def claim_read() -> tuple[int, str]:
+        """The claim's pages read and plan, in a transaction set up as the relay's own."""
+        with transaction.atomic():
+            outbox_relay._set_up_the_relays_transaction()
+            with CaptureQueriesContext(connection) as claimed:
+                outbox_relay._claim(100)
+            with connection.cursor() as cursor:
+                cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {claimed.captured_queries[-1]['sql']}")
+                (plan,) = cursor.fetchone()[0]
+        return plan["Plan"]["Shared Hit Blocks"] + plan["Plan"].get("Shared Read Blocks", 0), json.dumps(plan)
+
+    # when: a first claim passes the published rows' entries, and a second one claims again
+    claim_read()
+    pages, plan = claim_read()
+
+    # then: the second one reads the index in order, skips the entries the first marked dead, and reads a few
+    # pages, not the ~100 pages the published rows fill (a bitmap scan reads them all, every time)
+    assert "Bitmap" not in plan
+    assert pages < 30, plan
+    assert unpublished(waiting) == 1
