@@ -195,6 +195,10 @@ def machine(world: World) -> dict[str, str]:
     with psycopg.connect(world.database_url) as connection:
         row = connection.execute("SHOW server_version").fetchone()
         postgres = str(row[0]) if row else "?"
+        # Whether dead rows are vacuumed away while the run goes on: with autovacuum off (this machine's server),
+        # every updated row's old version stays in the tables and their indexes (docs/outbox.md, "claim").
+        row = connection.execute("SHOW autovacuum").fetchone()
+        postgres += f", autovacuum {row[0] if row else '?'}"
     redis_info = redis.Redis.from_url(world.redis_url, socket_timeout=5).info("server")
     # The report this run rewrites is not code: a change to it alone leaves the commit what was measured. Neither is
     # an untracked file (a worktree's .venv symlink); a new module under test is committed before it is measured.

@@ -416,13 +416,21 @@ def _exists_sql(model: Model, where: tuple[str, ...], using: str) -> str:
 
 
 def decode(
-    model: Model, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, using: str = "default"
+    model: Model,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    plain: Sequence[str] = (),
+    using: str = "default",
 ) -> list[tuple[Any, ...]]:
     """Rows as the ORM would read them: each column through its field's and its backend's converters (a UUID
-    from SQLite's text, a JSON column's value from its text). Columns without converters are left as they are."""
+    from SQLite's text, a JSON column's value from its text). Columns without converters are left as they are, and
+    so are the `plain` ones, which are no field of the model (a query's text annotations)."""
     connection = connections[using]
     converters = []
     for index, name in enumerate(columns):
+        if name in plain:
+            continue
         field = _field(model, name)
         functions = connection.ops.get_db_converters(field.cached_col) + field.get_db_converters(connection)
         if functions:
