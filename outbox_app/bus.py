@@ -143,11 +143,13 @@ def bus_publisher() -> Iterator[Publisher]:
     the call does not wait for the broker's confirm: `confirm_sent()` waits for every confirm of the batch."""
     app = current_app
     with broker_connection() as connection:
-        confirms = _confirms(connection)
 
         def publish(task_name: str, envelopes: list[dict[str, Any]]) -> None:
             if app.conf.task_always_eager and task_name not in app.tasks:
                 raise LookupError(f"Task {task_name} is not registered here: in eager mode it would be lost.")
+            # Looked up at each send, where a broker that cannot be reached is an outage of this send (the relay
+            # records it as such), and where a connection kombu opened again meanwhile gets a channel of its own.
+            confirms = _confirms(connection)
             # argsrepr: what the message says its arguments are (for monitoring). Celery would otherwise build a
             # safe repr of every envelope, which costs more than encoding them (docs/benchmarks.md, "Orders").
             sending = {"connection": connection} if confirms is None else {"producer": confirms.producer}

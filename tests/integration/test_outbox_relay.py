@@ -32,7 +32,7 @@ from django.utils import timezone
 from kombu import Exchange, Queue
 
 import sqlkit
-from bench.private_services import ThrowawayRedis
+from bench.private_services import PrivateRabbitMQ, ThrowawayRedis
 from config.broker import task_queues
 from outbox_app import outbox, registry
 from outbox_app import relay as outbox_relay
@@ -928,3 +928,44 @@ def test_a_claim_behind_thousands_of_published_rows_reads_only_a_few_pages_once_
     assert "Bitmap" not in plan
     assert pages < 30, plan
     assert unpublished(waiting) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_relay_that_finds_rabbitmq_down_records_an_outage_and_publishes_once_it_is_back(settings, probe_subscribers):
+    # given: a private RabbitMQ node, stopped before this thread ever connected to it, and three events
+    settings.OUTBOX_OUTAGE_RETRY_SECONDS = 0
+    event_ids = write_probe_events(aggregates=3, versions=1, prefix="rabbit-down")
+    reports: list[RelayReport] = []
+
+    def relay_in_a_new_thread() -> None:
+        try:
+            reports.append(relay_once())
+        finally:
+            connection.close()
+
+    with PrivateRabbitMQ.running() as node:
+        use_broker(node.url, write_url=node.url)
+        try:
+            node.stop()
+
+            # when: a relay run in a thread with no broker connection yet (its first connect is refused)
+            worker = threading.Thread(target=relay_in_a_new_thread)
+            worker.start()
+            worker.join(timeout=30)
+
+            # then: an outage, recorded as such (attempts counted, due again, nothing dead), not an error
+            assert [(r.published, r.failed, r.broker_down, r.dead) for r in reports] == [(0, 3, True, 0)]
+            assert unpublished(event_ids) == 3
+            assert set(OutboxEvent.objects.filter(pk__in=event_ids).values_list("attempts", flat=True)) == {1}
+
+            # when the node is back, on the same port
+            node.start()
+            worker = threading.Thread(target=relay_in_a_new_thread)
+            worker.start()
+            worker.join(timeout=30)
+        finally:
+            use_broker(settings.CELERY_BROKER_URL, write_url=None)
+
+    # then: the next run publishes them, confirmed by the broker
+    assert (reports[-1].published, reports[-1].failed) == (3, 0)
+    assert unpublished(event_ids) == 0
