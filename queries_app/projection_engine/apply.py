@@ -122,9 +122,10 @@ def _apply_all(projection: Projection, ctx: ApplyContext, envelopes: list[Envelo
 
 
 def project(envelopes: Iterable[Envelope], projections: Sequence[Projection] = PROJECTIONS) -> ProjectionRun:
+    """Apply the envelopes to each projection that follows them, each projection in a transaction of its own."""
     run = ProjectionRun()
     ordered = _in_version_order(envelopes)
-    for projection in projections:
+    for projection in owners_first(projections, {e["aggregate_type"] for e in ordered}):
         followed = [e for e in ordered if e["aggregate_type"] in projection.follows]
         if followed:
             with tracing.span(f"projection {projection.name}", **{"events.count": len(followed)}):
@@ -138,6 +139,14 @@ def project(envelopes: Iterable[Envelope], projections: Sequence[Projection] = P
             correlation_ids=sorted({str(e.get("correlation_id")) for e in ordered}),
         )
     return run
+
+
+def owners_first(projections: Sequence[Projection], aggregate_types: set[str]) -> list[Projection]:
+    """The projections whose own read model is about these aggregate types first (an order's events reach the
+    orders projection before the customers projection counts them; a customer's reach the customers projection
+    before the orders projection copies them), the others after, each group in its given order: a read waiting on
+    a projection (a STRONG one, or one with a consistency token) waits for its own apply, not for the others'."""
+    return sorted(projections, key=lambda projection: not aggregate_types.intersection(projection.owns))
 
 
 # --- The batch path ------------------------------------------------------------------------------------------

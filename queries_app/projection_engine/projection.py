@@ -63,6 +63,9 @@ class Projection:
     models: ClassVar[tuple[type[models.Model], ...]]
     # Event types of the followed aggregates that change nothing here (they still advance the positions).
     ignores: ClassVar[frozenset[str]] = frozenset()
+    # The aggregate types whose own read model this is (an order's row, a customer's): a message's events of those
+    # types are applied here before the projections that only copy or count them (apply.py, `project`).
+    owns: ClassVar[tuple[str, ...]] = ()
     _handlers: ClassVar[dict[str, Handler]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

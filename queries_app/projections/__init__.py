@@ -6,12 +6,9 @@ from queries_app.projections.customers import CustomerProjection
 from queries_app.projections.orders import OrderProjection
 from queries_app.projections.products import ProductProjection
 
-# In the order a message's events are applied to them, each projection in a transaction of its own: the orders
-# projection first, because a STRONG read of an order (GET /api/orders/<id>) waits until it has applied the order's
-# newest event, while the others' reads are EVENTUAL (docs/benchmarks.md, "Orders").
 PROJECTIONS: tuple[Projection, ...] = (
-    OrderProjection(),
     CustomerProjection(),
+    OrderProjection(),
     ProductProjection(),
     BestSellersProjection(),
 )

@@ -22,6 +22,7 @@ from queries_app.projection_engine.rows import Need
 class CustomerProjection(Projection):
     name = "customers"
     follows = ("Customer", "Order")
+    owns = ("Customer",)
     models = (CustomerReadModel,)
     # Lifetime value counts confirmed orders only, and the order count every placed one.
     ignores = frozenset(

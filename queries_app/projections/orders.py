@@ -48,6 +48,7 @@ def _copy_customer(order: OrderReadModel, customer: OrderCustomer) -> None:
 class OrderProjection(Projection):
     name = "orders"
     follows = ("Customer", "Order")
+    owns = ("Order",)
     # The customer copy before the orders: the order in which handlers lock them (see customer_changed).
     models = (OrderCustomer, OrderReadModel)
 

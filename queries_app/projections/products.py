@@ -30,6 +30,7 @@ def _product(ctx: ApplyContext, envelope: Envelope) -> ProductReadModel:
 class ProductProjection(Projection):
     name = "products"
     follows = ("Product",)
+    owns = ("Product",)
     models = (ProductReadModel,)
 
     def needs(self, envelope: Envelope) -> Iterable[Need]:
