@@ -246,8 +246,8 @@ _METADATA_KEYS = ("correlation_id", "causation_id", "traceparent")
 
 @functools.lru_cache(maxsize=16)
 def _claim_sql(batch_size: int) -> tuple[str, tuple[Any, ...]]:
-    """The claim's SQL as the ORM compiles it, once per batch size: compiling the query each time cost about half
-    of what running it did (docs/benchmarks.md, "Measured choices in the code")."""
+    """The claim's SQL as the ORM compiles it, once per batch size: building and compiling the query each time
+    cost about three times what running it did (docs/benchmarks.md, "Measured choices in the code")."""
     queryset = (
         OutboxEvent.objects.pending()
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=Now()))
