@@ -19,7 +19,6 @@ from sqlkit.build import (
     select,
     update,
     update_many,
-    update_where,
     where_in,
 )
 from sqlkit.dialects import Dialect, dialect
@@ -43,6 +42,5 @@ __all__ = [
     "send",
     "update",
     "update_many",
-    "update_where",
     "where_in",
 ]

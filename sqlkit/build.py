@@ -184,8 +184,8 @@ def update(
 
     `computed`: fields set by an expression of the row's own columns and constants (`F("version") + 1`, `Now()`,
     `Now() + timedelta(...)`); `condition`: a further filter of the row's own columns and constants (a Q); each
-    compiled by the ORM once per object (module constants): the SQL of what `update_where` would send, without
-    compiling a query each time (docs/benchmarks.md, "Measured choices in the code"). `returning`: fields whose
+    compiled by the ORM once per object (module constants): the SQL the ORM's `QuerySet.update()` would send,
+    without compiling a query each time (docs/benchmarks.md, "Measured choices in the code"). `returning`: fields whose
     new values the statement returns, for each row it updated (`decode` reads them)."""
     computed = computed or {}
     expressions = [_compiled(model, expression, using) for expression in computed.values()]
@@ -194,7 +194,6 @@ def update(
         model,
         tuple(values),
         tuple(where),
-        None,
         using,
         tuple(zip(computed, (sql for sql, _ in expressions), strict=True)),
         condition_sql,
@@ -237,33 +236,11 @@ def _compiled(model: Model, expression: Any, using: str) -> tuple[str, tuple[Any
     return sql, tuple(params)
 
 
-def update_where(
-    queryset: models.QuerySet[Any],
-    values: Mapping[str, Any],
-    *,
-    expect_rows: int | None = None,
-    mismatch: Callable[[], Exception] | None = None,
-    returning: Sequence[str] = (),
-) -> Statement:
-    """The UPDATE that `queryset.update(**values)` would run, as a statement to send with others: values may be
-    expressions (`F("version") + 1`, `Now()`), the conditions any filter. What the ORM compiles is what is sent.
-    `returning`: fields whose new values the statement returns, for each row it updated (`decode` reads them)."""
-    query = queryset.query.chain(UpdateQuery)
-    assert isinstance(query, UpdateQuery)
-    query.add_update_values(dict(values))
-    sql, params = query.get_compiler(queryset.db).as_sql()
-    if returning:
-        model = queryset.model
-        sql += " RETURNING " + ", ".join(_column(model, name, queryset.db) for name in returning)
-    return Statement(sql, params, expect_rows=expect_rows, mismatch=mismatch)
-
-
 @lru_cache(maxsize=1024)
 def _update_sql(
     model: Model,
     names: tuple[str, ...],
     where: tuple[str, ...],
-    table: str | None,
     using: str,
     computed: tuple[tuple[str, str], ...] = (),
     condition: str = "",
@@ -278,7 +255,7 @@ def _update_sql(
     conditions = " AND ".join(
         [*(f"{_column(model, name, using)} = %s" for name in where), *([f"({condition})"] if condition else [])]
     )
-    sql = f"UPDATE {_table(model, table, using)} SET {assignments} WHERE {conditions}"
+    sql = f"UPDATE {_table(model, None, using)} SET {assignments} WHERE {conditions}"
     if returning:
         sql += " RETURNING " + ", ".join(_column(model, name, using) for name in returning)
     return sql
