@@ -217,7 +217,11 @@ def web_broker(url: str) -> Iterator[None]:
 
 
 def use_broker(url: str, *, write_url: str | None) -> None:
-    current_app.conf.update(broker_write_url=write_url, task_queues=task_queues(url))
+    reconfigure_celery(broker_write_url=write_url, task_queues=task_queues(url))
+
+
+def reconfigure_celery(**conf: Any) -> None:
+    current_app.conf.update(**conf)
     vars(current_app).pop("amqp", None)  # Celery caches the queues and the router built from them
 
 
@@ -855,15 +859,13 @@ def a_subscriber_queue_that_refuses_messages(settings: Any) -> Iterator[str]:
         queue_arguments={"x-max-length": 0, "x-overflow": "reject-publish"},
     )
     queues, routes = current_app.conf.task_queues, current_app.conf.task_routes
-    current_app.conf.update(
+    reconfigure_celery(
         task_queues=[*queues, refusing], task_routes={**routes, PROBE_TASKS[1]: {"queue": refusing.name}}
     )
-    vars(current_app).pop("amqp", None)  # Celery caches the queues and the router built from them
     try:
         yield refusing.name
     finally:
-        current_app.conf.update(task_queues=queues, task_routes=routes)
-        vars(current_app).pop("amqp", None)
+        reconfigure_celery(task_queues=queues, task_routes=routes)
         with current_app.connection_for_write() as broker:
             refusing.bind(broker.default_channel).delete()
 
@@ -886,10 +888,9 @@ def test_an_event_counts_as_published_only_once_the_broker_confirmed_every_messa
     assert unpublished(event_ids) == 3
 
     # when the queue takes messages again
-    current_app.conf.task_routes = {
-        name: route for name, route in current_app.conf.task_routes.items() if name != PROBE_TASKS[1]
-    }
-    vars(current_app).pop("amqp", None)
+    reconfigure_celery(
+        task_routes={name: route for name, route in current_app.conf.task_routes.items() if name != PROBE_TASKS[1]}
+    )
     relayed = relay_once()
 
     # then the batch is published
