@@ -276,20 +276,30 @@ def update_many(
     model: Model, key: str, fields: Sequence[str], rows: Sequence[Sequence[Any]], *, using: str = "default"
 ) -> list[Statement]:
     """Set `fields` of each row named by `key`: rows are (key, *values), one statement for them all (per the
-    dialect's limit), cheaper to build than a CASE per row."""
+    dialect's limit), cheaper to build than a CASE per row. The rows to update are found by their keys among
+    values_in() (an index probe each), so the join with the new values never depends on the planner's estimate
+    of the table: a join alone read every row of a table whose statistics lagged its growth."""
     if not rows:
         return []
-    names = [key, *fields]
+    chosen = dialect(using)
+    fields_of_rows = [_field(model, name) for name in (key, *fields)]
     table = _table(model, None, using)
+    key_column = f"{table}.{_column(model, key, using)}"
     assignments = ", ".join(f"{_column(model, name, using)} = s.{_column(model, name, using)}" for name in fields)
-    return [
-        Statement(
-            f"UPDATE {table} SET {assignments} FROM ({source}) AS s "
-            f"WHERE {table}.{_column(model, key, using)} = s.{_column(model, key, using)}",
-            params,
+    step = chosen.rows_per_statement(len(fields_of_rows))
+    statements = []
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        ((source, params),) = chosen.rows(fields_of_rows, chunk)
+        ((among, key_params),) = chosen.values_in(fields_of_rows[0], [row[0] for row in chunk])
+        statements.append(
+            Statement(
+                f"UPDATE {table} SET {assignments} FROM ({source}) AS s "
+                f"WHERE {key_column} = s.{_column(model, key, using)} AND {key_column} {among}",
+                [*params, *key_params],
+            )
         )
-        for source, params in dialect(using).rows([_field(model, name) for name in names], rows)
-    ]
+    return statements
 
 
 def select(

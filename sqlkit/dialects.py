@@ -2,14 +2,15 @@
 
 PostgreSQL is the service's database; SQLite is the embedded default (`make run`). A dialect says how many rows
 travel in one statement (PostgreSQL: as one JSON parameter, which psycopg quotes in one go where it would adapt
-every element of an array in Python; SQLite: as parameters, within its limit on them), how several statements
+every element of an array in Python, and the keys a statement looks up as one array constant, whose text sqlkit
+writes itself; SQLite: as parameters, within its limit on them), how several statements
 go in one round trip, and which PostgreSQL-only abilities exist (advisory locks, COPY, snapshots, full-text
 search, notifications). Callers choose their strategy by these abilities, never by the vendor's name.
 """
 
 import itertools
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, time
 from decimal import Decimal
@@ -35,6 +36,20 @@ def _json_default(value: Any) -> Any:
 def to_json(values: Any) -> str:
     """Values as one JSON text (UUIDs and decimals as strings, dates and times in ISO form)."""
     return json.dumps(values, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def array_literal(values: Iterable[Any]) -> str:
+    """The values as the text of a PostgreSQL array (cast to the column's array type): each one quoted, with its
+    backslashes and double quotes escaped; None is NULL. UUIDs, numbers and strings as str(); dates and times in
+    ISO form."""
+    elements = []
+    for value in values:
+        if value is None:
+            elements.append("NULL")
+            continue
+        text = value.isoformat() if isinstance(value, date | time) else str(value)
+        elements.append('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "{" + ",".join(elements) + "}"
 
 
 def _quote(connection: Any, name: str) -> str:
@@ -75,6 +90,10 @@ class Dialect:
     # --- values and rows as SQL --------------------------------------------------------------------------------
     def values_in(self, field: Any, values: Sequence[Any]) -> list[Fragment]:
         """`IN (...)` the values of `field`, as one fragment or several (each with its parameters)."""
+        raise NotImplementedError
+
+    def rows_per_statement(self, fields: int) -> int:
+        """How many rows of `fields` values one rows() fragment holds (and, for their keys, one values_in())."""
         raise NotImplementedError
 
     def rows(
@@ -186,12 +205,19 @@ class PostgreSQL(Dialect):
         return outcomes
 
     def values_in(self, field: Any, values: Sequence[Any]) -> list[Fragment]:
-        # A semi-join: `= ANY` of an array that is not a constant would compare each row with every element.
+        """`= ANY` of the values as one array constant: a condition on the column, which an index on it answers
+        with one probe per value, whatever the table's statistics say; the planner knows how many values there are
+        (and hashes them for a scan without an index). A semi-join on the values unpacked from JSON, as rows() does,
+        was planned from statistics: with a table's lagging its growth (a new table, a burst of writes, no
+        autovacuum yet), a lookup of 3 keys read every row of it (docs/benchmarks.md, "Measured choices").
+        The array is a constant where the cursor binds on the client, as Django's does unless told otherwise."""
         sql = self._rows_sql.get((field,))
         if sql is None:
-            cast = field.cast_db_type(self.connection)
-            sql = self._rows_sql[(field,)] = f"IN (SELECT v::{cast} FROM json_array_elements_text(%s::json) AS v)"
-        return [(sql, [to_json(list(values))])]
+            sql = self._rows_sql[(field,)] = f"= ANY(%s::{field.cast_db_type(self.connection)}[])"
+        return [(sql, [array_literal(values)])]
+
+    def rows_per_statement(self, fields: int) -> int:
+        return self.ROWS_PER_STATEMENT
 
     def rows(
         self, fields: Sequence[Any], rows: Sequence[Sequence[Any]], constants: Sequence[tuple[Any, Any]] = ()
@@ -327,6 +353,10 @@ class SQLite(Dialect):
             )
             for start in range(0, len(values), step)
         ]
+
+    def rows_per_statement(self, fields: int) -> int:
+        # values_in() takes up to 500 keys at a time
+        return min(500, max(1, self.MAX_PARAMS // max(1, fields)))
 
     def rows(
         self, fields: Sequence[Any], rows: Sequence[Sequence[Any]], constants: Sequence[tuple[Any, Any]] = ()
