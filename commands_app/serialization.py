@@ -1,6 +1,7 @@
 """Plain-JSON values from domain objects and back: UUIDs and decimals as strings, dataclasses as objects."""
 
 import dataclasses
+import functools
 import types
 import typing
 from datetime import datetime
@@ -41,8 +42,8 @@ def from_json_value(hint: Any, value: Any) -> Any:
     if origin is dict:
         return {k: from_json_value(args[1], v) for k, v in value.items()}
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
-        hints = typing.get_type_hints(hint)
-        return hint(**{f.name: from_json_value(hints[f.name], value[f.name]) for f in dataclasses.fields(hint)})
+        hints = _field_hints(hint)
+        return hint(**{name: from_json_value(field_hint, value[name]) for name, field_hint in hints})
     if hint in (Decimal, UUID, int, float, str, bool):
         return hint(value)
     if hint is datetime:
@@ -50,3 +51,11 @@ def from_json_value(hint: Any, value: Any) -> Any:
     if isinstance(hint, type) and issubclass(hint, Enum):
         return hint(value)
     return value
+
+
+@functools.cache
+def _field_hints(cls: type) -> tuple[tuple[str, Any], ...]:
+    """A dataclass's fields with their resolved type hints: resolving them (typing.get_type_hints) costs more than
+    reading a value back, and a class's hints never change."""
+    hints = typing.get_type_hints(cls)
+    return tuple((field.name, hints[field.name]) for field in dataclasses.fields(cls))

@@ -8,8 +8,10 @@ go in one round trip, and which PostgreSQL-only abilities exist (advisory locks,
 search, notifications). Callers choose their strategy by these abilities, never by the vendor's name.
 """
 
+import functools
 import itertools
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, time
@@ -19,6 +21,7 @@ from uuid import UUID
 
 import psycopg
 from django.db import connections, models
+from psycopg.adapt import Transformer
 
 from sqlkit.statement import Outcome, Statement
 
@@ -52,6 +55,12 @@ def array_literal(values: Iterable[Any]) -> str:
     return "{" + ",".join(elements) + "}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _template(sql: str) -> bytes:
+    """A statement's text as bytes for %-formatting: its placeholders are %s, a literal percent sign is %%."""
+    return sql.encode()
+
+
 def _quote(connection: Any, name: str) -> str:
     return str(connection.ops.quote_name(name))
 
@@ -71,6 +80,8 @@ class Dialect:
 
     def __init__(self, using: str) -> None:
         self.using = using
+        # Per thread (each has its own connection): the adapters that quote parameters for that connection.
+        self._literals = threading.local()
         # SQL text by the fields it is about (the rows it selects, the values it matches): built once.
         self._rows_sql: dict[tuple[Any, ...], str] = {}
 
@@ -196,13 +207,30 @@ class PostgreSQL(Dialect):
         every transaction that held it before). One with server-side binding cannot: it sends them one by one."""
         if len(statements) < 2 or not isinstance(cursor.cursor, psycopg.ClientCursor):
             return super().send(cursor, statements)
-        cursor.execute("; ".join(s.sql for s in statements), [p for s in statements for p in s.params])
+        cursor.execute(self._bound(cursor.cursor.connection, statements))
         outcomes = []
         for index, statement in enumerate(statements):
             if index:
                 cursor.nextset()
             outcomes.append(_outcome(cursor, statement))
         return outcomes
+
+    def _bound(self, connection: psycopg.Connection[Any], statements: Sequence[Statement]) -> bytes:
+        """The statements as one query with their parameters quoted in (client-side binding, as the cursor would
+        do): each statement's text is encoded once per process, and the parameters are quoted by the connection's
+        own adapters. The cursor would find the placeholders of the whole query again on every call, since it
+        remembers none of more than 50 parameters or 4 KiB, which a query of several statements usually is
+        (docs/benchmarks.md, "Measured choices")."""
+        literals = getattr(self._literals, "transformer", None)
+        if literals is None or self._literals.connection is not connection:
+            literals = self._literals.transformer = Transformer.from_context(connection)
+            self._literals.connection = connection
+        template = b"; ".join(map(_template, (statement.sql for statement in statements)))
+        return template % tuple(
+            b"NULL" if value is None else literals.as_literal(value)
+            for statement in statements
+            for value in statement.params
+        )
 
     def values_in(self, field: Any, values: Sequence[Any]) -> list[Fragment]:
         """`= ANY` of the values as one array constant: a condition on the column, which an index on it answers
