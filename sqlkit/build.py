@@ -277,8 +277,8 @@ def update_many(
 ) -> list[Statement]:
     """Set `fields` of each row named by `key`: rows are (key, *values), one statement for them all (per the
     dialect's limit), cheaper to build than a CASE per row. The rows to update are found by their keys among
-    values_in() (an index probe each), so the join with the new values never depends on the planner's estimate
-    of the table: a join alone read every row of a table whose statistics lagged its growth."""
+    values_in() (an index probe each), so the join with the new values is one of a few rows on both sides: a
+    join alone was planned from the table's statistics, and read every row of a table that had grown since."""
     if not rows:
         return []
     chosen = dialect(using)

@@ -234,11 +234,12 @@ class PostgreSQL(Dialect):
 
     def values_in(self, field: Any, values: Sequence[Any]) -> list[Fragment]:
         """`= ANY` of the values as one array constant: a condition on the column, which an index on it answers
-        with one probe per value, whatever the table's statistics say; the planner knows how many values there are
-        (and hashes them for a scan without an index). A semi-join on the values unpacked from JSON, as rows() does,
-        was planned from statistics: with a table's lagging its growth (a new table, a burst of writes, no
-        autovacuum yet), a lookup of 3 keys read every row of it (docs/benchmarks.md, "Measured choices").
-        The array is a constant where the cursor binds on the client, as Django's does unless told otherwise."""
+        with one probe per value; the planner knows how many values there are (and hashes them for a scan without
+        an index). A semi-join on the values unpacked from JSON, as rows() does, was planned for 100 of them: with
+        statistics behind a table's growth (a burst of writes since the last ANALYZE), a lookup of 3 keys read every
+        row of the table that matched its other conditions (docs/benchmarks.md, "Measured choices"). A table that
+        was never analyzed is planned from defaults either way. The array is a constant where the cursor binds on
+        the client, as Django's does unless told otherwise."""
         sql = self._rows_sql.get((field,))
         if sql is None:
             sql = self._rows_sql[(field,)] = f"= ANY(%s::{field.cast_db_type(self.connection)}[])"
