@@ -16,7 +16,7 @@ STACK_ENV = DATABASE_URL=$(DATABASE_URL) REDIS_URL=$(REDIS_URL) CELERY_BROKER_UR
 # The embedded default: no services, SQLite under var/, Celery tasks in-process.
 EMBEDDED_ENV = env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL
 
-.PHONY: run test lint typecheck contracts pytest install clean screenshots bench bench-quick bench-vhost chaos schemathesis event-catalog
+.PHONY: run test lint typecheck contracts pytest install clean screenshots bench bench-quick bench-statements bench-vhost chaos schemathesis event-catalog
 
 $(VENV)/.installed: requirements/base.txt requirements/local.txt requirements/production.txt
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +86,10 @@ bench: install bench-vhost
 
 bench-quick: install bench-vhost
 	BENCH_BROKER_URL=$(BENCH_BROKER_URL) $(PY) -m bench.run --quick $(BENCH_ARGS)
+
+# The orders bench on a private PostgreSQL that counts its statements (pg_stat_statements): var/bench/statements.md
+bench-statements: install bench-vhost
+	BENCH_BROKER_URL=$(BENCH_BROKER_URL) $(PY) -m bench.statements $(BENCH_ARGS)
 
 chaos: install
 	$(PY) -m bench.chaos --minutes $(CHAOS_MINUTES) $(CHAOS_ARGS)

@@ -29,7 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from bench import cpu, environment
+from bench import cpu, environment, statements
 from bench.client import Api, Paced
 from bench.context import Context
 from bench.environment import reset_tables
@@ -462,14 +462,18 @@ def run(ctx: Context) -> Section:
         api = Api(production(group, ctx.web_workers), ctx.token)
         shop = stock_the_shop(api)
         latency_run(api, shop, 3)  # warm every process
-        analyzed = environment.analyze_where_autovacuum_is_off()
+        environment.analyze_as_autovacuum_would()
         for _ in range(ctx.repeat):
             visible, missing, note = latency_run(api, shop, seconds)
             latencies.append((percentile(visible, 50), percentile(visible, 99)))
             notes.append(note + (f"; {missing} not seen confirmed" if missing else ""))
         load_during = load()
+        counting = statements.available()
+        if counting:
+            statements.reset()
         for _ in range(1 if ctx.quick else ctx.repeat):
             bursts.append(burst(api, shop, group))
+        counted = statements.counted() if counting else []
     p50, p99 = median([r[0] for r in latencies]), median([r[1] for r in latencies])
     section.figures += [
         Figure(
@@ -534,18 +538,15 @@ def run(ctx: Context) -> Section:
         + ", ".join(f"{q} {c}" for q, c in QUEUES.items())
         + f" processes), beat; RabbitMQ or Redis as the world's broker ({settings.CELERY_BROKER_URL.split('://')[0]}). "
         f"Orders of 1-2 lines over {PRODUCTS} products, tok_ok. Machine {load_before} before the HTTP runs, "
-        f"{load_during} after the latency runs."
-        + (
-            " The database was analyzed after the warm-up, as autovacuum would have by then in service (this "
-            "server has it off; without statistics the planner plans the new tables' lookups for empty tables)."
-            if analyzed
-            else ""
-        ),
+        f"{load_during} after the latency runs. The database is analyzed after the warm-up, as autovacuum does "
+        "within a minute of a service's first writes (this server has it off; with no statistics at all the "
+        "planner plans the new tables' lookups for empty tables).",
         f"Latency runs at {LATENCY_RATE:.0f} orders/s for {seconds} s (GET every {POLL_SECONDS * 1000:.0f} ms until "
         "confirmed): " + "; ".join(notes) + ".",
         "Bursts: " + "; ".join(b.note for b in bursts) + ".",
         "Where each burst's CPU went (bench/cpu.py, from the first order to the last saga settled, per order "
         "accepted): " + "; ".join(b.cpu for b in bursts) + ".",
+        *([statements.report(counted, sum(b.accepted for b in bursts))] if counting else []),
         f"One saga in this process (no worker, no broker round trip between steps), median of {SAGAS} per run, "
         f"runs {', '.join(f'{v:.1f}' for v in sagas_ms)} ms; its three commands back to back "
         f"{', '.join(f'{v:.1f}' for v in commands_ms)} ms. Where one saga's time goes (cProfile of 20 sagas, per "

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,9 +180,12 @@ class PrivatePostgres(_Postgres):
 
     @classmethod
     @contextmanager
-    def running(cls) -> Iterator["PrivatePostgres"]:
+    def running(cls, *, settings: Sequence[str] = (), durable: bool = False) -> Iterator["PrivatePostgres"]:
+        """`settings`: more pg_createcluster `-o name=value` options; `durable`: commits flushed to disk, as a
+        production server's are (for a bench), instead of the fast, unsafe settings a fault test runs on."""
         cluster = cls(name=f"test_{uuid.uuid4().hex[:10]}", port=free_port())
-        _run("pg_createcluster", PG_VERSION, cluster.name, "--port", str(cluster.port), *PG_FAST, "--", "--auth=trust")
+        options = [*([] if durable else PG_FAST), *settings]
+        _run("pg_createcluster", PG_VERSION, cluster.name, "--port", str(cluster.port), *options, "--", "--auth=trust")
         try:
             cluster.start()
             yield cluster
