@@ -80,8 +80,6 @@ class Dialect:
 
     def __init__(self, using: str) -> None:
         self.using = using
-        # Per thread (each has its own connection): the adapters that quote parameters for that connection.
-        self._literals = threading.local()
         # SQL text by the fields it is about (the rows it selects, the values it matches): built once.
         self._rows_sql: dict[tuple[Any, ...], str] = {}
 
@@ -100,7 +98,8 @@ class Dialect:
 
     # --- values and rows as SQL --------------------------------------------------------------------------------
     def values_in(self, field: Any, values: Sequence[Any]) -> list[Fragment]:
-        """`IN (...)` the values of `field`, as one fragment or several (each with its parameters)."""
+        """The condition, after the column's name, that `field` is one of the values (`IN (...)`, or `= ANY(...)`),
+        as one fragment or several to OR (each with its parameters)."""
         raise NotImplementedError
 
     def rows_per_statement(self, fields: int) -> int:
@@ -198,6 +197,12 @@ class PostgreSQL(Dialect):
     # Planning and running a VALUES list of a few rows costs PostgreSQL less than unpacking one JSON parameter;
     # past a few dozen rows, adapting each value in Python costs more.
     values_up_to = 32
+
+    def __init__(self, using: str) -> None:
+        super().__init__(using)
+        # Per thread (each has its own connection): the adapters that quote parameters for that connection (_bound).
+        self._literals = threading.local()
+
     # Rows per statement: enough for any batch here, short of one huge JSON text
     ROWS_PER_STATEMENT = 5000
 
