@@ -121,6 +121,10 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # A database host that does not answer fails a connection in seconds (503 DATABASE_UNAVAILABLE), not minutes.
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+# sqlkit prepares its statements on each connection (PREPARE ... EXECUTE, sent as SQL): PostgreSQL parses and plans
+# them once per connection. Off behind a pooler that moves a client between server connections mid-session
+# (PgBouncer in transaction mode), which knows nothing of them.
+SQLKIT_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 # Optional read replica: read-side queries go there outside transactions (queries_app.routers).
 REPLICA_DATABASE_URL = env.str("REPLICA_DATABASE_URL", default="")
 # Each process looks at the replica this often; a replica that does not answer, or replays more than this far

@@ -124,14 +124,25 @@ def _trace_sql() -> None:
         add_wrapper(connection)
 
 
-def _sql_span(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Mapping[str, Any]) -> Any:
+def _sql_span(
+    execute: Callable[..., Any], sql: str | bytes, params: Any, many: bool, context: Mapping[str, Any]
+) -> Any:
+    from sqlkit.statement import sending  # here: this module is imported before Django's settings are
+
     connection = context["connection"]
-    operation = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "SQL"
+    # A query sqlkit sends (its statements' values quoted in, or run by name as statements prepared on the
+    # connection) is shown as its statements are written: placeholders, no values.
+    statements = sending.get()
+    if statements:
+        text = "; ".join(statement.sql for statement in statements)
+    else:
+        text = sql.decode(errors="replace") if isinstance(sql, bytes) else sql
+    operation = text.lstrip().split(None, 1)[0].upper() if text.strip() else "SQL"
     attributes = {
         "db.system": connection.vendor,
         "db.name": str(connection.settings_dict.get("NAME", "")),
         "db.operation": operation,
-        "db.statement": sql[:MAX_STATEMENT_LENGTH],
+        "db.statement": text[:MAX_STATEMENT_LENGTH],
     }
     if many:
         attributes["db.executemany"] = True

@@ -1,6 +1,7 @@
 """A statement to send, and what the database answered to it."""
 
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,3 +39,8 @@ class Outcome:
 
     def first(self) -> tuple[Any, ...] | None:
         return self.rows[0] if self.rows else None
+
+
+sending: ContextVar[Sequence[Statement]] = ContextVar("sqlkit_sending", default=())
+"""The statements a query being sent holds, as written (placeholders, no values), while it is sent: for an execute
+wrapper (the traces) to name and show a query that runs statements prepared on the connection by name."""
