@@ -261,8 +261,9 @@ class PostgreSQL(Dialect):
 
         Each statement runs as `EXECUTE` of a statement prepared on the connection the first time it was sent
         there (its `PREPARE` goes in the same query, just before): PostgreSQL parses and analyzes it once per
-        connection, and after a few runs plans it once too, where a statement sent as text is parsed, analyzed
-        and planned on every run (planning was 40% of PostgreSQL's time per order: docs/benchmarks.md, "Measured
+        connection, where a statement sent as text is parsed and analyzed on every run. It is still planned for
+        its values on every run where the connection asks for custom plans (config/settings.py does: a plan kept
+        for any values, made while a table was small, stays after the table grew; docs/benchmarks.md, "Measured
         choices"). SQLKIT_PREPARED_STATEMENTS = False sends them as text (PgBouncer in transaction mode, whose
         server connections change under a client, knows nothing of a PREPARE sent as SQL)."""
         if not isinstance(cursor.cursor, psycopg.ClientCursor) or (len(statements) < 2 and not self.prepares):
