@@ -121,15 +121,6 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # A database host that does not answer fails a connection in seconds (503 DATABASE_UNAVAILABLE), not minutes.
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
-# sqlkit prepares its statements on each connection (PREPARE ... EXECUTE, sent as SQL): PostgreSQL parses them once
-# per connection, and plans them for their values on every run (plan_cache_mode=force_custom_plan: a plan kept for
-# any values, made while a table was small, read several times the blocks as the table grew; docs/benchmarks.md,
-# "Measured choices"). Off behind a pooler that moves a client between server connections mid-session (PgBouncer in
-# transaction mode), which knows nothing of them.
-SQLKIT_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
-if SQLKIT_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
-    _options = DATABASES["default"].setdefault("OPTIONS", {})
-    _options["options"] = f"{_options.get('options', '')} -c plan_cache_mode=force_custom_plan".strip()
 # Optional read replica: read-side queries go there outside transactions (queries_app.routers).
 REPLICA_DATABASE_URL = env.str("REPLICA_DATABASE_URL", default="")
 # Each process looks at the replica this often; a replica that does not answer, or replays more than this far

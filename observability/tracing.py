@@ -130,8 +130,8 @@ def _sql_span(
     from sqlkit.statement import sending  # here: this module is imported before Django's settings are
 
     connection = context["connection"]
-    # A query sqlkit sends (its statements' values quoted in, or run by name as statements prepared on the
-    # connection) is shown as its statements are written: placeholders, no values.
+    # A query of several statements sqlkit sends, their values quoted in, is shown as its statements are written:
+    # placeholders, no values (as a query with parameters is).
     statements = sending.get()
     if statements:
         text = "; ".join(statement.sql for statement in statements)

@@ -11,7 +11,6 @@ search, notifications). Callers choose their strategy by these abilities, never 
 import functools
 import itertools
 import json
-import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -21,8 +20,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 import psycopg
-from django.conf import settings
-from django.db import OperationalError, connections, models
+from django.db import connections, models
 from psycopg.adapt import Transformer
 
 from sqlkit.statement import Outcome, Statement, sending
@@ -61,49 +59,6 @@ def array_literal(values: Iterable[Any]) -> str:
 def _template(sql: str) -> bytes:
     """A statement's text as bytes for %-formatting: its placeholders are %s, a literal percent sign is %%."""
     return sql.encode()
-
-
-# Statements PostgreSQL can prepare (PREPARE takes SELECT, INSERT, UPDATE, DELETE, MERGE and VALUES; WITH heads
-# one of them); SET, NOTIFY, LOCK and the like are sent as they are.
-_PREPARABLE = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|MERGE|WITH|VALUES)\b", re.IGNORECASE)
-_PLACEHOLDER = re.compile(rb"%([s%])")
-
-
-@functools.lru_cache(maxsize=4096)
-def _preparable(sql: str) -> bytes | None:
-    """The statement as the body of a PREPARE (its placeholders numbered $1, $2, ...; %% a percent sign), or None
-    where it cannot be prepared (another kind of statement, or a text that holds a `$` of its own)."""
-    if "$" in sql or not _PREPARABLE.match(sql):
-        return None
-    numbers = itertools.count(1)
-    return _PLACEHOLDER.sub(lambda match: b"$%d" % next(numbers) if match[1] == b"s" else b"%", sql.encode())
-
-
-# Prepared statements' names, unique in the process: a name is never used twice on a connection, so one whose
-# PREPARE may or may not have run (its query failed) is simply never used again.
-_statement_names = itertools.count()
-# invalid_sql_statement_name (a prepared statement the connection no longer has); feature_not_supported ("cached
-# plan must not change result type")
-_PREPARED_STATEMENTS_LOST = {"26000", "0A000"}
-
-
-class PreparedStatementsLost(OperationalError):
-    """The connection no longer has the statements sqlkit prepared on it (DEALLOCATE or DISCARD ALL ran, a pooler
-    moved the client to another server connection), or one of them now returns rows of another shape (a migration
-    changed a column it returns). Nothing of the query ran; the next one prepares them again. An OperationalError,
-    as a database away for a moment is: a task retries, an API client is told to retry (503)."""
-
-
-class _Session:
-    """What sqlkit knows of one thread's database connection: the adapters that quote parameters for it, and the
-    statements prepared on it (by their SQL)."""
-
-    __slots__ = ("connection", "literals", "prepared")
-
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
-        self.connection = connection
-        self.literals = Transformer.from_context(connection)
-        self.prepared: dict[str, bytes] = {}
 
 
 def _quote(connection: Any, name: str) -> str:
@@ -243,105 +198,48 @@ class PostgreSQL(Dialect):
     # past a few dozen rows, adapting each value in Python costs more.
     values_up_to = 32
 
-    # Statements prepared per connection, at most; past it, new ones are sent as text
-    MAX_PREPARED = 1000
-    # Rows per statement: enough for any batch here, short of one huge JSON text
-    ROWS_PER_STATEMENT = 5000
-
     def __init__(self, using: str) -> None:
         super().__init__(using)
-        # Per thread (each has its own connection): the connection's adapters and prepared statements (_bound).
-        self._sessions = threading.local()
-        self.prepares = bool(getattr(settings, "SQLKIT_PREPARED_STATEMENTS", True))
+        # Per thread (each has its own connection): the adapters that quote parameters for that connection (_bound).
+        self._literals = threading.local()
+
+    # Rows per statement: enough for any batch here, short of one huge JSON text
+    ROWS_PER_STATEMENT = 5000
 
     def send(self, cursor: Any, statements: Sequence[Statement]) -> list[Outcome]:
         """Several statements go as one query: a client-side cursor sends it over the simple query protocol, and
         PostgreSQL runs them in order (each with a fresh snapshot, so a read after a lock sees the commits of
-        every transaction that held it before). One with server-side binding cannot: it sends them one by one.
-
-        Each statement runs as `EXECUTE` of a statement prepared on the connection the first time it was sent
-        there (its `PREPARE` goes in the same query, just before): PostgreSQL parses and analyzes it once per
-        connection, where a statement sent as text is parsed and analyzed on every run. It is still planned for
-        its values on every run where the connection asks for custom plans (config/settings.py does: a plan kept
-        for any values, made while a table was small, stays after the table grew; docs/benchmarks.md, "Measured
-        choices"). SQLKIT_PREPARED_STATEMENTS = False sends them as text (PgBouncer in transaction mode, whose
-        server connections change under a client, knows nothing of a PREPARE sent as SQL)."""
-        if not isinstance(cursor.cursor, psycopg.ClientCursor) or (len(statements) < 2 and not self.prepares):
+        every transaction that held it before). One with server-side binding cannot: it sends them one by one."""
+        if len(statements) < 2 or not isinstance(cursor.cursor, psycopg.ClientCursor):
             return super().send(cursor, statements)
-        session = self._session(cursor.cursor.connection)
-        query, preparing = self._bound(session, statements)
         shown = sending.set(statements)
         try:
-            cursor.execute(query)
-        except Exception as error:
-            if self._forget(session, [s.sql for s, new in zip(statements, preparing, strict=True) if new], error):
-                raise PreparedStatementsLost(str(error)) from error
-            raise
+            cursor.execute(self._bound(cursor.cursor.connection, statements))
         finally:
             sending.reset(shown)
         outcomes = []
-        for index, (statement, new) in enumerate(zip(statements, preparing, strict=True)):
+        for index, statement in enumerate(statements):
             if index:
                 cursor.nextset()
-            if new:
-                cursor.nextset()  # past the PREPARE's own answer
             outcomes.append(_outcome(cursor, statement))
         return outcomes
 
-    def _session(self, connection: psycopg.Connection[Any]) -> _Session:
-        session: _Session | None = getattr(self._sessions, "current", None)
-        if session is None or session.connection is not connection:
-            session = self._sessions.current = _Session(connection)
-        return session
-
-    def _bound(self, session: _Session, statements: Sequence[Statement]) -> tuple[bytes, list[bool]]:
-        """The statements as one query with their parameters quoted in by the connection's own adapters
-        (client-side binding, as the cursor would do, which would find the placeholders of the whole query again
-        on every call past 50 parameters or 4 KiB); and, for each statement, whether the query prepares it. A
-        statement prepared on the connection goes as `EXECUTE name(parameters)`; one not yet prepared as
-        `PREPARE name AS ...; EXECUTE ...`; one that cannot be prepared as its text, encoded once per process."""
-        literals = session.literals
-        prepared = session.prepared
-        preparing = []
-        parts = []
-        for statement in statements:
-            values = [b"NULL" if value is None else literals.as_literal(value) for value in statement.params]
-            name = prepared.get(statement.sql)  # none while statements are not prepared
-            body = None
-            if name is None and self.prepares and len(prepared) < self.MAX_PREPARED:
-                body = _preparable(statement.sql)
-            if body is not None:
-                name = prepared[statement.sql] = b"sqlkit_%d" % next(_statement_names)
-                parts.append(b"PREPARE " + name + b" AS " + body)
-            preparing.append(body is not None)
-            if name is None:
-                parts.append(_template(statement.sql) % tuple(values))
-            elif values:
-                parts.append(b"EXECUTE " + name + b"(" + b", ".join(values) + b")")
-            else:
-                parts.append(b"EXECUTE " + name)
-        return b"; ".join(parts), preparing
-
-    def statements_prepared(self) -> dict[str, str]:
-        """The statements prepared on this thread's connection, by name (`sqlkit_12`, as a query or a log shows
-        `EXECUTE sqlkit_12(...)`): their SQL as written, with %s placeholders."""
-        session: _Session | None = getattr(self._sessions, "current", None)
-        if session is None or session.connection is not self.connection.connection:
-            return {}
-        return {name.decode(): sql for sql, name in session.prepared.items()}
-
-    @staticmethod
-    def _forget(session: _Session, fresh: Sequence[str], error: Exception) -> bool:
-        """After a query failed: its PREPAREs may or may not have run, so those statements are prepared again,
-        under new names, the next time. A prepared statement gone from the server (DEALLOCATE, DISCARD ALL), or
-        one whose result changed shape (a migration altered a column it returns), forgets them all: True then."""
-        sqlstate = getattr(error.__cause__, "sqlstate", None) or getattr(error, "sqlstate", None)
-        if sqlstate in _PREPARED_STATEMENTS_LOST:
-            session.prepared.clear()
-            return True
-        for sql in fresh:
-            session.prepared.pop(sql, None)
-        return False
+    def _bound(self, connection: psycopg.Connection[Any], statements: Sequence[Statement]) -> bytes:
+        """The statements as one query with their parameters quoted in (client-side binding, as the cursor would
+        do): each statement's text is encoded once per process, and the parameters are quoted by the connection's
+        own adapters. The cursor would find the placeholders of the whole query again on every call, since it
+        remembers none of more than 50 parameters or 4 KiB, which a query of several statements usually is
+        (docs/benchmarks.md, "Measured choices")."""
+        literals = getattr(self._literals, "transformer", None)
+        if literals is None or self._literals.connection is not connection:
+            literals = self._literals.transformer = Transformer.from_context(connection)
+            self._literals.connection = connection
+        template = b"; ".join(map(_template, (statement.sql for statement in statements)))
+        return template % tuple(
+            b"NULL" if value is None else literals.as_literal(value)
+            for statement in statements
+            for value in statement.params
+        )
 
     def values_in(self, field: Any, values: Sequence[Any]) -> list[Fragment]:
         """`= ANY` of the values as one array constant: a condition on the column, which an index on it answers

@@ -43,4 +43,5 @@ class Outcome:
 
 sending: ContextVar[Sequence[Statement]] = ContextVar("sqlkit_sending", default=())
 """The statements a query being sent holds, as written (placeholders, no values), while it is sent: for an execute
-wrapper (the traces) to name and show a query that runs statements prepared on the connection by name."""
+wrapper (the traces) to show a query of several statements whose values sqlkit quoted in itself as its statements,
+without the values."""
