@@ -209,7 +209,10 @@ class PostgreSQL(Dialect):
     def send(self, cursor: Any, statements: Sequence[Statement]) -> list[Outcome]:
         """Several statements go as one query: a client-side cursor sends it over the simple query protocol, and
         PostgreSQL runs them in order (each with a fresh snapshot, so a read after a lock sees the commits of
-        every transaction that held it before). One with server-side binding cannot: it sends them one by one."""
+        every transaction that held it before). One with server-side binding cannot: it sends them one by one.
+        They go as text, not as statements prepared on the connection: planned for their values each time, those
+        saved PostgreSQL nothing measurable; planned once, they kept plans made while a table was small
+        (docs/benchmarks.md, "Measured choices")."""
         if len(statements) < 2 or not isinstance(cursor.cursor, psycopg.ClientCursor):
             return super().send(cursor, statements)
         shown = sending.set(statements)
