@@ -1,6 +1,6 @@
 """Orders: place -> confirmed, through the relay, the fulfilment saga and the projections (issue 15).
 
-Four measurements, on the production processes (gunicorn, one Celery worker per queue as the README runs them,
+Five measurements, on the production processes (gunicorn, one Celery worker per queue as the README runs them,
 beat) except the in-process ones:
 
 - Latency at 10 orders/s: a paced client places orders (POST place-order) and polls `GET /api/orders/<id>` every
@@ -11,7 +11,9 @@ beat) except the in-process ones:
   OrderPlaced, confirmed over the first OrderPlaced to the last OrderConfirmed; and when the last one confirmed.
 - The profile of one saga (cProfile of executor.advance in this process, on an order placed here), and the
   baseline: the saga's three commands sent back to back through the same mediator, so the saga's own cost is a
-  ratio (median over SAGAS sagas each).
+  ratio (median over SAGAS sagas each), in wall time and in CPU (this process and its PostgreSQL backend).
+- The CPU ceiling: the orders/s every core could confirm at the bursts' CPU per order, and at that less the
+  saga's own CPU beyond its commands: what any saga engine could reach here with the rest as it is.
 
 Every order is for one or two of PRODUCTS products with stock enough for the whole run, paid with `tok_ok`.
 """
@@ -24,6 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -225,6 +228,8 @@ class Burst:
     note: str
     cpu: str
     """Where the burst's CPU went, per order, by process group (bench/cpu.py)."""
+    machine_ms_per_order: float
+    """The machine's busy CPU (every core) per order accepted, over the same span."""
 
 
 def burst(api: Api, shop: Shop, group: Processes) -> Burst:
@@ -274,6 +279,7 @@ def burst(api: Api, shop: Shop, group: Processes) -> Burst:
         f"the last confirmed {last_confirmed - last_placed:.1f} s after the last placed; {unsettled} sagas unsettled "
         f"{DRAIN_SECONDS:.0f} s after"
     )
+    used = cpu.spent(cpu_before, cpu_after)
     return Burst(
         placed_n,
         accepted_per_s,
@@ -282,7 +288,8 @@ def burst(api: Api, shop: Shop, group: Processes) -> Burst:
         last_confirmed - last_placed,
         unsettled,
         note,
-        cpu.per_item(cpu.spent(cpu_before, cpu_after), placed_n),
+        cpu.per_item(used, placed_n),
+        used["all"] / max(placed_n, 1) * 1000,
     )
 
 
@@ -384,6 +391,35 @@ def command_runs(envelopes: list[dict[str, Any]]) -> list[float]:
     return timings
 
 
+@dataclass(frozen=True)
+class InProcess:
+    """Medians per order of runs in this process: wall time, and the CPU of this process plus its PostgreSQL
+    backend (the database's work for it, on this machine), for a saga and for its three commands."""
+
+    saga_ms: list[float]
+    commands_ms: list[float]
+    saga_cpu_ms: list[float]
+    commands_cpu_ms: list[float]
+
+
+def backend_cpu_seconds() -> float:
+    """CPU seconds used so far by this connection's PostgreSQL backend (the server runs on this machine)."""
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / cpu.TICKS
+
+
+def with_cpu(runs: Any, envelopes: list[dict[str, Any]]) -> tuple[float, float]:
+    """The median wall ms of runs(envelopes), and the CPU ms per envelope of this process and its backend."""
+    process, backend = time.process_time(), backend_cpu_seconds()
+    timings = runs(envelopes)
+    used = time.process_time() - process + backend_cpu_seconds() - backend
+    return median(timings), used / len(envelopes) * 1000
+
+
 PROFILE_STAGES = [
     ("the three commands (mediator.send)", "commands_app/mediator.py", "send"),
     ("  of which the payment provider", "commands_app/payments/fake.py", "authorize"),
@@ -424,14 +460,18 @@ def statements_per_order(n: int = 20) -> tuple[float, float]:
     return len(sagas) / n, (len(commands) - len(placing)) / n
 
 
-def in_process(ctx: Context) -> tuple[list[float], list[float], str, tuple[float, float]]:
+def in_process(ctx: Context) -> tuple[InProcess, str, tuple[float, float]]:
     n = 30 if ctx.quick else SAGAS
-    sagas, commands = [], []
+    measured = InProcess([], [], [], [])
     for _ in range(ctx.repeat):
-        commands.append(median(command_runs(in_process_orders(n))))
-        sagas.append(median(saga_runs(in_process_orders(n))))
+        wall, used = with_cpu(command_runs, in_process_orders(n))
+        measured.commands_ms.append(wall)
+        measured.commands_cpu_ms.append(used)
+        wall, used = with_cpu(saga_runs, in_process_orders(n))
+        measured.saga_ms.append(wall)
+        measured.saga_cpu_ms.append(used)
     profile = profile_one_saga(in_process_orders(20))
-    return sagas, commands, profile, statements_per_order()
+    return measured, profile, statements_per_order()
 
 
 # --- the run --------------------------------------------------------------------------------------------
@@ -450,7 +490,8 @@ def load() -> str:
 def run(ctx: Context) -> Section:
     section = Section("Orders")
     reset_tables()
-    sagas_ms, commands_ms, profile, (saga_statements, command_statements) = in_process(ctx)
+    measured, profile, (saga_statements, command_statements) = in_process(ctx)
+    sagas_ms, commands_ms = measured.saga_ms, measured.commands_ms
     reset_tables()
     environment.purge_broker()
     load_before = load()
@@ -524,6 +565,31 @@ def run(ctx: Context) -> Section:
             runs=sagas_ms,
         )
     )
+    saga_cpu, commands_cpu = median(measured.saga_cpu_ms), median(measured.commands_cpu_ms)
+    section.figures.append(
+        Figure(
+            "  its CPU: this process and its PostgreSQL backend",
+            saga_cpu,
+            "ms",
+            baseline="its 3 commands back to back",
+            baseline_value=commands_cpu,
+            runs=measured.saga_cpu_ms,
+        )
+    )
+    # What the machine could confirm if a saga cost only its three commands: the bursts' CPU per order, less the
+    # saga's own CPU beyond its commands (measured in this process), spread over every core.
+    machine = median([b.machine_ms_per_order for b in bursts])
+    cores = os.cpu_count() or 1
+    ceiling = cores * 1000 / max(machine - (saga_cpu - commands_cpu), 1e-9)
+    section.figures.append(
+        Figure(
+            "  orders/s if a saga cost only its commands (CPU ceiling)",
+            ceiling,
+            "orders/s",
+            baseline="the bursts' CPU ceiling as they ran",
+            baseline_value=cores * 1000 / max(machine, 1e-9),
+        )
+    )
     section.figures.append(
         Figure(
             "  round trips to PostgreSQL per saga (load-independent)",
@@ -549,8 +615,14 @@ def run(ctx: Context) -> Section:
         *([statements.report(counted, sum(b.accepted for b in bursts))] if counting else []),
         f"One saga in this process (no worker, no broker round trip between steps), median of {SAGAS} per run, "
         f"runs {', '.join(f'{v:.1f}' for v in sagas_ms)} ms; its three commands back to back "
-        f"{', '.join(f'{v:.1f}' for v in commands_ms)} ms. Where one saga's time goes (cProfile of 20 sagas, per "
-        "saga; the profiler inflates each line):\n\n```\n" + profile + "\n```",
+        f"{', '.join(f'{v:.1f}' for v in commands_ms)} ms. CPU per saga (this process and its PostgreSQL backend, "
+        f"from /proc) {', '.join(f'{v:.1f}' for v in measured.saga_cpu_ms)} ms; per order's three commands "
+        f"{', '.join(f'{v:.1f}' for v in measured.commands_cpu_ms)} ms. The CPU ceiling: {cores} cores over the "
+        f"bursts' CPU per order ({', '.join(f'{b.machine_ms_per_order:.1f}' for b in bursts)} ms, the machine's "
+        f"busy time), {machine:.1f} ms as they ran, {machine - (saga_cpu - commands_cpu):.1f} ms if a saga cost "
+        "only its commands: the rest (placing the order over HTTP, the relay, the broker, the projections, the "
+        "webhooks' fan-out, the three commands) bounds what any saga engine could confirm here. Where one saga's "
+        "time goes (cProfile of 20 sagas, per saga; the profiler inflates each line):\n\n```\n" + profile + "\n```",
     ]
     reset_tables()
     return section
