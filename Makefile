@@ -67,7 +67,7 @@ screenshots: install
 	$(STACK_ENV) SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest tests/e2e/test_admin_in_a_browser.py -q
 
 # Benchmarks and the chaos run (docs/benchmarks.md): their own database and Redis DBs, never the tests' ones.
-# `make bench` takes about 15 minutes (the HTTP module needs `wrk`) and rewrites docs/benchmarks.md; `make bench-quick`
+# `make bench` takes 22-26 minutes here (the HTTP module needs `wrk`) and rewrites docs/benchmarks.md; `make bench-quick`
 # about 3 (var/bench/).
 BENCH_ARGS ?=
 CHAOS_MINUTES ?= 3
