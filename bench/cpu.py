@@ -24,6 +24,17 @@ class Snapshot:
     """The machine's busy CPU seconds (every core), from /proc/stat."""
 
 
+def _fields(stat: str) -> list[str]:
+    """The fields of a /proc/<pid>/stat after the command's name (which may hold spaces and parentheses)."""
+    return stat.rsplit(")", 1)[1].split()
+
+
+def own_seconds(pid: int) -> float:
+    """CPU seconds one process has used so far, without its reaped children's."""
+    fields = _fields(Path(f"/proc/{pid}/stat").read_text())
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
 def snapshot(group: Processes) -> Snapshot:
     by_pgid = {process.pid: name for name, process in group.running.items()}
     seconds: dict[str, float] = defaultdict(float)
@@ -34,7 +45,7 @@ def snapshot(group: Processes) -> Snapshot:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        comm, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat.rsplit(")", 1)[1].split()
+        comm, rest = stat[stat.index("(") + 1 : stat.rindex(")")], _fields(stat)
         pgid, used = int(rest[2]), sum(int(value) for value in rest[11:15]) / TICKS
         if int(entry.name) == os.getpid():
             seconds["the bench's clients"] += used

@@ -27,7 +27,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -409,8 +408,7 @@ def backend_cpu_seconds() -> float:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         (pid,) = cursor.fetchone()
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / cpu.TICKS
+    return cpu.own_seconds(pid)
 
 
 def with_cpu(
@@ -583,8 +581,9 @@ def run(ctx: Context) -> Section:
     # saga's own CPU beyond its commands (measured in this process), spread over every core. The delivery of its
     # events to the sagas worker (Celery's handling of the message) stays in, as the rest of the journey does.
     machine = median([b.machine_ms_per_order for b in bursts])
+    without_saga = machine - (saga_cpu - commands_cpu)
     cores = os.cpu_count() or 1
-    ceiling = cores * 1000 / max(machine - (saga_cpu - commands_cpu), 1e-9)
+    ceiling = cores * 1000 / max(without_saga, 1e-9)
     section.figures.append(
         Figure(
             "  orders/s if a saga cost only its commands (CPU ceiling)",
@@ -623,7 +622,7 @@ def run(ctx: Context) -> Section:
         f"from /proc) {', '.join(f'{v:.1f}' for v in measured.saga_cpu_ms)} ms; per order's three commands "
         f"{', '.join(f'{v:.1f}' for v in measured.commands_cpu_ms)} ms. The CPU ceiling: {cores} cores over the "
         f"bursts' CPU per order ({', '.join(f'{b.machine_ms_per_order:.1f}' for b in bursts)} ms, the machine's "
-        f"busy time), {machine:.1f} ms as they ran, {machine - (saga_cpu - commands_cpu):.1f} ms if a saga cost "
+        f"busy time), {machine:.1f} ms as they ran, {without_saga:.1f} ms if a saga cost "
         "only its commands: the rest (placing the order over HTTP, the relay, the broker, the projections, the "
         "webhooks' fan-out, the three commands) bounds what any saga engine could confirm here. Where one saga's "
         "time goes (cProfile of 20 sagas, per saga; the profiler inflates each line):\n\n```\n" + profile + "\n```",
